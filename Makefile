@@ -1,0 +1,37 @@
+# The two set-up commands of the README: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration binaries clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,test]'
+	touch $(STAMP)
+
+## Run the demo: the local control plane (and the parts of kubejit that exist) until Ctrl-C.
+demo: $(STAMP)
+	$(BIN)/kubejit demo
+
+## Lint, type-check, check the layering, then run the whole test suite against a real control plane.
+test: lint binaries
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok.
+binaries: $(STAMP)
+	$(BIN)/kubejit devcluster binaries
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Concrete implementations of the ports: Kubernetes, storage, identity providers, notifications."""

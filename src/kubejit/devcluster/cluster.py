@@ -1,0 +1,332 @@
+"""The local control plane: etcd, kube-apiserver, the dev OIDC issuer and (optionally) kwok.
+
+One object starts it, knows where everything is, and stops it again. All state lives in a temporary
+directory removed at stop; kubeconfigs for the admin and each dev user go to ``output_dir`` (the temporary
+directory itself unless one is given). Ports are free loopback ports; readiness is polled.
+
+Used by ``kubejit devcluster up|run``, ``kubejit demo`` and the test suite's session fixture.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from kubejit.devcluster import binaries, configfiles, kwok
+from kubejit.devcluster.oidc import DevOIDCIssuer
+from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
+from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
+from kubejit.domain.errors import Unavailable
+
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+_START_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True)
+class AuditWebhook:
+    """Where kube-apiserver should also send its audit events (batched), and the CA to trust there."""
+
+    url: str
+    ca_pem: bytes
+
+
+@dataclass
+class StartTimings:
+    """Seconds spent in each phase of :meth:`DevCluster.start`, for ``devcluster up`` and the benchmark."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.phases.values())
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.phases.items())
+        return f"{self.total:.1f}s ({parts})"
+
+
+class DevCluster:
+    """A real etcd + kube-apiserver (+ kwok) on loopback. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        output_dir: Path | None = None,
+        *,
+        with_kwok: bool = True,
+        audit_webhook: AuditWebhook | None = None,
+        keep_state: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.with_kwok = with_kwok
+        self.audit_webhook = audit_webhook
+        self.keep_state = keep_state
+        self._log = log or (lambda _message: None)
+        self._requested_output_dir = output_dir
+        self.state_dir = Path()
+        self.output_dir = Path()
+        self.server_url = ""
+        self.timings = StartTimings()
+        self.ca = CertificateAuthority()
+        self._processes: list[ManagedProcess] = []
+        self._issuer: DevOIDCIssuer | None = None
+        self._bins: binaries.Binaries | None = None
+        self._admin_cert: tuple[Path, Path] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> DevCluster:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start every part and return once kube-apiserver is ready and accepts dev users' ID tokens."""
+        self.state_dir = Path(tempfile.mkdtemp(prefix="kubejit-devcluster-"))
+        self.output_dir = self._requested_output_dir or self.state_dir
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._phase("binaries", lambda: self._find_binaries())
+            self._phase("etcd", self._start_etcd)
+            self._phase("kube-apiserver", self._start_apiserver)
+            self._phase("oidc", self._wait_for_oidc)
+            self._write_kubeconfigs()
+            if self.with_kwok:
+                self._phase("kwok", self._start_kwok)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop every process this cluster started (newest first) and remove its temporary files."""
+        for process in reversed(self._processes):
+            process.stop()
+        self._processes.clear()
+        if self._issuer is not None:
+            self._issuer.stop()
+            self._issuer = None
+        if self.state_dir != Path() and not self.keep_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _phase(self, name: str, action: Callable[[], object]) -> None:
+        started = time.monotonic()
+        action()
+        self.timings.phases[name] = time.monotonic() - started
+        self._log(f"{name} ready in {self.timings.phases[name]:.2f}s")
+
+    # ---- what callers use ------------------------------------------------------------------------------
+
+    @property
+    def bins(self) -> binaries.Binaries:
+        if self._bins is None:
+            raise Unavailable("the dev cluster is not started")
+        return self._bins
+
+    @property
+    def issuer(self) -> DevOIDCIssuer:
+        if self._issuer is None:
+            raise Unavailable("the dev cluster is not started")
+        return self._issuer
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.output_dir / "admin.kubeconfig"
+
+    def user_kubeconfig(self, user: str) -> Path:
+        return self.output_dir / f"{dev_user(user).name}.kubeconfig"
+
+    @property
+    def bin_dir(self) -> Path:
+        """A directory holding only ``kubectl`` (the matching version), to put first on PATH."""
+        return self.state_dir / "bin"
+
+    def kubectl(
+        self, *args: str, user: str = "admin", check: bool = False, input_text: str | None = None,
+        timeout: float = 60.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the real kubectl as ``admin`` or a dev user against this cluster."""
+        config = self.admin_kubeconfig if user == "admin" else self.user_kubeconfig(user)
+        return subprocess.run(
+            [str(self.bins.kubectl), "--kubeconfig", str(config), *args],
+            capture_output=True, text=True, check=check, input=input_text, timeout=timeout,
+        )
+
+    def mint_token(self, user: str, **kwargs: int | str | float) -> str:
+        """A fresh ID token for a dev user, from the issuer kube-apiserver trusts."""
+        return self.issuer.mint(dev_user(user), **kwargs)  # type: ignore[arg-type]
+
+    def admin_ssl_context(self) -> ssl.SSLContext:
+        """TLS context trusting the cluster CA and presenting the admin client certificate."""
+        if self._admin_cert is None:
+            raise Unavailable("the dev cluster is not started")
+        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        context.load_cert_chain(*self._admin_cert)
+        return context
+
+    # ---- the parts -------------------------------------------------------------------------------------
+
+    def _find_binaries(self) -> None:
+        self._bins = binaries.ensure(with_kwok=self.with_kwok, log=self._log)
+        self.bin_dir.mkdir()
+        (self.bin_dir / "kubectl").symlink_to(self._bins.kubectl)
+
+    def _spawn(self, name: str, argv: Sequence[str]) -> ManagedProcess:
+        process = ManagedProcess(name, argv, self.state_dir / f"{name}.log")
+        self._processes.append(process)
+        process.start()
+        return process
+
+    def _start_etcd(self) -> None:
+        client_port, peer_port = free_port(), free_port()
+        client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+        self._etcd_url = client_url
+        process = self._spawn(
+            "etcd",
+            [
+                str(self.bins.etcd),
+                "--name=dev",
+                f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls={client_url}",
+                f"--advertise-client-urls={client_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=dev={peer_url}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+
+        def healthy() -> bool:
+            try:
+                response = httpx.get(f"{client_url}/health", timeout=1.0)
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200 and response.json().get("health") == "true"
+
+        wait_until_ready(process, healthy, what="healthy", timeout=_START_TIMEOUT)
+
+    def _start_apiserver(self) -> None:
+        state = self.state_dir
+        (state / "ca.crt").write_bytes(self.ca.cert_pem)
+        serving_cert, serving_key = self.ca.issue_server("kube-apiserver").write(state, "apiserver")
+        self._admin_cert = self.ca.issue_client("kubejit-admin", ("system:masters",)).write(state, "admin")
+        kubelet_client = self.ca.issue_client("kube-apiserver-kubelet-client").write(state, "kubelet-client")
+        sa_private, sa_public = new_signing_key_pem()
+        (state / "sa.key").touch(mode=0o600)
+        (state / "sa.key").write_bytes(sa_private)
+        (state / "sa.pub").write_bytes(sa_public)
+
+        self._issuer = DevOIDCIssuer(self.ca.issue_server("dev-oidc-issuer"), state)
+        self._issuer.start()
+        configfiles.write_yaml(
+            state / "authentication.yaml",
+            configfiles.authentication_configuration(self._issuer.url, self._issuer.audience, self.ca.cert_pem),
+        )
+        configfiles.write_yaml(state / "audit-policy.yaml", configfiles.audit_policy())
+
+        port = free_port()
+        self.server_url = f"https://127.0.0.1:{port}"
+        argv = [
+            str(self.bins.kube_apiserver),
+            f"--etcd-servers={self._etcd_url}",
+            f"--secure-port={port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            # 1.37 refuses a loopback advertise address while it maintains the kubernetes Endpoints.
+            "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={serving_cert}",
+            f"--tls-private-key-file={serving_key}",
+            f"--client-ca-file={state / 'ca.crt'}",
+            "--authorization-mode=RBAC",
+            f"--authentication-config={state / 'authentication.yaml'}",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={state / 'sa.pub'}",
+            f"--service-account-signing-key-file={state / 'sa.key'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            # No kube-controller-manager runs, so no `default` ServiceAccount exists in new namespaces;
+            # the ServiceAccount admission plugin would refuse every pod for that reason.
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            f"--kubelet-client-certificate={kubelet_client[0]}",
+            f"--kubelet-client-key={kubelet_client[1]}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--audit-policy-file={state / 'audit-policy.yaml'}",
+            f"--audit-log-path={state / 'audit.log'}",
+            "--audit-log-maxsize=50",
+            "--profiling=false",
+        ]
+        if self.audit_webhook is not None:
+            configfiles.write_yaml(
+                state / "audit-webhook.kubeconfig",
+                configfiles.audit_webhook_kubeconfig(self.audit_webhook.url, self.audit_webhook.ca_pem),
+            )
+            argv += [
+                f"--audit-webhook-config-file={state / 'audit-webhook.kubeconfig'}",
+                "--audit-webhook-mode=batch",
+                "--audit-webhook-batch-max-wait=1s",
+            ]
+        process = self._spawn("kube-apiserver", argv)
+        client = httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0)
+        with client:
+
+            def ready() -> bool:
+                try:
+                    return client.get("/readyz").status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_until_ready(process, ready, what="ready (/readyz)", timeout=_START_TIMEOUT)
+
+    def _wait_for_oidc(self) -> None:
+        """kube-apiserver fetches the issuer's keys in the background: wait until a dev token works."""
+        token = self.issuer.mint(DEV_USERS[0], ttl_seconds=300)
+        review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=self.server_url, verify=context, headers=headers, timeout=2.0) as client:
+
+            def accepted() -> bool:
+                try:
+                    response = client.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json=review)
+                except httpx.HTTPError:
+                    return False
+                return response.status_code == 201
+
+            wait_until_ready(
+                self._processes[-1], accepted, what="accepting dev OIDC tokens", timeout=_START_TIMEOUT
+            )
+
+    def _write_kubeconfigs(self) -> None:
+        assert self._admin_cert is not None  # noqa: S101 - set by _start_apiserver, which ran first
+        cert_path, key_path = self._admin_cert
+        admin = configfiles.client_cert_credentials(cert_path.read_bytes(), key_path.read_bytes())
+        configfiles.write_yaml(
+            self.admin_kubeconfig,
+            configfiles.kubeconfig(self.server_url, self.ca.cert_pem, "admin", admin),
+            private=True,
+        )
+        for user in DEV_USERS:
+            self.write_user_kubeconfig(user, self.user_kubeconfig(user.name))
+
+    def write_user_kubeconfig(self, user: DevUser, path: Path) -> Path:
+        credentials = configfiles.token_credentials(self.issuer.mint(user))
+        document = configfiles.kubeconfig(self.server_url, self.ca.cert_pem, user.name, credentials)
+        return configfiles.write_yaml(path, document, private=True)
+
+    def _start_kwok(self) -> None:
+        assert self.bins.kwok is not None  # noqa: S101 - with_kwok implies ensure() built it
+        process = self._spawn("kwok", kwok.argv(self.bins.kwok, self.admin_kubeconfig, self.state_dir))
+        kwok.install(self, process)

@@ -1,0 +1,98 @@
+"""The files a dev control plane is configured with, and the kubeconfigs it hands out.
+
+Pure builders of YAML documents: the AuthenticationConfiguration that makes kube-apiserver trust the dev
+OIDC issuer, the audit policy and optional audit webhook, and self-contained kubeconfigs (credentials
+embedded) for the admin certificate and for each dev user's ID token.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubejit.devcluster.oidc import GROUPS_CLAIM, USERNAME_CLAIM
+
+CLUSTER_NAME = "kubejit-dev"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def write_yaml(path: Path, document: dict[str, Any], *, private: bool = False) -> Path:
+    if private:
+        path.touch(mode=0o600)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def kubeconfig(server: str, ca_pem: bytes, user: str, credentials: dict[str, str]) -> dict[str, Any]:
+    """A kubeconfig with one cluster, one user and one current context."""
+    context = f"{user}@{CLUSTER_NAME}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": CLUSTER_NAME, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
+        ],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": context, "context": {"cluster": CLUSTER_NAME, "user": user}}],
+        "current-context": context,
+    }
+
+
+def client_cert_credentials(cert_pem: bytes, key_pem: bytes) -> dict[str, str]:
+    return {"client-certificate-data": _b64(cert_pem), "client-key-data": _b64(key_pem)}
+
+
+def token_credentials(token: str) -> dict[str, str]:
+    return {"token": token}
+
+
+def authentication_configuration(issuer_url: str, audience: str, issuer_ca_pem: bytes) -> dict[str, Any]:
+    """Structured authentication: trust ID tokens of the dev issuer, names and groups without prefixes."""
+    return {
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AuthenticationConfiguration",
+        "jwt": [
+            {
+                "issuer": {
+                    "url": issuer_url,
+                    "audiences": [audience],
+                    "certificateAuthority": issuer_ca_pem.decode(),
+                },
+                "claimMappings": {
+                    "username": {"claim": USERNAME_CLAIM, "prefix": ""},
+                    "groups": {"claim": GROUPS_CLAIM, "prefix": ""},
+                },
+            }
+        ],
+    }
+
+
+def audit_policy() -> dict[str, Any]:
+    """Metadata for every request, except the health probes that would flood the log."""
+    return {
+        "apiVersion": "audit.k8s.io/v1",
+        "kind": "Policy",
+        "omitStages": ["RequestReceived"],
+        "rules": [
+            {"level": "None", "nonResourceURLs": ["/healthz*", "/readyz*", "/livez*", "/version"]},
+            {"level": "Metadata"},
+        ],
+    }
+
+
+def audit_webhook_kubeconfig(url: str, ca_pem: bytes) -> dict[str, Any]:
+    """kube-apiserver's audit webhook backend is configured with a kubeconfig naming the receiver."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "audit-sink", "cluster": {"server": url, "certificate-authority-data": _b64(ca_pem)}}],
+        "users": [{"name": "kube-apiserver", "user": {}}],
+        "contexts": [{"name": "audit", "context": {"cluster": "audit-sink", "user": "kube-apiserver"}}],
+        "current-context": "audit",
+    }

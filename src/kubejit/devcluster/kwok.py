@@ -1,0 +1,1 @@
+"""kwok: placeholder replaced below."""

@@ -1,0 +1,1 @@
+"""The ``kubejit`` / ``kubectl jit`` command line."""
