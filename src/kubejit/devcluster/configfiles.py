@@ -35,9 +35,7 @@ def kubeconfig(server: str, ca_pem: bytes, user: str, credentials: dict[str, str
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": CLUSTER_NAME, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
-        ],
+        "clusters": [{"name": CLUSTER_NAME, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
         "users": [{"name": user, "user": credentials}],
         "contexts": [{"name": context, "context": {"cluster": CLUSTER_NAME, "user": user}}],
         "current-context": context,

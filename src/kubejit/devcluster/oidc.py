@@ -51,7 +51,9 @@ class DevOIDCIssuer:
         self._thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join()
         self._server.server_close()
 
     def discovery(self) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def _handler_for(issuer: DevOIDCIssuer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             """Quiet: kube-apiserver polls the key set and the log would drown the useful lines."""
 
     return Handler

@@ -33,9 +33,7 @@ def _die_with_parent() -> None:
 class ManagedProcess:
     """One child process with its log file."""
 
-    def __init__(
-        self, name: str, argv: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, *, env: Mapping[str, str] | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -51,7 +49,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=self._env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe work in the hook
+                preexec_fn=_die_with_parent,
             )
 
     @property
@@ -118,4 +116,3 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-

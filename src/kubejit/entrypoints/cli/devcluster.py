@@ -116,7 +116,7 @@ def binaries(
     no_kwok: NoKwokOption = False,
 ) -> None:
     """Build (first time) or find in the cache etcd, kube-apiserver and kwok; print their paths and kubectl's."""
-    from kubejit.devcluster import binaries as found  # noqa: PLC0415
+    from kubejit.devcluster import binaries as found
 
     if output not in ("text", "json"):
         raise InvalidInput(f"-o {output!r} is not supported: use -o text or -o json")
