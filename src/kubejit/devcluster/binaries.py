@@ -37,6 +37,9 @@ class Component:
     module_dir: str
     package: str
     kubernetes_stamp: bool = False
+    # Files of the built module's source to concatenate into ``<name>.yaml`` beside the binary
+    # (kwok ships no default lifecycle stages in its binary; kwokctl applies these files).
+    data_files: tuple[str, ...] = ()
 
 
 COMPONENTS: dict[str, Component] = {
@@ -44,7 +47,18 @@ COMPONENTS: dict[str, Component] = {
     for c in (
         Component("etcd", "etcd", "go.etcd.io/etcd/server/v3"),
         Component("kube-apiserver", "kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", True),
-        Component("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
+        Component(
+            "kwok",
+            "kwok",
+            "sigs.k8s.io/kwok/cmd/kwok",
+            data_files=(
+                "kustomize/stage/node/fast/node-initialize.yaml",
+                "kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+                "kustomize/stage/pod/fast/pod-ready.yaml",
+                "kustomize/stage/pod/fast/pod-complete.yaml",
+                "kustomize/stage/pod/fast/pod-delete.yaml",
+            ),
+        ),
     )
 }
 
@@ -101,6 +115,7 @@ def cached_path(component: Component) -> Path:
         (module / "go.sum").read_bytes(),
         component.package.encode(),
         " ".join(_ldflags(component)).encode(),
+        "\n".join(component.data_files).encode(),
     ):
         digest.update(part)
         digest.update(b"\0")
@@ -110,7 +125,7 @@ def cached_path(component: Component) -> Path:
 def build(component: Component, *, log: Callable[[str], None]) -> Path:
     """Return the cached binary of ``component``, building it first if needed (safe to run concurrently)."""
     target = cached_path(component)
-    if os.access(target, os.X_OK):
+    if _complete(component, target):
         return target
     go = shutil.which("go")
     if go is None:
@@ -121,7 +136,7 @@ def build(component: Component, *, log: Callable[[str], None]) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with (target.parent / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.access(target, os.X_OK):
+        if _complete(component, target):
             return target
         log(f"building {component.name} from {component.package} (first time only, several minutes)")
         partial = target.with_name(target.name + ".partial")
@@ -134,12 +149,37 @@ def build(component: Component, *, log: Callable[[str], None]) -> Path:
         }
         argv = [go, "build", "-trimpath", "-ldflags", " ".join(_ldflags(component))]
         argv += ["-o", str(partial), component.package]
-        result = subprocess.run(argv, cwd=TOOLCHAIN_DIR / component.module_dir, env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            tail = "\n".join(result.stderr.splitlines()[-30:])
-            raise Unavailable(f"building {component.name} failed (go build exit {result.returncode}):\n{tail}")
+        module_dir = TOOLCHAIN_DIR / component.module_dir
+        _go(argv, module_dir, env, what=f"building {component.name}")
+        if component.data_files:
+            root = module_source_dir(go, module_dir, env, component.package)
+            texts = [(root / name).read_text() for name in component.data_files]
+            data_path(target).write_text("\n---\n".join(text.strip() for text in texts) + "\n")
         partial.replace(target)
     return target
+
+
+def data_path(binary: Path) -> Path:
+    """The concatenated ``data_files`` of a component, stored beside its binary."""
+    return binary.with_name(binary.name + ".yaml")
+
+
+def _complete(component: Component, target: Path) -> bool:
+    return os.access(target, os.X_OK) and (not component.data_files or data_path(target).is_file())
+
+
+def _go(argv: list[str], cwd: Path, env: dict[str, str], *, what: str) -> str:
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.splitlines()[-30:])
+        raise Unavailable(f"{what} failed ({' '.join(argv[:2])} exit {result.returncode}):\n{tail}")
+    return result.stdout
+
+
+def module_source_dir(go: str, module_dir: Path, env: dict[str, str], package: str) -> Path:
+    """The directory of the Go module that provides ``package``, in the module cache."""
+    output = _go([go, "list", "-f", "{{.Module.Dir}}", package], module_dir, env, what=f"locating {package}")
+    return Path(output.strip())
 
 
 def find_kubectl() -> Path:

@@ -21,7 +21,8 @@ from types import TracebackType
 
 import httpx
 
-from kubejit.devcluster import binaries, configfiles, kwok
+from kubejit.devcluster import binaries, configfiles
+from kubejit.devcluster.kwok import Kwok
 from kubejit.devcluster.oidc import DEFAULT_TOKEN_TTL_SECONDS, DevOIDCIssuer
 from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
@@ -198,8 +199,8 @@ class DevCluster:
         self.bin_dir.mkdir()
         (self.bin_dir / "kubectl").symlink_to(self._bins.kubectl)
 
-    def _spawn(self, name: str, argv: Sequence[str]) -> ManagedProcess:
-        process = ManagedProcess(name, argv, self.state_dir / f"{name}.log")
+    def _spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> ManagedProcess:
+        process = ManagedProcess(name, argv, self.state_dir / f"{name}.log", env=env)
         self._processes.append(process)
         process.start()
         return process
@@ -278,6 +279,7 @@ class DevCluster:
             f"--kubelet-client-certificate={kubelet_client[0]}",
             f"--kubelet-client-key={kubelet_client[1]}",
             "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-certificate-authority={state / 'ca.crt'}",
             f"--audit-policy-file={state / 'audit-policy.yaml'}",
             f"--audit-log-path={state / 'audit.log'}",
             "--audit-log-maxsize=50",
@@ -323,7 +325,8 @@ class DevCluster:
             wait_until_ready(self._processes[-1], accepted, what="accepting dev OIDC tokens", timeout=_START_TIMEOUT)
 
     def _write_kubeconfigs(self) -> None:
-        assert self._admin_cert is not None  # noqa: S101 - set by _start_apiserver, which ran first
+        if self._admin_cert is None:
+            raise Unavailable("kube-apiserver has not been started")
         cert_path, key_path = self._admin_cert
         admin = configfiles.client_cert_credentials(cert_path.read_bytes(), key_path.read_bytes())
         configfiles.write_yaml(
@@ -340,6 +343,8 @@ class DevCluster:
         return configfiles.write_yaml(path, document, private=True)
 
     def _start_kwok(self) -> None:
-        assert self.bins.kwok is not None  # noqa: S101 - with_kwok implies ensure() built it
-        process = self._spawn("kwok", kwok.argv(self.bins.kwok, self.admin_kubeconfig, self.state_dir))
-        kwok.install(self, process)
+        if self.bins.kwok is None:
+            raise Unavailable("kwok was not built: start the cluster with with_kwok=True")
+        kwok = Kwok(self.bins.kwok, self.state_dir, self.ca)
+        process = self._spawn("kwok", kwok.argv(self.admin_kubeconfig), env=kwok.env())
+        kwok.wait_ready(process, self.server_url, self.admin_ssl_context())
