@@ -4,8 +4,9 @@ and real kubectl as any dev user. Unit tests never ask for them, so they never s
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import pytest
@@ -48,3 +49,16 @@ def kubectl(devcluster: DevCluster) -> Kubectl:
         return result
 
     return run
+
+
+def eventually(check: Callable[[], bool], *, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` passes; returns its last answer.
+
+    For changes the cluster applies asynchronously (RBAC caches, controllers), never a fixed sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True

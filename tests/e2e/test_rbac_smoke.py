@@ -3,7 +3,7 @@ a RoleBinding gives alice access in one namespace only, and deleting it takes th
 
 from __future__ import annotations
 
-from tests.conftest import Kubectl
+from tests.conftest import Kubectl, eventually
 
 
 def can_i(kubectl: Kubectl, user: str, *args: str) -> str:
@@ -19,7 +19,8 @@ def test_rolebinding_gives_alice_view_in_one_namespace_until_deleted(kubectl: Ku
 
     kubectl("create", "rolebinding", "alice-view", "--clusterrole=view", "--user=alice", "-n", namespace)
 
-    assert can_i(kubectl, "alice", "list", "pods", "-n", namespace) == "yes"
+    # RBAC is served from an informer cache: the binding takes effect a few milliseconds later.
+    assert eventually(lambda: can_i(kubectl, "alice", "list", "pods", "-n", namespace) == "yes")
     listed = kubectl("get", "pods", "-n", namespace, user="alice")
     assert "Forbidden" not in listed.stderr
     assert can_i(kubectl, "alice", "list", "pods", "-n", other) == "no"
@@ -28,7 +29,7 @@ def test_rolebinding_gives_alice_view_in_one_namespace_until_deleted(kubectl: Ku
 
     kubectl("delete", "rolebinding", "alice-view", "-n", namespace)
 
-    assert can_i(kubectl, "alice", "list", "pods", "-n", namespace) == "no"
+    assert eventually(lambda: can_i(kubectl, "alice", "list", "pods", "-n", namespace) == "no")
     denied = kubectl("get", "pods", "-n", namespace, user="alice", check=False)
     assert denied.returncode != 0
     assert "forbidden" in denied.stderr.lower()

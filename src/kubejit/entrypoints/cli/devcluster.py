@@ -63,7 +63,8 @@ def describe(cluster: DevCluster) -> str:
         f"admin           export KUBECONFIG={cluster.admin_kubeconfig}\n"
         f"dev users       {users}: {cluster.output_dir}/<user>.kubeconfig\n"
         f"try             kubectl --kubeconfig {cluster.user_kubeconfig('alice')} auth whoami\n"
-        f"kubectl         {cluster.bins.kubectl}"
+        f"kubectl         {cluster.bins.kubectl}\n"
+        f"state           {cluster.state_dir} (removed at exit)"
     )
 
 
@@ -84,7 +85,7 @@ def run(
     command: Annotated[list[str], typer.Argument(help="The command to run, after `--`.", show_default=False)],
     directory: DirOption = None,
     no_kwok: NoKwokOption = False,
-) -> int:
+) -> None:
     """Start the control plane, run COMMAND against it, stop it, and exit with COMMAND's exit code."""
     if not command:
         raise InvalidInput("devcluster run needs a command: kubejit devcluster run [--dir D] -- CMD ...")
@@ -107,7 +108,7 @@ def run(
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
-    return code if code >= 0 else 128 - code
+    raise typer.Exit(code if code >= 0 else 128 - code)
 
 
 @app.command()
@@ -124,6 +125,7 @@ def binaries(
     paths = {
         "etcd": str(bins.etcd),
         "kube-apiserver": str(bins.kube_apiserver),
+        "kube-controller-manager": str(bins.kube_controller_manager),
         "kwok": str(bins.kwok) if bins.kwok else None,
         "kubectl": str(bins.kubectl),
     }
@@ -131,4 +133,4 @@ def binaries(
         print(json.dumps(paths, indent=2))
     else:
         for name, path in paths.items():
-            print(f"{name:15} {path}")
+            print(f"{name:24} {path}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
@@ -30,18 +29,13 @@ app.command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code."""
+    """Run the CLI. Usage errors exit with 2 (through SystemExit); kubejit's errors map to DESIGN.md codes."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        app(args=argv)
     except KubejitError as error:
         Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(error)))
         return exit_code_for(error)
-    except click.exceptions.Abort:
-        return 130
-    except click.exceptions.ClickException as error:  # usage errors: exit code 2
-        error.show()
-        return error.exit_code
-    return result if isinstance(result, int) else 0
+    return 0
 
 
 if __name__ == "__main__":
