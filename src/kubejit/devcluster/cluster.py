@@ -71,12 +71,14 @@ class DevCluster:
         output_dir: Path | None = None,
         *,
         with_kwok: bool = True,
+        with_controllers: bool = True,
         audit_webhook: AuditWebhook | None = None,
         apiserver_args: Sequence[str] = (),
         keep_state: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.with_kwok = with_kwok
+        self.with_controllers = with_controllers
         self.audit_webhook = audit_webhook
         self.apiserver_args = tuple(apiserver_args)
         self.keep_state = keep_state
@@ -114,10 +116,11 @@ class DevCluster:
             self._phase("kube-apiserver", self._start_apiserver)
             self._phase("oidc", self._wait_for_oidc)
             self._write_kubeconfigs()
-            controllers = self._spawn_controller_manager()
+            controllers = self._spawn_controller_manager() if self.with_controllers else None
             if self.with_kwok:
                 self._phase("kwok", self._start_kwok)
-            self._phase("controllers", lambda: self._wait_for_controllers(controllers))
+            if controllers is not None:
+                self._phase("controllers", lambda: self._wait_for_controllers(controllers))
         except BaseException:
             self.stop()
             raise
