@@ -26,3 +26,7 @@ class NotFound(KubejitError):
 
 class Unavailable(KubejitError):
     """A server or process kubejit depends on cannot be reached or did not start."""
+
+
+class Conflict(KubejitError):
+    """The request or grant is not in a state that allows this (e.g. approving an expired request)."""

@@ -7,7 +7,6 @@ the command's exit code; ``binaries`` builds (or finds in the cache) the binarie
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from rich.console import Console
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.domain.errors import InvalidInput
+from kubejit.entrypoints.cli.output import OutputOption, checked, print_json
 
 app = typer.Typer(help="The local Kubernetes control plane (etcd + kube-apiserver + kwok) for tests and demos.")
 
@@ -113,14 +113,13 @@ def run(
 
 @app.command()
 def binaries(
-    output: Annotated[str, typer.Option("-o", "--output", help="'text' or 'json'.")] = "text",
+    output: OutputOption = "text",
     no_kwok: NoKwokOption = False,
 ) -> None:
     """Build (first time) or find in the cache etcd, kube-apiserver and kwok; print their paths and kubectl's."""
     from kubejit.devcluster import binaries as found
 
-    if output not in ("text", "json"):
-        raise InvalidInput(f"-o {output!r} is not supported: use -o text or -o json")
+    checked(output)
     bins = found.ensure(with_kwok=not no_kwok, log=_progress)
     paths = {
         "etcd": str(bins.etcd),
@@ -130,7 +129,7 @@ def binaries(
         "kubectl": str(bins.kubectl),
     }
     if output == "json":
-        print(json.dumps(paths, indent=2))
+        print_json(paths)
     else:
         for name, path in paths.items():
             print(f"{name:24} {path}")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from kubejit.domain.errors import InvalidInput, KubejitError, NotFound, Refused, Unavailable
+from kubejit.domain.errors import Conflict, InvalidInput, KubejitError, NotFound, Refused, Unavailable
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -16,6 +16,7 @@ _EXIT_CODES: tuple[tuple[type[KubejitError], int], ...] = (
     (InvalidInput, EXIT_USAGE),
     (Refused, EXIT_REFUSED),
     (NotFound, EXIT_REFUSED),
+    (Conflict, EXIT_REFUSED),
     (Unavailable, EXIT_UNREACHABLE),
 )
 

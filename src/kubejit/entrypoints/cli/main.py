@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kubejit.domain.errors import KubejitError
-from kubejit.entrypoints.cli import demo, devcluster
+from kubejit.entrypoints.cli import demo, devcluster, policy
 from kubejit.entrypoints.cli.errors import exit_code_for
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(devcluster.app, name="devcluster")
+app.add_typer(policy.app, name="policy")
 app.command("demo")(demo.demo)
 
 
