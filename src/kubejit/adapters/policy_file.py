@@ -254,8 +254,11 @@ def load_policy(text: str, source: str = "<policy>") -> p.AccessPolicy:
     return policy
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
+
+
 def _parse_yaml(text: str, source: str, positions: _Positions) -> Any:
-    loader = yaml.SafeLoader(text)
+    loader = _LOADER(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -6,7 +6,9 @@ guardrails against every request's attributes (:mod:`kubejit.domain.requestinfo`
 :class:`Decision` that names the rule that matched and carries the message for the user.
 
 Matching: an empty field matches anything; ``verbs``, ``apiGroups`` and ``resources`` follow RBAC's own
-semantics (``*``, ``pods/exec``, ``pods/*``, ``*/scale``; ``pods`` alone does not match ``pods/exec``);
+semantics (``*``, ``pods/exec``, ``*/scale``; ``pods`` alone does not match ``pods/exec``), plus ``pods/*`` for every
+pods subresource (broader than RBAC, which is the safe direction for a deny rule); a ``create`` rule also
+matches the GET that opens a WebSocket exec, attach or port-forward, as kube-apiserver authorizes it;
 ``namespaces`` and ``names`` accept ``*`` globs. Deny rules win over warn rules; the first deny in policy
 order is reported. Exec rules look at the command of a ``pods/exec`` request; see
 :mod:`kubejit.domain.exec_commands` for what they can and cannot see.
@@ -23,6 +25,7 @@ from kubejit.domain.exec_commands import CommandPattern, check_exec
 from kubejit.domain.requestinfo import RequestAttributes
 
 _WILDCARD = "*"
+_STREAMING = frozenset({"exec", "attach", "portforward"})
 
 
 class Effect(StrEnum):
@@ -65,7 +68,7 @@ class RequestRule:
     def matches(self, attrs: RequestAttributes) -> bool:
         if not attrs.is_resource_request:
             return False
-        if self._verbs and _WILDCARD not in self._verbs and attrs.verb not in self._verbs:
+        if self._verbs and _WILDCARD not in self._verbs and not self._verb_matches(attrs):
             return False
         if self._groups and _WILDCARD not in self._groups and attrs.api_group not in self._groups:
             return False
@@ -74,6 +77,13 @@ class RequestRule:
         if self.namespaces and not _glob_matches(self._namespaces, attrs.namespace):
             return False
         return not self.names or _glob_matches(self._names, attrs.name)
+
+    def _verb_matches(self, attrs: RequestAttributes) -> bool:
+        if attrs.verb in self._verbs:
+            return True
+        # kubectl's WebSocket exec/attach/port-forward is a GET; kube-apiserver (1.35+) also authorizes it as
+        # `create`, and so do guardrails, or `deny create pods/exec` would miss today's kubectl.
+        return "create" in self._verbs and attrs.resource == "pods" and attrs.subresource in _STREAMING
 
     def _resource_matches(self, attrs: RequestAttributes) -> bool:
         wanted = self._resources
