@@ -6,10 +6,27 @@ Kubernetes, databases and identity providers in :mod:`kubejit.bootstrap`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
 
-from kubejit.domain.policy import RoleSource
+from kubejit.domain.audit import AuditEvent, Checkpoint, JSONValue
+from kubejit.domain.policy import Identity, IdentityMapping, Profile, RoleSource
 from kubejit.domain.rbac import PolicyRule
+from kubejit.domain.workflow import AccessRequest, State
+
+# ---- time ----------------------------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        ...
+
+
+# ---- policy -----------------------------------------------------------------------------------------------------
 
 
 class RoleRules(Protocol):
@@ -20,4 +37,181 @@ class RoleRules(Protocol):
 
         Raises NotFound when the role does not exist, Unavailable when the cluster cannot be reached.
         """
+        ...
+
+
+# ---- storage ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A request as stored, with the version that optimistic updates must name."""
+
+    request: AccessRequest
+    version: int
+
+
+class RequestRepository(Protocol):
+    def add(self, request: AccessRequest) -> Stored:
+        """Insert a new request; raises Conflict if the id exists."""
+        ...
+
+    def get(self, request_id: str) -> Stored:
+        """Raises NotFound."""
+        ...
+
+    def update(self, request: AccessRequest, expected_version: int) -> Stored:
+        """Replace the request if it is still at ``expected_version``; raises StaleWrite otherwise."""
+        ...
+
+    def find(
+        self,
+        *,
+        states: Sequence[State] | None = None,
+        requester: str | None = None,
+        profiles: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[Stored]:
+        """Requests matching every given filter, newest first."""
+        ...
+
+    def ending_before(self, when: datetime) -> list[Stored]:
+        """Active grants whose end time is at or before ``when``, soonest first."""
+        ...
+
+    def next_end(self) -> datetime | None:
+        """The earliest end time of any active grant."""
+        ...
+
+
+class AuditRepository(Protocol):
+    def append(
+        self, *, kind: str, actor: str, at: datetime, request_id: str = "", data: dict[str, JSONValue] | None = None
+    ) -> AuditEvent:
+        """Chain a new event after the current head (serialized across writers); part of the unit of work."""
+        ...
+
+    def events(self, *, after_seq: int = 0) -> Iterator[AuditEvent]:
+        """Every event in sequence order, as stored (for verification and export)."""
+        ...
+
+    def query(
+        self,
+        *,
+        request_id: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        request_ids: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEvent]:
+        """Events matching every given filter, in sequence order."""
+        ...
+
+    def head(self) -> AuditEvent | None: ...
+
+
+class IdempotencyRepository(Protocol):
+    def remembered(self, user: str, key: str) -> str | None:
+        """The request id created earlier by ``user`` with this idempotency key, if any."""
+        ...
+
+    def remember(self, user: str, key: str, request_id: str, at: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction: everything inside commits together or not at all."""
+
+    requests: RequestRepository
+    audit: AuditRepository
+    idempotency: IdempotencyRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Rolls back unless :meth:`commit` was called."""
+        ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+# ---- the cluster ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BindingRef:
+    """A RoleBinding (namespace set) or ClusterRoleBinding that kubejit manages for a grant."""
+
+    grant_id: str
+    kind: str  # "RoleBinding" or "ClusterRoleBinding"
+    name: str
+    namespace: str = ""
+    ends_at: datetime | None = None
+
+
+class Cluster(Protocol):
+    """Materializes grants as RBAC bindings and removes them (RBAC mode)."""
+
+    def bind(
+        self, request: AccessRequest, profile: Profile, identity: IdentityMapping, ends_at: datetime
+    ) -> list[BindingRef]:
+        """Create (or confirm) one binding per namespace, or one ClusterRoleBinding; idempotent."""
+        ...
+
+    def set_end(self, grant_id: str, ends_at: datetime) -> None:
+        """Record a new end time on the grant's bindings (after an extension)."""
+        ...
+
+    def unbind(self, grant_id: str) -> list[BindingRef]:
+        """Delete every binding of the grant; returns what was deleted (none is not an error)."""
+        ...
+
+    def managed_bindings(self) -> list[BindingRef]:
+        """Every binding kubejit manages, found by label."""
+        ...
+
+
+class LeaderElection(Protocol):
+    def is_leader(self) -> bool:
+        """True while this replica holds the lease (and its renewal has not lapsed)."""
+        ...
+
+
+class CheckpointStore(Protocol):
+    """Keeps the audit chain head outside the database, signed."""
+
+    def save(self, checkpoint: Checkpoint) -> None: ...
+
+    def load(self) -> Checkpoint | None:
+        """The last saved checkpoint; raises Refused if its signature does not verify."""
+        ...
+
+
+# ---- identity and notifications ----------------------------------------------------------------------------------
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> Identity:
+        """The identity in a bearer token; raises Unauthenticated when it is not valid here."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Something people should hear about: a request needs review, was decided, is about to end, has ended."""
+
+    event: str  # request.pending | request.approved | request.denied | grant.active | grant.expiring | grant.ended
+    request: AccessRequest
+    at: datetime
+    message: str
+
+
+class Notifier(Protocol):
+    def notify(self, notification: Notification) -> None:
+        """Queue delivery; never blocks the workflow and never raises for a failing receiver."""
         ...

@@ -30,3 +30,11 @@ class Unavailable(KubejitError):
 
 class Conflict(KubejitError):
     """The request or grant is not in a state that allows this (e.g. approving an expired request)."""
+
+
+class StaleWrite(Conflict):
+    """Someone else changed the record since it was read; read it again and retry."""
+
+
+class Unauthenticated(KubejitError):
+    """No valid credentials: a missing, expired, forged or foreign token."""

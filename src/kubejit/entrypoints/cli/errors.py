@@ -5,7 +5,15 @@
 
 from __future__ import annotations
 
-from kubejit.domain.errors import Conflict, InvalidInput, KubejitError, NotFound, Refused, Unavailable
+from kubejit.domain.errors import (
+    Conflict,
+    InvalidInput,
+    KubejitError,
+    NotFound,
+    Refused,
+    Unauthenticated,
+    Unavailable,
+)
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -17,6 +25,7 @@ _EXIT_CODES: tuple[tuple[type[KubejitError], int], ...] = (
     (Refused, EXIT_REFUSED),
     (NotFound, EXIT_REFUSED),
     (Conflict, EXIT_REFUSED),
+    (Unauthenticated, EXIT_REFUSED),
     (Unavailable, EXIT_UNREACHABLE),
 )
 

@@ -1,0 +1,163 @@
+"""The audit trail as evidence: events in a canonical form, chained by SHA-256, and their verification.
+
+Every state change kubejit makes is an :class:`AuditEvent`. Each event carries the hash of the one before it,
+computed over a canonical JSON form (sorted keys, no whitespace, UTF-8, timestamps in UTC with microseconds),
+so editing, deleting, inserting or reordering any event breaks the chain at that point. Truncating the tail
+leaves a shorter chain that is still consistent; it is caught by comparing with a :class:`Checkpoint` of the
+chain head kept outside the database. :func:`verify` reports every problem it finds, by sequence number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+JSONValue = Any  # JSON-compatible: str, int, float, bool, None, lists and string-keyed mappings of these
+
+
+def timestamp(at: datetime) -> str:
+    """The canonical text of a time: UTC, microseconds, ``Z``."""
+    if at.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of the trail. ``seq`` starts at 1 and has no gaps."""
+
+    seq: int
+    at: datetime
+    kind: str  # e.g. request.submitted, request.approved, binding.created, grant.expired, policy.loaded
+    actor: str  # the user, or "kubejit" for the broker's own actions
+    request_id: str  # "" when the event is not about one request
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+    prev_hash: str = GENESIS_HASH
+    hash: str = ""
+
+    def body(self) -> dict[str, JSONValue]:
+        """Everything the hash covers."""
+        return {
+            "seq": self.seq,
+            "at": timestamp(self.at),
+            "kind": self.kind,
+            "actor": self.actor,
+            "request_id": self.request_id,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+        }
+
+    def computed_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.body())).hexdigest()
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {**self.body(), "hash": self.hash}
+
+
+def canonical_json(value: JSONValue) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def chain_next(
+    previous: AuditEvent | None,
+    *,
+    kind: str,
+    actor: str,
+    request_id: str = "",
+    data: Mapping[str, JSONValue] | None = None,
+    at: datetime,
+) -> AuditEvent:
+    """The event that follows ``previous`` (or starts the chain), with its hash filled in."""
+    event = AuditEvent(
+        seq=(previous.seq + 1) if previous else 1,
+        at=at,
+        kind=kind,
+        actor=actor,
+        request_id=request_id,
+        data=dict(data or {}),
+        prev_hash=previous.hash if previous else GENESIS_HASH,
+    )
+    canonical_json(event.data)  # refuse data that has no canonical form now, not at verification time
+    return replace(event, hash=event.computed_hash())
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain head as seen at some moment, stored outside the database (and signed by the adapter)."""
+
+    seq: int
+    hash: str
+    at: datetime
+
+
+class Tampering(StrEnum):
+    EDITED = "edited"  # an event's content no longer matches its hash
+    BROKEN_LINK = "broken-link"  # prev_hash differs from the previous event's hash: deleted, inserted or reordered
+    GAP = "gap"  # a sequence number is missing or repeated: deleted, inserted or reordered
+    TRUNCATED = "truncated"  # the chain is shorter than the checkpoint says
+    CHECKPOINT_MISMATCH = "checkpoint-mismatch"  # the event at the checkpoint's seq is not the one checkpointed
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int
+    kind: Tampering
+    message: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    head: AuditEvent | None
+    problems: tuple[Problem, ...]
+    checkpoint: Checkpoint | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(events: Iterable[AuditEvent], checkpoint: Checkpoint | None = None) -> Verification:
+    """Walk the chain in storage order and report every place it does not hold together."""
+    problems: list[Problem] = []
+    previous: AuditEvent | None = None
+    count = 0
+    at_checkpoint: AuditEvent | None = None
+    for event in events:
+        count += 1
+        expected_seq = previous.seq + 1 if previous else 1
+        if event.seq != expected_seq:
+            problems.append(
+                Problem(event.seq, Tampering.GAP, f"event {event.seq} follows event {expected_seq - 1}: "
+                        "events were deleted, inserted or reordered")
+            )
+        if event.computed_hash() != event.hash:
+            problems.append(Problem(event.seq, Tampering.EDITED, f"event {event.seq} was changed after it was written"))
+        expected_prev = previous.hash if previous else GENESIS_HASH
+        if event.prev_hash != expected_prev:
+            problems.append(
+                Problem(event.seq, Tampering.BROKEN_LINK, f"event {event.seq} does not chain to the event before it")
+            )
+        if checkpoint is not None and event.seq == checkpoint.seq:
+            at_checkpoint = event
+        previous = event
+    if checkpoint is not None:
+        if at_checkpoint is None:
+            head = previous.seq if previous else 0
+            problems.append(
+                Problem(head, Tampering.TRUNCATED, f"the checkpoint of {timestamp(checkpoint.at)} records event "
+                        f"{checkpoint.seq}, but the trail ends at event {head}: events were removed from the end")
+            )
+        elif at_checkpoint.hash != checkpoint.hash:
+            problems.append(
+                Problem(checkpoint.seq, Tampering.CHECKPOINT_MISMATCH,
+                        f"event {checkpoint.seq} is not the event the checkpoint recorded: the trail was rewritten")
+            )
+    return Verification(count, previous, tuple(problems), checkpoint)
