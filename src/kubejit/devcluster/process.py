@@ -67,6 +67,12 @@ class ManagedProcess:
             return "(no log written)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL now and reap it."""
+        if self._popen is not None and self._popen.poll() is None:
+            self._popen.kill()
+            self._popen.wait()
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
         if self._popen is None or self._popen.poll() is not None:

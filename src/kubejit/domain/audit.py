@@ -135,8 +135,11 @@ def verify(events: Iterable[AuditEvent], checkpoint: Checkpoint | None = None) -
         expected_seq = previous.seq + 1 if previous else 1
         if event.seq != expected_seq:
             problems.append(
-                Problem(event.seq, Tampering.GAP, f"event {event.seq} follows event {expected_seq - 1}: "
-                        "events were deleted, inserted or reordered")
+                Problem(
+                    event.seq,
+                    Tampering.GAP,
+                    f"event {event.seq} follows event {expected_seq - 1}: events were deleted, inserted or reordered",
+                )
             )
         if event.computed_hash() != event.hash:
             problems.append(Problem(event.seq, Tampering.EDITED, f"event {event.seq} was changed after it was written"))
@@ -152,12 +155,19 @@ def verify(events: Iterable[AuditEvent], checkpoint: Checkpoint | None = None) -
         if at_checkpoint is None:
             head = previous.seq if previous else 0
             problems.append(
-                Problem(head, Tampering.TRUNCATED, f"the checkpoint of {timestamp(checkpoint.at)} records event "
-                        f"{checkpoint.seq}, but the trail ends at event {head}: events were removed from the end")
+                Problem(
+                    head,
+                    Tampering.TRUNCATED,
+                    f"the checkpoint of {timestamp(checkpoint.at)} records event "
+                    f"{checkpoint.seq}, but the trail ends at event {head}: events were removed from the end",
+                )
             )
         elif at_checkpoint.hash != checkpoint.hash:
             problems.append(
-                Problem(checkpoint.seq, Tampering.CHECKPOINT_MISMATCH,
-                        f"event {checkpoint.seq} is not the event the checkpoint recorded: the trail was rewritten")
+                Problem(
+                    checkpoint.seq,
+                    Tampering.CHECKPOINT_MISMATCH,
+                    f"event {checkpoint.seq} is not the event the checkpoint recorded: the trail was rewritten",
+                )
             )
     return Verification(count, previous, tuple(problems), checkpoint)

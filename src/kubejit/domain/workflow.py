@@ -291,6 +291,12 @@ def activate(request: AccessRequest, now: datetime) -> AccessRequest:
     return replace(request, state=State.ACTIVE, starts_at=now, ends_at=now + request.duration)
 
 
+def abandon(request: AccessRequest, now: datetime, reason: str) -> AccessRequest:
+    """kubejit gives up on an approved request it can never activate (its profile or role is gone)."""
+    _require_state(request, {State.APPROVED}, "abandon")
+    return replace(request, state=State.REVOKED, ended_at=now, ended_by="kubejit", end_reason=reason)
+
+
 def expire(request: AccessRequest, now: datetime) -> AccessRequest:
     _require_state(request, {State.ACTIVE}, "expire")
     if request.ends_at is None or now < request.ends_at:

@@ -7,8 +7,11 @@ known here (a ClusterRole without a cluster to read it from) is reported as not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from kubejit.domain.errors import Refused, Unavailable
 from kubejit.domain.policy import (
     AccessPolicy,
     Profile,
@@ -69,3 +72,43 @@ def review_profile(profile: Profile, role_rules: RoleRules) -> ProfileReview:
 
 def review_policy(policy: AccessPolicy, role_rules: RoleRules) -> PolicyReview:
     return PolicyReview(policy, tuple(review_profile(p, role_rules) for p in policy.profiles))
+
+
+class PolicyRefused(Refused):
+    """The policy is valid but some profiles may not be used as written."""
+
+
+def require_usable(review: PolicyReview) -> None:
+    """Fail closed: a broker does not serve a policy with refused or unanalyzable profiles."""
+    problems = [
+        f"  {p.profile.name}: {refusal}"
+        for p in review.refused
+        for refusal in (p.assessment.refusals if p.assessment else ())
+    ]
+    problems += [f"  {p.profile.name}: its rules could not be read from the cluster" for p in review.not_analyzed]
+    if problems:
+        raise PolicyRefused(f"policy {review.policy.name!r} cannot be used:\n" + "\n".join(problems))
+
+
+@dataclass
+class PolicyHolder:
+    """The policy in force: loaded and reviewed at start, swapped atomically on a successful reload."""
+
+    load: Callable[[], AccessPolicy]
+    role_rules: RoleRules
+    _policy: AccessPolicy | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self) -> AccessPolicy:
+        policy = self._policy
+        if policy is None:
+            raise Unavailable("no policy is loaded")
+        return policy
+
+    def reload(self) -> AccessPolicy:
+        """Load, validate and review the policy; on any problem the previous policy stays in force."""
+        policy = self.load()
+        require_usable(review_policy(policy, self.role_rules))
+        with self._lock:
+            self._policy = policy
+        return policy

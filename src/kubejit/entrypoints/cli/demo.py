@@ -1,65 +1,116 @@
 """``kubejit demo``: everything a newcomer needs to see kubejit work, on this machine, in one command.
 
-Today it starts the local control plane with the dev users and their credentials; the broker and the
-gateway join it as they land. Scripts drive it (DESIGN.md section 4): it writes into ``--dir`` the
-kubeconfigs and one ``<user>.env`` per dev user, prints a line starting with ``ready`` once everything
-answers, and runs until interrupted.
+It starts the local control plane (with the dev users and a `payments` namespace running a pod), installs the
+broker's least-privilege RBAC for the demo policy, and runs the broker on SQLite. Scripts drive it
+(DESIGN.md section 4): it writes into ``--dir`` the kubeconfigs, ``kubejit.yaml`` (the config the broker serves
+with) and one ``<user>.env`` per dev user, prints a line starting with ``ready`` once everything answers, and
+runs until interrupted.
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from kubejit.adapters.policy_file import load_policy_file
+from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
+from kubejit.devcluster.broker_access import install_broker_access
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.entrypoints.cli.devcluster import describe, wait_for_interrupt
 
 _stderr = Console(stderr=True, highlight=False)
+DEMO_NAMESPACES = ("payments", "payments-eu")
 
 
-def write_user_env_files(cluster: DevCluster) -> list[Path]:
-    """One ``<user>.env`` per dev user: source it to act as that user with kubectl."""
+def demo_policy_text() -> str:
+    return resources.files("kubejit.examples").joinpath("demo-policy.yaml").read_text()
+
+
+def write_user_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
+    """One ``<user>.env`` per dev user: source it to act as that user with kubejit and kubectl."""
     written = []
     for user in DEV_USERS:
         path = cluster.output_dir / f"{user.name}.env"
         path.touch(mode=0o600)
         path.write_text(
             f"# {user.name} (groups: {', '.join(user.groups)})\n"
+            f"export KUBEJIT_SERVER={shlex.quote(broker_url)}\n"
+            f"export KUBEJIT_TOKEN={shlex.quote(cluster.mint_token(user.name))}\n"
             f"export KUBECONFIG={shlex.quote(str(cluster.user_kubeconfig(user.name)))}\n"
         )
         written.append(path)
     return written
 
 
-def walkthrough(cluster: DevCluster) -> str:
+def seed_workloads(cluster: DevCluster) -> None:
+    """The payments namespaces, and a running pod to look at."""
+    for namespace in DEMO_NAMESPACES:
+        cluster.kubectl("create", "namespace", namespace, check=True)
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: checkout-7f9c, namespace: payments, labels: {app: checkout}}\n"
+        f"spec:\n  nodeName: {NODE_NAME}\n  containers: [{{name: checkout, image: registry.example/checkout:1.4}}]\n"
+    )
+    cluster.kubectl("apply", "-f", "-", input_text=pod, check=True)
+
+
+def walkthrough(cluster: DevCluster, broker: BrokerProcess) -> str:
     d = cluster.output_dir
     return f"""
-[bold]kubejit demo[/]: a real kube-apiserver with RBAC, trusting a local OIDC issuer for the dev users.
+[bold]kubejit demo[/]: a real kube-apiserver, the kubejit broker at {broker.url}, and the demo policy.
 {describe(cluster)}
+broker          {broker.url} (config {broker.config})
 
-In another terminal:
-  source {d}/alice.env && kubectl auth whoami        # alice, groups payments-devs
-  kubectl auth can-i list pods -n default            # no: alice has no standing access
-  KUBECONFIG={d}/admin.kubeconfig kubectl get nodes  # the kwok node that runs demo pods
+In another terminal (each `source` makes you that person):
+  source {d}/alice.env; kubectl get pods -n payments             # Forbidden: no standing access
+  kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout errors"
+  source {d}/bob.env;   kubejit list --pending; kubejit approve <id>
+  source {d}/alice.env; kubectl get pods -n payments             # works now
+  kubejit get <id>                                                # ends in 2m; then Forbidden again
+  source {d}/dave.env;  kubejit audit; kubejit audit verify       # the tamper-evident trail
 
-Next in kubejit: request access as alice, approve it as bob, watch it expire (the broker issue).
 Stop with Ctrl-C: every process stops and the temporary files are removed.
 """
 
 
 def demo(
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="Where to write kubeconfigs and <user>.env files.")
+        Path | None, typer.Option("--dir", help="Where to write kubeconfigs, kubejit.yaml and <user>.env files.")
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="A policy file to use instead of the demo policy.")
     ] = None,
 ) -> None:
-    """Run the local control plane with the dev users, print how to use it, and wait for Ctrl-C."""
-    with DevCluster(directory, log=lambda m: _stderr.print(f"[dim]demo:[/] {m}")) as cluster:
-        write_user_env_files(cluster)
-        _stderr.print(walkthrough(cluster))
-        print(f"ready {cluster.output_dir} in {cluster.timings}", flush=True)
-        wait_for_interrupt()
+    """Run the control plane and the broker with the dev users; print how to use them; wait for Ctrl-C."""
+
+    def log(message: str) -> None:
+        _stderr.print(f"[dim]demo:[/] {message}")
+
+    with DevCluster(directory, log=log) as cluster:
+        policy_file = cluster.output_dir / "policy.yaml"
+        if policy is not None:
+            shutil.copyfile(policy, policy_file)
+        else:
+            policy_file.write_text(demo_policy_text())
+        loaded = load_policy_file(policy_file)
+        seed_workloads(cluster)
+        broker_kubeconfig = install_broker_access(cluster, loaded, cluster.output_dir / "broker.kubeconfig")
+        config = broker_config(
+            cluster, cluster.output_dir, policy_file=policy_file, broker_kubeconfig=broker_kubeconfig
+        )
+        broker = start_broker(config)
+        log(f"broker ready at {broker.url}")
+        try:
+            write_user_env_files(cluster, broker.url)
+            _stderr.print(walkthrough(cluster, broker))
+            print(f"ready {cluster.output_dir} broker {broker.url} in {cluster.timings}", flush=True)
+            wait_for_interrupt()
+        finally:
+            broker.stop()

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kubejit.domain.errors import KubejitError
-from kubejit.entrypoints.cli import demo, devcluster, policy
+from kubejit.entrypoints.cli import demo, devcluster, policy, requests, serve
 from kubejit.entrypoints.cli.errors import exit_code_for
 
 app = typer.Typer(
@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(devcluster.app, name="devcluster")
 app.add_typer(policy.app, name="policy")
+app.command("serve")(serve.serve)
+requests.register(app)
 app.command("demo")(demo.demo)
 
 

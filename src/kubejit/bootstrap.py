@@ -1,0 +1,218 @@
+"""The one place where concrete adapters are chosen and wired into the services: the running broker.
+
+:func:`build_broker` turns a :class:`~kubejit.config.BrokerConfig` into a :class:`Broker`: storage
+(migrated), the cluster adapters with the broker's own least-privilege credentials, leader election, the
+audit checkpoint store, OIDC verification, notifications, the policy (loaded and reviewed against the
+cluster: a policy with refused profiles does not start), and the services and threads on top of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubejit.adapters.clock import SystemClock
+from kubejit.adapters.idp.oidc import OidcIssuer, OidcVerifier
+from kubejit.adapters.kube.bindings import RbacBindings
+from kubejit.adapters.kube.checkpoint import (
+    ConfigMapCheckpoints,
+    FileCheckpoints,
+    generate_signing_key,
+    load_signing_key,
+)
+from kubejit.adapters.kube.client import make_client
+from kubejit.adapters.kube.lease import LeaseElection
+from kubejit.adapters.kube.role_rules import ClusterRoleRules
+from kubejit.adapters.metrics import BrokerMetrics, KeeperView
+from kubejit.adapters.notify.webhooks import WebhookNotifier, WebhookTarget
+from kubejit.adapters.policy_file import load_policy_file
+from kubejit.adapters.store.sql import SqlStore
+from kubejit.config import BrokerConfig
+from kubejit.domain.errors import KubejitError
+from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
+from kubejit.services.access import AccessService
+from kubejit.services.audit import AuditService, Checkpointer
+from kubejit.services.keeper import GrantKeeper
+from kubejit.services.policy_review import PolicyHolder
+
+log = logging.getLogger("kubejit.broker")
+
+
+class AlwaysLeader:
+    """Leader election switched off: a single broker acts alone."""
+
+    def is_leader(self) -> bool:
+        return True
+
+
+@dataclass
+class Broker:
+    config: BrokerConfig
+    policy: PolicyHolder
+    store: SqlStore
+    access: AccessService
+    audit: AuditService
+    keeper: GrantKeeper
+    checkpointer: Checkpointer
+    verifier: OidcVerifier
+    leader: LeaderElection
+    notifier: WebhookNotifier
+    metrics: BrokerMetrics
+    clock: Clock
+    _lease: LeaseElection | None = None
+
+    def start(self) -> None:
+        """Start the background work: notifications, leader election, the keeper, checkpoints."""
+        self.notifier.start()
+        if self._lease is not None:
+            self._lease.start()
+        self.keeper.start()
+        self.checkpointer.start()
+
+    def stop(self) -> None:
+        self.keeper.stop()
+        self.checkpointer.stop()
+        if self._lease is not None:
+            self._lease.stop()
+        self.notifier.stop(timeout=2.0)
+        self.store.dispose()
+
+    def readiness(self) -> tuple[bool, str]:
+        try:
+            with self.store() as uow:
+                uow.audit.head()
+            self.policy()
+        except KubejitError as error:
+            return False, f"not ready: {error}"
+        return True, "leader" if self.leader.is_leader() else "standby"
+
+    def reload_policy(self) -> None:
+        """Reload the policy file (SIGHUP); on failure the old policy stays and the failure is audited."""
+        now = self.clock.now()
+        try:
+            policy = self.policy.reload()
+        except KubejitError as error:
+            log.error("policy reload failed, keeping the previous policy: %s", error)
+            self._audit("policy.reload-failed", {"file": str(self.config.policy_file), "error": str(error)})
+            return
+        self._audit(
+            "policy.loaded", {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()}
+        )
+
+    def _audit(self, kind: str, data: dict[str, object]) -> None:
+        with self.store() as uow:
+            uow.audit.append(kind=kind, actor="kubejit", at=self.clock.now(), data=data)
+            uow.commit()
+        self.checkpointer.moved()
+
+
+def _policy_facts(path: Path) -> dict[str, object]:
+    return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
+    """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`)."""
+    clock = clock or SystemClock()
+    store = SqlStore(config.database_url)
+    store.migrate()
+    client = make_client(config.kubernetes.kubeconfig, field_manager="kubejit-broker")
+    holder = PolicyHolder(lambda: load_policy_file(config.policy_file), ClusterRoleRules(client))
+    policy = holder.reload()
+
+    lease: LeaseElection | None = None
+    leader: LeaderElection = AlwaysLeader()
+    if config.leader_election.enabled:
+        lease = LeaseElection(
+            client,
+            namespace=config.kubernetes.namespace,
+            name=config.leader_election.lease_name,
+            identity=config.leader_election.identity or socket.gethostname(),
+            lease_duration=config.leader_election.lease_duration,
+            renew_interval=config.leader_election.renew_interval,
+        )
+        leader = lease
+
+    checkpoints: CheckpointStore | None = None
+    key_file = config.audit.signing_key_file
+    if key_file is not None:
+        key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
+        if config.audit.checkpoint_file is not None:
+            checkpoints = FileCheckpoints(config.audit.checkpoint_file, key)
+        elif config.audit.checkpoint_config_map:
+            checkpoints = ConfigMapCheckpoints(
+                client, namespace=config.kubernetes.namespace, name=config.audit.checkpoint_config_map, signing_key=key
+            )
+
+    audit = AuditService(holder, store, clock, checkpoints)
+    checkpointer = Checkpointer(audit, leader)
+
+    def audit_failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
+        with store() as uow:
+            uow.audit.append(
+                kind="notification.failed",
+                actor="kubejit",
+                at=clock.now(),
+                request_id=notification.request.id,
+                data={"event": notification.event, "target": target.label, "reason": reason},
+            )
+            uow.commit()
+        checkpointer.moved()
+
+    notifier = WebhookNotifier(
+        [
+            WebhookTarget(
+                url=w.url,
+                format=w.format,
+                events=frozenset(w.events) if w.events is not None else None,
+                ca_pem=w.ca_file.read_bytes() if w.ca_file else None,
+            )
+            for w in config.notifications.webhooks
+        ],
+        on_failure=audit_failed_delivery,
+    )
+    keeper = GrantKeeper(
+        holder,
+        store,
+        RbacBindings(client),
+        clock,
+        leader,
+        notifier,
+        poll_interval=config.reconcile.poll_interval,
+        sweep_interval=config.reconcile.sweep_interval,
+        expiring_notice=config.notifications.expiring_notice,
+        on_audit=checkpointer.moved,
+    )
+    access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake)
+    verifier = OidcVerifier(
+        [
+            OidcIssuer(
+                url=i.issuer,
+                audience=i.audience,
+                ca_pem=i.ca_file.read_bytes() if i.ca_file else None,
+                username_claim=i.username_claim,
+                groups_claim=i.groups_claim,
+                clock_skew=i.clock_skew,
+            )
+            for i in config.oidc
+        ],
+        clock=clock,
+    )
+    stats = keeper.stats
+    metrics = BrokerMetrics(
+        KeeperView(
+            activated=lambda: stats.activated,
+            expired=lambda: stats.expired,
+            swept=lambda: stats.swept,
+            failures=lambda: stats.failures,
+            last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
+            is_leader=leader.is_leader,
+        )
+    )
+    broker = Broker(
+        config, holder, store, access, audit, keeper, checkpointer, verifier, leader, notifier, metrics, clock, lease
+    )
+    broker._audit("policy.loaded", {**_policy_facts(config.policy_file), "name": policy.name})
+    return broker

@@ -1,0 +1,148 @@
+"""The broker's configuration file (``kubejit serve --config FILE``), validated with clear errors.
+
+Paths in the file are relative to the file's own directory. The policy lives in its own file, named here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from kubejit.domain.durations import parse_duration
+from kubejit.domain.errors import InvalidInput
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("write a duration like 45s, 30m or 1h")
+    try:
+        return parse_duration(value)
+    except InvalidInput as error:
+        raise ValueError(str(error)) from None
+
+
+class ListenConfig(_Model):
+    address: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class OidcIssuerConfig(_Model):
+    issuer: str
+    audience: str = "kubejit"
+    ca_file: Path | None = None
+    username_claim: str = "sub"
+    groups_claim: str = "groups"
+    clock_skew: timedelta = timedelta(seconds=30)
+
+    _skew = field_validator("clock_skew", mode="before")(_duration)
+
+
+class KubernetesConfig(_Model):
+    kubeconfig: Path | None = None  # None: in-cluster ServiceAccount
+    namespace: str = "kubejit-system"
+
+
+class LeaderElectionConfig(_Model):
+    enabled: bool = True
+    lease_name: str = "kubejit-broker"
+    identity: str | None = None  # default: the host name; keep it stable so a restarted broker resumes at once
+    lease_duration: timedelta = timedelta(seconds=15)
+    renew_interval: timedelta = timedelta(seconds=2)
+
+    _durations = field_validator("lease_duration", "renew_interval", mode="before")(_duration)
+
+
+class AuditConfig(_Model):
+    checkpoint_config_map: str | None = "kubejit-audit-checkpoint"
+    checkpoint_file: Path | None = None
+    signing_key_file: Path | None = None  # Ed25519 PEM; generated on first start when missing
+
+
+class WebhookConfig(_Model):
+    url: str
+    format: Literal["generic", "slack"] = "generic"
+    events: list[str] | None = None
+    ca_file: Path | None = None
+
+
+class NotificationsConfig(_Model):
+    webhooks: list[WebhookConfig] = []
+    expiring_notice: timedelta = timedelta(minutes=5)
+
+    _notice = field_validator("expiring_notice", mode="before")(_duration)
+
+
+class ReconcileConfig(_Model):
+    poll_interval: timedelta = timedelta(seconds=0.5)
+    sweep_interval: timedelta = timedelta(seconds=10)
+
+    _durations = field_validator("poll_interval", "sweep_interval", mode="before")(_duration)
+
+
+class BrokerConfig(_Model):
+    api_version: Literal["kubejit.io/v1alpha1"] = "kubejit.io/v1alpha1"
+    kind: Literal["BrokerConfig"] = "BrokerConfig"
+    policy_file: Path
+    database_url: str = "sqlite:///kubejit.db"
+    listen: ListenConfig = ListenConfig()
+    oidc: list[OidcIssuerConfig] = Field(min_length=1)
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    leader_election: LeaderElectionConfig = LeaderElectionConfig()
+    audit: AuditConfig = AuditConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
+
+
+def _resolve(base: Path, path: Path | None) -> Path | None:
+    return None if path is None else (path if path.is_absolute() else base / path)
+
+
+def load_config(path: Path) -> BrokerConfig:
+    """Read and validate a broker config; relative paths are taken from the file's directory."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise InvalidInput(f"cannot read config file {path}: {error.strerror or error}") from error
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{path}: not valid YAML: {error}") from error
+    try:
+        config = BrokerConfig.model_validate(data)
+    except ValidationError as error:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False)
+        ]
+        raise InvalidInput(f"{path}: {len(lines)} problem(s) in the broker config:\n" + "\n".join(lines)) from None
+    base = path.parent
+    database_url = config.database_url
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+        database_url = f"sqlite:///{base / database_url.removeprefix('sqlite:///')}"
+    return config.model_copy(
+        update={
+            "policy_file": _resolve(base, config.policy_file),
+            "database_url": database_url,
+            "kubernetes": config.kubernetes.model_copy(
+                update={"kubeconfig": _resolve(base, config.kubernetes.kubeconfig)}
+            ),
+            "audit": config.audit.model_copy(
+                update={
+                    "checkpoint_file": _resolve(base, config.audit.checkpoint_file),
+                    "signing_key_file": _resolve(base, config.audit.signing_key_file),
+                }
+            ),
+            "oidc": [i.model_copy(update={"ca_file": _resolve(base, i.ca_file)}) for i in config.oidc],
+        }
+    )

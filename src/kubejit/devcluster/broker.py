@@ -1,0 +1,98 @@
+"""Runs a real ``kubejit serve`` process against the dev control plane, for the demo, tests and benchmarks.
+
+The broker gets least-privilege credentials (a ServiceAccount that may bind only the policy's roles), trusts
+the dev OIDC issuer, and keeps its audit checkpoint in a ConfigMap. It is started as a separate process, as
+production runs it, and is ready when its ``/readyz`` answers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+
+_READY_TIMEOUT = 60.0
+
+
+@dataclass
+class BrokerProcess:
+    """A running broker: where it listens, its files, and its process."""
+
+    url: str
+    config: Path
+    database_url: str
+    process: ManagedProcess
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no cleanup runs."""
+        self.process.kill()
+
+
+def broker_config(
+    cluster: DevCluster,
+    directory: Path,
+    *,
+    policy_file: Path,
+    broker_kubeconfig: Path,
+    database_url: str | None = None,
+    port: int | None = None,
+    namespace: str = "kubejit-system",
+    lease_name: str = "kubejit-broker",
+    identity: str = "broker-0",
+    checkpoint_config_map: str = "kubejit-audit-checkpoint",
+    sweep_interval: str = "5s",
+    webhooks: list[dict[str, object]] | None = None,
+) -> Path:
+    """Write a BrokerConfig for the dev cluster into ``directory`` and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file = directory / "dev-ca.crt"
+    ca_file.write_bytes(cluster.ca.cert_pem)
+    document = {
+        "apiVersion": "kubejit.io/v1alpha1",
+        "kind": "BrokerConfig",
+        "policyFile": str(policy_file),
+        "databaseUrl": database_url or f"sqlite:///{directory / 'kubejit.db'}",
+        "listen": {"address": "127.0.0.1", "port": port or free_port()},
+        "oidc": [{"issuer": cluster.issuer.url, "audience": cluster.issuer.audience, "caFile": str(ca_file)}],
+        "kubernetes": {"kubeconfig": str(broker_kubeconfig), "namespace": namespace},
+        "leaderElection": {"leaseName": lease_name, "identity": identity, "leaseDuration": "6s", "renewInterval": "1s"},
+        "audit": {"checkpointConfigMap": checkpoint_config_map, "signingKeyFile": str(directory / "audit-signing.key")},
+        "notifications": {"webhooks": webhooks or []},
+        "reconcile": {"pollInterval": "250ms", "sweepInterval": sweep_interval},
+    }
+    path = directory / "kubejit.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def start_broker(config: Path, *, log_name: str = "broker") -> BrokerProcess:
+    """Start ``kubejit serve --config CONFIG`` and wait until it is ready."""
+    document = yaml.safe_load(config.read_text())
+    url = f"http://127.0.0.1:{document['listen']['port']}"
+    kubejit = Path(sys.executable).parent / "kubejit"
+    process = ManagedProcess(
+        log_name,
+        [str(kubejit), "serve", "--config", str(config), "--log-level", "warning"],
+        config.parent / f"{log_name}.log",
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    process.start()
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until_ready(process, ready, what="ready (/readyz)", timeout=_READY_TIMEOUT)
+    return BrokerProcess(url, config, document["databaseUrl"], process)

@@ -1,0 +1,272 @@
+"""Use cases for people: submit, review, cancel, revoke and extend access requests, and read them.
+
+Each call loads the request, applies the pure transition from :mod:`kubejit.domain.workflow`, and stores
+the new state together with its audit event in one transaction, retrying when another replica changed the
+request in between (optimistic concurrency: two approvers racing produce exactly one approval). Refused
+review and revoke attempts are audited too. Materializing grants in the cluster is the grant keeper's job
+(:mod:`kubejit.services.keeper`); this module only wakes it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kubejit.domain import workflow as wf
+from kubejit.domain.durations import format_duration
+from kubejit.domain.errors import NotFound, Refused, StaleWrite
+from kubejit.domain.policy import AccessPolicy, Identity
+from kubejit.domain.workflow import AccessRequest, State, Verdict
+from kubejit.ports import Clock, Notification, Notifier, UnitOfWorkFactory
+
+_RETRIES = 8
+
+
+def new_request_id() -> str:
+    return f"req-{secrets.token_hex(8)}"
+
+
+def request_summary(request: AccessRequest) -> dict[str, Any]:
+    """The facts of a request that audit events carry."""
+    return {
+        "requester": request.requester.user,
+        "groups": sorted(request.requester.groups),
+        "profile": request.profile,
+        "namespaces": list(request.namespaces),
+        "duration": format_duration(request.duration),
+        "reason": request.reason,
+        "state": str(request.state),
+    }
+
+
+@dataclass
+class AccessService:
+    policy: Callable[[], AccessPolicy]
+    uow: UnitOfWorkFactory
+    clock: Clock
+    notifier: Notifier
+    wake_keeper: Callable[[], None] = lambda: None
+    new_id: Callable[[], str] = field(default=new_request_id)
+
+    # ---- reads ---------------------------------------------------------------------------------------------------
+
+    def visible_to(self, who: Identity, request: AccessRequest) -> bool:
+        """Requesters see theirs, approvers the requests for their profiles, auditors and admins everything."""
+        policy = self.policy()
+        if who.user == request.requester.user or policy.admins.includes(who) or policy.auditors.includes(who):
+            return True
+        profile = policy.profile(request.profile)
+        return profile is not None and profile.approval.approvers.includes(who)
+
+    def get(self, who: Identity, request_id: str) -> AccessRequest:
+        with self.uow() as uow:
+            request = uow.requests.get(request_id).request
+        if not self.visible_to(who, request):
+            raise NotFound(f"there is no request {request_id} that you can see")
+        return request
+
+    def list(
+        self, who: Identity, *, states: list[State] | None = None, mine: bool = False, reviewable: bool = False
+    ) -> list[AccessRequest]:
+        """Requests the caller may see; ``mine`` only theirs; ``reviewable`` only pending ones they may approve."""
+        policy = self.policy()
+        with self.uow() as uow:
+            if mine:
+                stored = uow.requests.find(states=states, requester=who.user)
+            elif reviewable:
+                profiles = [p.name for p in policy.profiles if wf.may_review(policy, p, who)]
+                stored = uow.requests.find(states=[State.PENDING], profiles=profiles) if profiles else []
+            else:
+                stored = uow.requests.find(states=states)
+        requests = [s.request for s in stored if self.visible_to(who, s.request)]
+        if reviewable:
+            requests = [r for r in requests if r.requester.user != who.user or self._self_approval(policy, r)]
+        return requests
+
+    @staticmethod
+    def _self_approval(policy: AccessPolicy, request: AccessRequest) -> bool:
+        profile = policy.profile(request.profile)
+        return profile is not None and profile.approval.allow_self_approval
+
+    # ---- changes -------------------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        who: Identity,
+        *,
+        profile: str,
+        namespaces: tuple[str, ...],
+        duration: timedelta | None,
+        reason: str,
+        break_glass: bool = False,
+        idempotency_key: str | None = None,
+    ) -> AccessRequest:
+        """A new request (approved at once when auto-approved or break-glass). Retrying with the same
+        idempotency key returns the request the first call created instead of a second one."""
+        policy = self.policy()
+        now = self.clock.now()
+        if idempotency_key:
+            with self.uow() as uow:
+                earlier = uow.idempotency.remembered(who.user, idempotency_key)
+                if earlier is not None:
+                    return uow.requests.get(earlier).request
+        request = wf.submit(
+            policy,
+            request_id=self.new_id(),
+            profile_name=profile,
+            requester=who,
+            namespaces=namespaces,
+            duration=duration,
+            reason=reason,
+            now=now,
+            break_glass=break_glass,
+        )
+        with self.uow() as uow:
+            if idempotency_key and (earlier := uow.idempotency.remembered(who.user, idempotency_key)) is not None:
+                return uow.requests.get(earlier).request
+            uow.requests.add(request)
+            if idempotency_key:
+                uow.idempotency.remember(who.user, idempotency_key, request.id, now)
+            uow.audit.append(
+                kind="request.submitted", actor=who.user, at=now, request_id=request.id, data=request_summary(request)
+            )
+            if request.auto_approved:
+                uow.audit.append(kind="request.auto-approved", actor="kubejit", at=now, request_id=request.id)
+            if request.break_glass:
+                uow.audit.append(
+                    kind="request.break-glass",
+                    actor=who.user,
+                    at=now,
+                    request_id=request.id,
+                    data={"review": "required after the fact"},
+                )
+            uow.commit()
+        self._announce(request, now)
+        return request
+
+    def approve(self, who: Identity, request_id: str, comment: str = "") -> AccessRequest:
+        return self._transition(
+            who,
+            request_id,
+            "request.approved",
+            lambda p, r, now: wf.approve(p, r, who, now, comment),
+            {"comment": comment},
+        )
+
+    def deny(self, who: Identity, request_id: str, comment: str) -> AccessRequest:
+        return self._transition(
+            who, request_id, "request.denied", lambda p, r, now: wf.deny(p, r, who, now, comment), {"comment": comment}
+        )
+
+    def cancel(self, who: Identity, request_id: str) -> AccessRequest:
+        return self._transition(who, request_id, "request.cancelled", lambda p, r, now: wf.cancel(p, r, who, now), {})
+
+    def revoke(self, who: Identity, request_id: str, reason: str = "") -> AccessRequest:
+        return self._transition(
+            who, request_id, "grant.revoked", lambda p, r, now: wf.revoke(p, r, who, now, reason), {"reason": reason}
+        )
+
+    def extend(self, who: Identity, request_id: str, extra: timedelta, reason: str) -> AccessRequest:
+        return self._transition(
+            who,
+            request_id,
+            "grant.extension-requested",
+            lambda p, r, now: wf.request_extension(p, r, who, extra, reason, now),
+            {"extra": format_duration(extra), "reason": reason},
+        )
+
+    def review_extension(self, who: Identity, request_id: str, verdict: Verdict, comment: str = "") -> AccessRequest:
+        return self._transition(
+            who,
+            request_id,
+            f"grant.extension-{'approved' if verdict is Verdict.APPROVE else 'denied'}",
+            lambda p, r, now: wf.review_extension(p, r, who, verdict, now, comment),
+            {"comment": comment},
+        )
+
+    def review_break_glass(self, who: Identity, request_id: str, verdict: Verdict, comment: str) -> AccessRequest:
+        return self._transition(
+            who,
+            request_id,
+            "grant.break-glass-reviewed",
+            lambda p, r, now: wf.review_break_glass(p, r, who, verdict, now, comment),
+            {"verdict": str(verdict), "comment": comment},
+        )
+
+    def _transition(
+        self,
+        who: Identity,
+        request_id: str,
+        kind: str,
+        change: Callable[[AccessPolicy, AccessRequest, Any], AccessRequest],
+        data: dict[str, Any],
+    ) -> AccessRequest:
+        policy = self.policy()
+        for _ in range(_RETRIES):
+            now = self.clock.now()
+            refusal: Refused | None = None
+            with self.uow() as uow:
+                stored = uow.requests.get(request_id)
+                if not self.visible_to(who, stored.request):
+                    raise NotFound(f"there is no request {request_id} that you can see")
+                try:
+                    updated = change(policy, stored.request, now)
+                except Refused as refused:
+                    refusal = refused
+                else:
+                    try:
+                        uow.requests.update(updated, stored.version)
+                    except StaleWrite:
+                        continue
+                    event_data = {**data, "state": str(updated.state)}
+                    if updated.ends_at is not None and updated.ends_at != stored.request.ends_at:
+                        event_data["ends_at"] = updated.ends_at.isoformat()
+                    uow.audit.append(kind=kind, actor=who.user, at=now, request_id=request_id, data=event_data)
+                    if updated.state is State.APPROVED and stored.request.state is State.PENDING:
+                        uow.audit.append(
+                            kind="request.quorum-reached",
+                            actor="kubejit",
+                            at=now,
+                            request_id=request_id,
+                            data={"approvers": list(updated.approvers)},
+                        )
+                    uow.commit()
+            if refusal is not None:  # audited in a transaction of its own, after the first one ended
+                self._audit_refusal(who, request_id, kind, str(refusal))
+                raise refusal
+            self._announce(updated, now, previous=stored.request)
+            return updated
+        raise StaleWrite(f"request {request_id} kept changing while {who.user} acted on it: try again")
+
+    def _audit_refusal(self, who: Identity, request_id: str, kind: str, message: str) -> None:
+        with self.uow() as uow:
+            uow.audit.append(
+                kind="operation.refused",
+                actor=who.user,
+                at=self.clock.now(),
+                request_id=request_id,
+                data={"operation": kind, "message": message},
+            )
+            uow.commit()
+
+    def _announce(self, request: AccessRequest, now: Any, previous: AccessRequest | None = None) -> None:
+        """Wake the keeper for anything it must act on, and tell people what they need to know."""
+        changed = previous is None or previous.state is not request.state or previous.ends_at != request.ends_at
+        if changed:
+            self.wake_keeper()
+        messages = {
+            State.PENDING: ("request.pending", "needs review"),
+            State.APPROVED: ("request.approved", "was approved"),
+            State.DENIED: ("request.denied", "was denied"),
+            State.REVOKED: ("grant.ended", "was revoked"),
+            State.CANCELLED: ("request.cancelled", "was cancelled"),
+        }
+        if request.state in messages and (previous is None or previous.state is not request.state):
+            event, verb = messages[request.state]
+            who = request.requester.user
+            ns = ", ".join(request.namespaces) or "all namespaces"
+            text = f"{who}'s request {request.id} for {request.profile} in {ns} {verb}: {request.reason}"
+            self.notifier.notify(Notification(event, request, now, text))

@@ -1,0 +1,137 @@
+"""Use cases on the audit trail: read it (within what each person may see), verify it, checkpoint its head.
+
+Auditors and admins read everything and run verification; everyone else sees the events of their own
+requests. The chain head is checkpointed outside the database (signed) shortly after it moves, so that
+removing events from the end of the trail is detected too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import islice
+
+from kubejit.domain.audit import AuditEvent, Checkpoint, Problem, Tampering, Verification, verify
+from kubejit.domain.errors import Refused
+from kubejit.domain.policy import AccessPolicy, Identity
+from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
+
+
+@dataclass
+class AuditService:
+    policy: Callable[[], AccessPolicy]
+    uow: UnitOfWorkFactory
+    clock: Clock
+    checkpoints: CheckpointStore | None = None
+
+    def may_read_all(self, who: Identity) -> bool:
+        policy = self.policy()
+        return policy.auditors.includes(who) or policy.admins.includes(who)
+
+    def query(
+        self,
+        who: Identity,
+        *,
+        request_id: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEvent]:
+        """Events matching the filters that ``who`` may see, in chain order."""
+        with self.uow() as uow:
+            if self.may_read_all(who):
+                return uow.audit.query(request_id=request_id, actor=user, since=since, limit=limit)
+            own = [s.request.id for s in uow.requests.find(requester=who.user, limit=10_000)]
+            if request_id is not None:
+                own = [r for r in own if r == request_id]
+            if not own:
+                return []
+            return uow.audit.query(request_ids=own, actor=user, since=since, limit=limit)
+
+    def export(self, who: Identity, page: int = 1000) -> Iterator[AuditEvent]:
+        """The whole trail, for auditors and admins, read a page per transaction (safe to stream slowly)."""
+        self._require_auditor(who, "export the audit trail")
+        after = 0
+        while True:
+            with self.uow() as uow:
+                events = list(islice(uow.audit.events(after_seq=after), page))
+            yield from events
+            if len(events) < page:
+                return
+            after = events[-1].seq
+
+    def verify(self, who: Identity) -> Verification:
+        """Check the whole chain and compare its head with the signed checkpoint kept outside the database."""
+        self._require_auditor(who, "verify the audit trail")
+        checkpoint: Checkpoint | None = None
+        problems: list[Problem] = []
+        if self.checkpoints is not None:
+            try:
+                checkpoint = self.checkpoints.load()
+            except Refused as error:
+                problems.append(Problem(0, Tampering.CHECKPOINT_MISMATCH, str(error)))
+        with self.uow() as uow:
+            result = verify(uow.audit.events(), checkpoint)
+        return Verification(result.events, result.head, (*problems, *result.problems), checkpoint)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Record the current head outside the database; returns it (None when there is nothing to record)."""
+        if self.checkpoints is None:
+            return None
+        with self.uow() as uow:
+            head = uow.audit.head()
+        if head is None:
+            return None
+        checkpoint = Checkpoint(head.seq, head.hash, self.clock.now())
+        self.checkpoints.save(checkpoint)
+        return checkpoint
+
+    def _require_auditor(self, who: Identity, action: str) -> None:
+        if not self.may_read_all(who):
+            raise Refused(f"only auditors and admins may {action}")
+
+
+@dataclass
+class Checkpointer:
+    """Saves a checkpoint shortly after the chain moves (debounced), on the leader only."""
+
+    audit: AuditService
+    leader: LeaderElection
+    delay: timedelta = timedelta(seconds=0.5)
+    _dirty: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    errors: int = 0
+
+    def moved(self) -> None:
+        self._dirty.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="audit-checkpointer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._dirty.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.flush()
+
+    def flush(self) -> None:
+        if self.leader.is_leader():
+            try:
+                self.audit.checkpoint()
+            except Exception:
+                self.errors += 1
+                self._dirty.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._dirty.wait()
+            if self._stop.is_set():
+                return
+            self._stop.wait(self.delay.total_seconds())
+            self._dirty.clear()
+            self.flush()

@@ -1,0 +1,333 @@
+"""The grant keeper: makes the cluster match the requests, on time, even across crashes.
+
+Only the leader replica acts. It activates approved requests (RBAC bindings first, then the state change and
+its audit events in one transaction; if that transaction fails, the bindings are removed again: fail closed),
+removes bindings at each grant's end time (a precise timer: it sleeps until the next end time or until woken),
+removes the bindings of revoked grants, and sweeps: every binding kubejit manages whose grant is not active,
+is unknown, or has passed its end time is deleted, whatever happened before (a crash, a lost leader, a binding
+made by hand with kubejit's labels). Each action is an audit event saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from kubejit.domain import workflow as wf
+from kubejit.domain.errors import KubejitError, NotFound, StaleWrite, Unavailable
+from kubejit.domain.policy import AccessPolicy
+from kubejit.domain.workflow import AccessRequest, State
+from kubejit.ports import BindingRef, Clock, Cluster, LeaderElection, Notification, Notifier, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+ACTOR = "kubejit"
+
+
+def _refs(refs: list[BindingRef]) -> list[str]:
+    return [f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}" for r in refs]
+
+
+@dataclass
+class KeeperStats:
+    """What the keeper did, for metrics and the benchmark."""
+
+    activated: int = 0
+    expired: int = 0
+    unbound_revoked: int = 0
+    swept: int = 0
+    failures: int = 0
+    expiry_lag_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class GrantKeeper:
+    policy: Callable[[], AccessPolicy]
+    uow: UnitOfWorkFactory
+    cluster: Cluster
+    clock: Clock
+    leader: LeaderElection
+    notifier: Notifier
+    poll_interval: timedelta = timedelta(seconds=0.5)
+    sweep_interval: timedelta = timedelta(seconds=10)
+    expiring_notice: timedelta = timedelta(minutes=5)
+    on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
+    stats: KeeperStats = field(default_factory=KeeperStats)
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _last_sweep: float = float("-inf")
+    _unbound: set[str] = field(default_factory=set)  # ended grants whose bindings this process removed
+    _warned: set[str] = field(default_factory=set)  # grants told they are about to end
+    _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
+
+    # ---- loop ----------------------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="grant-keeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.leader.is_leader():
+                    self.reconcile()
+            except Exception:  # the loop must survive anything; the next pass retries
+                self.stats.failures += 1
+                log.exception("grant keeper pass failed")
+            self._wake.wait(self._seconds_until_next_action())
+            self._wake.clear()
+
+    def _seconds_until_next_action(self) -> float:
+        wait = self.poll_interval.total_seconds()
+        try:
+            with self.uow() as uow:
+                next_end = uow.requests.next_end()
+        except KubejitError:
+            return wait
+        if next_end is not None:
+            wait = min(wait, max(0.0, (next_end - self.clock.now()).total_seconds()))
+        return wait
+
+    def reconcile(self) -> None:
+        """One pass: end what is due, activate what is approved, unbind what was revoked, sweep when due."""
+        self.expire_due()
+        self.activate_approved()
+        self.unbind_ended()
+        self.sync_end_times()
+        self.warn_expiring()
+        if time.monotonic() - self._last_sweep >= self.sweep_interval.total_seconds():
+            self.sweep()
+
+    # ---- actions -------------------------------------------------------------------------------------------------
+
+    def activate_approved(self) -> int:
+        with self.uow() as uow:
+            approved = uow.requests.find(states=[State.APPROVED])
+        done = 0
+        for stored in sorted(approved, key=lambda s: s.request.approved_at or s.request.created_at):
+            done += self._activate(stored.request)
+        return done
+
+    def _activate(self, request: AccessRequest) -> int:
+        policy = self.policy()
+        profile = policy.profile(request.profile)
+        now = self.clock.now()
+        if profile is None:
+            return self._end_unusable(request, f"profile {request.profile} is no longer in the policy")
+        active = wf.activate(request, now)
+        ends_at = active.ends_at or now
+        try:
+            refs = self.cluster.bind(request, profile, policy.identity, ends_at)
+        except Unavailable as error:
+            self._audit("grant.activation-failed", request.id, {"error": str(error), "retry": True})
+            return 0
+        except KubejitError as error:
+            return self._end_unusable(request, f"the cluster refused the binding: {error}")
+        try:
+            with self.uow() as uow:
+                stored = uow.requests.get(request.id)
+                if stored.request.state is not State.APPROVED:
+                    raise StaleWrite("changed meanwhile")
+                uow.requests.update(active, stored.version)
+                uow.audit.append(
+                    kind="binding.created",
+                    actor=ACTOR,
+                    at=now,
+                    request_id=request.id,
+                    data={"bindings": _refs(refs), "ends_at": ends_at.isoformat()},
+                )
+                uow.audit.append(
+                    kind="grant.activated",
+                    actor=ACTOR,
+                    at=now,
+                    request_id=request.id,
+                    data={"starts_at": now.isoformat(), "ends_at": ends_at.isoformat()},
+                )
+                uow.commit()
+        except Exception as error:
+            # Fail closed: the access exists in the cluster but not on the record, so take it away again.
+            removed = self.cluster.unbind(request.id)
+            if not isinstance(error, StaleWrite):
+                self._audit(
+                    "grant.activation-failed", request.id, {"error": str(error), "bindings_removed": _refs(removed)}
+                )
+                raise
+            return 0
+        self.on_audit()
+        self._ends_written[request.id] = ends_at
+        self.stats.activated += 1
+        self.notifier.notify(
+            Notification(
+                "grant.active",
+                active,
+                now,
+                f"{request.requester.user} now has {request.profile} until {ends_at.isoformat()} ({request.id})",
+            )
+        )
+        return 1
+
+    def _end_unusable(self, request: AccessRequest, reason: str) -> int:
+        """An approved request that can never be activated is revoked by kubejit, with the reason."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            stored = uow.requests.get(request.id)
+            if stored.request.state is not State.APPROVED:
+                return 0
+            ended = wf.abandon(stored.request, now, reason)
+            uow.requests.update(ended, stored.version)
+            uow.audit.append(
+                kind="grant.activation-failed",
+                actor=ACTOR,
+                at=now,
+                request_id=request.id,
+                data={"error": reason, "retry": False},
+            )
+            uow.commit()
+        self.on_audit()
+        self.stats.failures += 1
+        return 0
+
+    def expire_due(self) -> int:
+        now = self.clock.now()
+        with self.uow() as uow:
+            due = uow.requests.ending_before(now)
+        done = 0
+        for stored in due:
+            done += self._expire(stored.request)
+        return done
+
+    def _expire(self, request: AccessRequest) -> int:
+        try:
+            removed = self.cluster.unbind(request.id)  # access first: the record follows
+        except KubejitError as error:
+            self._audit("grant.expiry-failed", request.id, {"error": str(error), "retry": True})
+            return 0
+        now = self.clock.now()
+        with self.uow() as uow:
+            try:
+                stored = uow.requests.get(request.id)
+            except NotFound:
+                return 0
+            if stored.request.state is not State.ACTIVE:
+                return 0
+            expired = wf.expire(stored.request, now)
+            try:
+                uow.requests.update(expired, stored.version)
+            except StaleWrite:
+                return 0
+            uow.audit.append(
+                kind="binding.deleted",
+                actor=ACTOR,
+                at=now,
+                request_id=request.id,
+                data={"bindings": _refs(removed), "reason": "grant ended"},
+            )
+            uow.audit.append(
+                kind="grant.expired",
+                actor=ACTOR,
+                at=now,
+                request_id=request.id,
+                data={
+                    "ends_at": (request.ends_at or now).isoformat(),
+                    "lag_seconds": round((now - (request.ends_at or now)).total_seconds(), 3),
+                },
+            )
+            uow.commit()
+        self.on_audit()
+        self._unbound.add(request.id)
+        self.stats.expired += 1
+        if request.ends_at is not None:
+            self.stats.expiry_lag_seconds.append((now - request.ends_at).total_seconds())
+        self.notifier.notify(Notification("grant.ended", expired, now, f"{request.id} for {request.profile} ended"))
+        return 1
+
+    def unbind_ended(self) -> int:
+        """Bindings of grants revoked (possibly on another replica) since this process last looked."""
+        with self.uow() as uow:
+            ended = uow.requests.find(states=[State.REVOKED], limit=100)
+        done = 0
+        for stored in ended:
+            request = stored.request
+            if request.id in self._unbound or request.starts_at is None:
+                continue
+            removed = self.cluster.unbind(request.id)
+            self._unbound.add(request.id)
+            if removed:
+                self._audit("binding.deleted", request.id, {"bindings": _refs(removed), "reason": "grant revoked"})
+                self.stats.unbound_revoked += 1
+                done += 1
+        return done
+
+    def sync_end_times(self) -> int:
+        """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
+        with self.uow() as uow:
+            active = uow.requests.find(states=[State.ACTIVE])
+        done = 0
+        for stored in active:
+            request = stored.request
+            if request.ends_at is not None and self._ends_written.get(request.id) != request.ends_at:
+                if request.id in self._ends_written:
+                    self.cluster.set_end(request.id, request.ends_at)
+                    done += 1
+                self._ends_written[request.id] = request.ends_at
+        return done
+
+    def warn_expiring(self) -> None:
+        soon = self.clock.now() + self.expiring_notice
+        with self.uow() as uow:
+            ending = uow.requests.ending_before(soon)
+        for stored in ending:
+            request = stored.request
+            if request.id not in self._warned and request.ends_at is not None:
+                self._warned.add(request.id)
+                self.notifier.notify(
+                    Notification(
+                        "grant.expiring",
+                        request,
+                        self.clock.now(),
+                        f"{request.requester.user}'s access {request.id} to {request.profile} ends at "
+                        f"{request.ends_at.isoformat()}",
+                    )
+                )
+
+    def sweep(self) -> int:
+        """Delete every managed binding whose grant is not active and within its time."""
+        self._last_sweep = time.monotonic()
+        bindings = self.cluster.managed_bindings()
+        grant_ids = sorted({b.grant_id for b in bindings})
+        reasons: dict[str, str] = {}
+        with self.uow() as uow:
+            for grant_id in grant_ids:
+                try:
+                    request = uow.requests.get(grant_id).request
+                except NotFound:
+                    reasons[grant_id] = "no such grant in kubejit's records"
+                    continue
+                if request.state in (State.ACTIVE, State.APPROVED):
+                    continue  # in time, being activated, or due (expire_due ends it with its own events)
+                reasons[grant_id] = f"the grant is {request.state}"
+        for grant_id, reason in reasons.items():
+            removed = self.cluster.unbind(grant_id)
+            if removed:
+                self._audit("binding.swept", grant_id, {"bindings": _refs(removed), "reason": reason})
+                self.stats.swept += len(removed)
+        return len(reasons)
+
+    def _audit(self, kind: str, request_id: str, data: dict[str, object]) -> None:
+        with self.uow() as uow:
+            uow.audit.append(kind=kind, actor=ACTOR, at=self.clock.now(), request_id=request_id, data=data)
+            uow.commit()
+        self.on_audit()

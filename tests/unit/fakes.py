@@ -1,0 +1,232 @@
+"""Small in-memory fakes of the ports, for unit tests of the services (no database, no cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from kubejit.domain.audit import AuditEvent, Checkpoint, JSONValue, chain_next
+from kubejit.domain.errors import Conflict, NotFound, StaleWrite
+from kubejit.domain.policy import IdentityMapping, Profile
+from kubejit.domain.workflow import AccessRequest, State
+from kubejit.ports import BindingRef, Notification, Stored
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)) -> None:
+        self.at = start
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **kwargs: float) -> None:
+        self.at += timedelta(**kwargs)
+
+
+@dataclass
+class Database:
+    """What the in-memory units of work share: committed state."""
+
+    requests: dict[str, Stored] = field(default_factory=dict)
+    audit: list[AuditEvent] = field(default_factory=list)
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    fail_audit: bool = False
+
+
+class _Requests:
+    def __init__(self, pending: dict[str, Stored]) -> None:
+        self.pending = pending
+
+    def add(self, request: AccessRequest) -> Stored:
+        if request.id in self.pending:
+            raise Conflict(request.id)
+        self.pending[request.id] = Stored(request, 1)
+        return self.pending[request.id]
+
+    def get(self, request_id: str) -> Stored:
+        if request_id not in self.pending:
+            raise NotFound(request_id)
+        return self.pending[request_id]
+
+    def update(self, request: AccessRequest, expected_version: int) -> Stored:
+        current = self.get(request.id)
+        if current.version != expected_version:
+            raise StaleWrite(request.id)
+        self.pending[request.id] = Stored(request, expected_version + 1)
+        return self.pending[request.id]
+
+    def find(
+        self,
+        *,
+        states: Sequence[State] | None = None,
+        requester: str | None = None,
+        profiles: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[Stored]:
+        found = [
+            s
+            for s in self.pending.values()
+            if (states is None or s.request.state in states)
+            and (requester is None or s.request.requester.user == requester)
+            and (profiles is None or s.request.profile in profiles)
+        ]
+        return sorted(found, key=lambda s: s.request.created_at, reverse=True)[:limit]
+
+    def ending_before(self, when: datetime) -> list[Stored]:
+        due = [s for s in self.find(states=[State.ACTIVE]) if s.request.ends_at and s.request.ends_at <= when]
+        return sorted(due, key=lambda s: s.request.ends_at or when)
+
+    def next_end(self) -> datetime | None:
+        ends = [s.request.ends_at for s in self.find(states=[State.ACTIVE]) if s.request.ends_at]
+        return min(ends) if ends else None
+
+
+class _Audit:
+    def __init__(self, db: Database, pending: list[AuditEvent]) -> None:
+        self.db = db
+        self.pending = pending
+
+    def append(
+        self, *, kind: str, actor: str, at: datetime, request_id: str = "", data: dict[str, JSONValue] | None = None
+    ) -> AuditEvent:
+        if self.db.fail_audit:
+            raise OSError("disk full")
+        event = chain_next(
+            self.pending[-1] if self.pending else None, kind=kind, actor=actor, request_id=request_id, data=data, at=at
+        )
+        self.pending.append(event)
+        return event
+
+    def events(self, *, after_seq: int = 0) -> Iterator[AuditEvent]:
+        return iter([e for e in self.pending if e.seq > after_seq])
+
+    def query(
+        self,
+        *,
+        request_id: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        request_ids: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[AuditEvent]:
+        return [
+            e
+            for e in self.pending
+            if (request_id is None or e.request_id == request_id)
+            and (actor is None or e.actor == actor)
+            and (since is None or e.at >= since)
+            and (request_ids is None or e.request_id in request_ids)
+        ][:limit]
+
+    def head(self) -> AuditEvent | None:
+        return self.pending[-1] if self.pending else None
+
+
+class _Keys:
+    def __init__(self, pending: dict[tuple[str, str], str]) -> None:
+        self.pending = pending
+
+    def remembered(self, user: str, key: str) -> str | None:
+        return self.pending.get((user, key))
+
+    def remember(self, user: str, key: str, request_id: str, at: datetime) -> None:
+        self.pending[(user, key)] = request_id
+
+
+class FakeUnitOfWork:
+    """Copies the committed state, works on the copy, publishes it on commit."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._requests = dict(db.requests)
+        self._audit = list(db.audit)
+        self._keys = dict(db.keys)
+        self.requests = _Requests(self._requests)
+        self.audit = _Audit(db, self._audit)
+        self.idempotency = _Keys(self._keys)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    def commit(self) -> None:
+        self.db.requests = self._requests
+        self.db.audit = self._audit
+        self.db.keys = self._keys
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.db = Database()
+
+    def __call__(self) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.db)
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.db.audit]
+
+
+@dataclass
+class FakeCluster:
+    bindings: dict[str, list[BindingRef]] = field(default_factory=dict)
+    fail_bind: Exception | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def bind(
+        self, request: AccessRequest, profile: Profile, identity: IdentityMapping, ends_at: datetime
+    ) -> list[BindingRef]:
+        self.calls.append(f"bind {request.id}")
+        if self.fail_bind is not None:
+            raise self.fail_bind
+        refs = [
+            BindingRef(request.id, "RoleBinding", f"kubejit-{request.id}", ns, ends_at) for ns in request.namespaces
+        ]
+        self.bindings[request.id] = refs
+        return refs
+
+    def set_end(self, grant_id: str, ends_at: datetime) -> None:
+        self.calls.append(f"set_end {grant_id}")
+
+    def unbind(self, grant_id: str) -> list[BindingRef]:
+        self.calls.append(f"unbind {grant_id}")
+        return self.bindings.pop(grant_id, [])
+
+    def managed_bindings(self) -> list[BindingRef]:
+        return [ref for refs in self.bindings.values() for ref in refs]
+
+
+@dataclass
+class FakeLeader:
+    leading: bool = True
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+
+@dataclass
+class RecordingNotifier:
+    sent: list[Notification] = field(default_factory=list)
+
+    def notify(self, notification: Notification) -> None:
+        self.sent.append(notification)
+
+    def events(self) -> list[str]:
+        return [n.event for n in self.sent]
+
+
+@dataclass
+class MemoryCheckpoints:
+    saved: Checkpoint | None = None
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        self.saved = checkpoint
+
+    def load(self) -> Checkpoint | None:
+        return self.saved
