@@ -62,3 +62,6 @@ def eventually(check: Callable[[], bool], *, timeout: float = 10.0, interval: fl
             return False
         time.sleep(interval)
     return True
+
+
+pytest_plugins = ["tests.postgres"]  # the postgres_url / postgres_database fixtures, for integration and e2e

@@ -176,7 +176,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     keeper = GrantKeeper(
         holder,
         store,
-        RbacBindings(client),
+        RbacBindings(client, instance=config.instance),
         clock,
         leader,
         notifier,

@@ -96,6 +96,8 @@ class BrokerConfig(_Model):
     api_version: Literal["kubejit.io/v1alpha1"] = "kubejit.io/v1alpha1"
     kind: Literal["BrokerConfig"] = "BrokerConfig"
     policy_file: Path
+    # Names this installation's bindings; brokers sweep only their own instance's bindings.
+    instance: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     database_url: str = "sqlite:///kubejit.db"
     listen: ListenConfig = ListenConfig()
     oidc: list[OidcIssuerConfig] = Field(min_length=1)

@@ -34,7 +34,9 @@ from lightkube.types import PatchType
 
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.install import (
+    DEFAULT_INSTANCE,
     GRANT_ID_LABEL,
+    INSTANCE_LABEL,
     MANAGED_BY,
     MANAGED_BY_LABEL,
     PROFILE_LABEL,
@@ -152,9 +154,12 @@ AnyBinding = RoleBinding | ClusterRoleBinding
 class RbacBindings:
     """:class:`kubejit.ports.Cluster` over RoleBindings and ClusterRoleBindings."""
 
-    def __init__(self, client: Client, *, field_manager: str = "kubejit-broker") -> None:
+    def __init__(
+        self, client: Client, *, field_manager: str = "kubejit-broker", instance: str = DEFAULT_INSTANCE
+    ) -> None:
         self._client = client
         self._field_manager = field_manager
+        self._instance = instance
 
     @classmethod
     def from_kubeconfig(cls, path: Path | None, *, field_manager: str = "kubejit-broker") -> RbacBindings:
@@ -180,7 +185,12 @@ class RbacBindings:
         target = self._target(request, profile, identity)
         self._require_role(target, profile, namespaces)
 
-        labels = {MANAGED_BY_LABEL: MANAGED_BY, GRANT_ID_LABEL: request.id, PROFILE_LABEL: profile.name}
+        labels = {
+            MANAGED_BY_LABEL: MANAGED_BY,
+            INSTANCE_LABEL: self._instance,
+            GRANT_ID_LABEL: request.id,
+            PROFILE_LABEL: profile.name,
+        }
         annotations = {
             ENDS_AT_ANNOTATION: ends_text,
             REQUESTER_ANNOTATION: request.requester.user,
@@ -228,7 +238,8 @@ class RbacBindings:
         return deleted
 
     def managed_bindings(self) -> list[BindingRef]:
-        return self._list({MANAGED_BY_LABEL: MANAGED_BY}, "list the bindings kubejit manages")
+        selector: LabelSelector = {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: self._instance}
+        return self._list(selector, f"list the bindings kubejit instance {self._instance} manages")
 
     # ---- internals --------------------------------------------------------------------------------------------
 

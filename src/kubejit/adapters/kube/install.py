@@ -31,6 +31,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "kubejit"
 GRANT_ID_LABEL = "kubejit.io/grant-id"
 PROFILE_LABEL = "kubejit.io/profile"
+# Which kubejit installation made a binding: brokers sweep only their own, so installations can share a cluster.
+INSTANCE_LABEL = "kubejit.io/instance"
+DEFAULT_INSTANCE = "default"
 
 BROKER_ROLE = "kubejit:broker"
 INLINE_ROLE_PREFIX = "kubejit:profile:"
