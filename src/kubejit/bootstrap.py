@@ -124,12 +124,13 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
 
     lease: LeaseElection | None = None
     leader: LeaderElection = AlwaysLeader()
+    replica = config.leader_election.identity or socket.gethostname()
     if config.leader_election.enabled:
         lease = LeaseElection(
             client,
             namespace=config.kubernetes.namespace,
             name=config.leader_election.lease_name,
-            identity=config.leader_election.identity or socket.gethostname(),
+            identity=replica,
             lease_duration=config.leader_election.lease_duration,
             renew_interval=config.leader_election.renew_interval,
         )
@@ -184,8 +185,9 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         sweep_interval=config.reconcile.sweep_interval,
         expiring_notice=config.notifications.expiring_notice,
         on_audit=checkpointer.moved,
+        replica=replica,
     )
-    access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake)
+    access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = OidcVerifier(
         [
             OidcIssuer(

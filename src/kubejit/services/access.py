@@ -49,6 +49,7 @@ class AccessService:
     clock: Clock
     notifier: Notifier
     wake_keeper: Callable[[], None] = lambda: None
+    on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
     new_id: Callable[[], str] = field(default=new_request_id)
 
     # ---- reads ---------------------------------------------------------------------------------------------------
@@ -144,6 +145,7 @@ class AccessService:
                     data={"review": "required after the fact"},
                 )
             uow.commit()
+        self.on_audit()
         self._announce(request, now)
         return request
 
@@ -237,6 +239,7 @@ class AccessService:
             if refusal is not None:  # audited in a transaction of its own, after the first one ended
                 self._audit_refusal(who, request_id, kind, str(refusal))
                 raise refusal
+            self.on_audit()
             self._announce(updated, now, previous=stored.request)
             return updated
         raise StaleWrite(f"request {request_id} kept changing while {who.user} acted on it: try again")
@@ -251,6 +254,7 @@ class AccessService:
                 data={"operation": kind, "message": message},
             )
             uow.commit()
+        self.on_audit()
 
     def _announce(self, request: AccessRequest, now: Any, previous: AccessRequest | None = None) -> None:
         """Wake the keeper for anything it must act on, and tell people what they need to know."""

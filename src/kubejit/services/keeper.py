@@ -55,6 +55,7 @@ class GrantKeeper:
     sweep_interval: timedelta = timedelta(seconds=10)
     expiring_notice: timedelta = timedelta(minutes=5)
     on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
+    replica: str = ""  # which broker replica acted, recorded in the keeper's audit events
     stats: KeeperStats = field(default_factory=KeeperStats)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -147,14 +148,14 @@ class GrantKeeper:
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
-                    data={"bindings": _refs(refs), "ends_at": ends_at.isoformat()},
+                    data=self._tag({"bindings": _refs(refs), "ends_at": ends_at.isoformat()}),
                 )
                 uow.audit.append(
                     kind="grant.activated",
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
-                    data={"starts_at": now.isoformat(), "ends_at": ends_at.isoformat()},
+                    data=self._tag({"starts_at": now.isoformat(), "ends_at": ends_at.isoformat()}),
                 )
                 uow.commit()
         except Exception as error:
@@ -193,7 +194,7 @@ class GrantKeeper:
                 actor=ACTOR,
                 at=now,
                 request_id=request.id,
-                data={"error": reason, "retry": False},
+                data=self._tag({"error": reason, "retry": False}),
             )
             uow.commit()
         self.on_audit()
@@ -233,17 +234,19 @@ class GrantKeeper:
                 actor=ACTOR,
                 at=now,
                 request_id=request.id,
-                data={"bindings": _refs(removed), "reason": "grant ended"},
+                data=self._tag({"bindings": _refs(removed), "reason": "grant ended"}),
             )
             uow.audit.append(
                 kind="grant.expired",
                 actor=ACTOR,
                 at=now,
                 request_id=request.id,
-                data={
-                    "ends_at": (request.ends_at or now).isoformat(),
-                    "lag_seconds": round((now - (request.ends_at or now)).total_seconds(), 3),
-                },
+                data=self._tag(
+                    {
+                        "ends_at": (request.ends_at or now).isoformat(),
+                        "lag_seconds": round((now - (request.ends_at or now)).total_seconds(), 3),
+                    }
+                ),
             )
             uow.commit()
         self.on_audit()
@@ -326,8 +329,11 @@ class GrantKeeper:
                 self.stats.swept += len(removed)
         return len(reasons)
 
+    def _tag(self, data: dict[str, object]) -> dict[str, object]:
+        return {**data, "replica": self.replica} if self.replica else data
+
     def _audit(self, kind: str, request_id: str, data: dict[str, object]) -> None:
         with self.uow() as uow:
-            uow.audit.append(kind=kind, actor=ACTOR, at=self.clock.now(), request_id=request_id, data=data)
+            uow.audit.append(kind=kind, actor=ACTOR, at=self.clock.now(), request_id=request_id, data=self._tag(data))
             uow.commit()
         self.on_audit()
