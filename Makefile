@@ -12,9 +12,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,test]'
 	touch $(STAMP)
 
-## Run the demo: the local control plane (and the parts of kubejit that exist) until Ctrl-C.
+## Run the demo: the local control plane, the broker and the dev users, until Ctrl-C.
 demo: $(STAMP)
-	$(BIN)/kubejit demo
+	$(BIN)/kubejit demo --dir /tmp/kubejit-demo
 
 ## Lint, type-check, check the layering, then run the whole test suite against a real control plane.
 test: lint binaries

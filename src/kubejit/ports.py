@@ -167,8 +167,12 @@ class Cluster(Protocol):
         """Record a new end time on the grant's bindings (after an extension)."""
         ...
 
-    def unbind(self, grant_id: str) -> list[BindingRef]:
-        """Delete every binding of the grant; returns what was deleted (none is not an error)."""
+    def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:
+        """Delete the grant's bindings; returns what was deleted (none is not an error).
+
+        With ``namespaces`` (the grant's namespaces; empty for a cluster-wide grant) the bindings are deleted by
+        name, one call each; without, they are found by label first.
+        """
         ...
 
     def managed_bindings(self) -> list[BindingRef]:

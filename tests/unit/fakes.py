@@ -194,7 +194,7 @@ class FakeCluster:
     def set_end(self, grant_id: str, ends_at: datetime) -> None:
         self.calls.append(f"set_end {grant_id}")
 
-    def unbind(self, grant_id: str) -> list[BindingRef]:
+    def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:
         self.calls.append(f"unbind {grant_id}")
         return self.bindings.pop(grant_id, [])
 

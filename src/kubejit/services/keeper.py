@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -56,6 +57,7 @@ class GrantKeeper:
     expiring_notice: timedelta = timedelta(minutes=5)
     on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
     replica: str = ""  # which broker replica acted, recorded in the keeper's audit events
+    parallelism: int = 16  # concurrent cluster calls when many grants end at once
     stats: KeeperStats = field(default_factory=KeeperStats)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -202,60 +204,73 @@ class GrantKeeper:
         return 0
 
     def expire_due(self) -> int:
+        """End every grant whose time is up: bindings first (in parallel), then the records (one transaction)."""
         now = self.clock.now()
         with self.uow() as uow:
-            due = uow.requests.ending_before(now)
-        done = 0
-        for stored in due:
-            done += self._expire(stored.request)
-        return done
+            due = [s.request for s in uow.requests.ending_before(now)]
+        if not due:
+            return 0
+        unbound: list[tuple[AccessRequest, list[BindingRef]]] = []
+        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(due))) as pool:
+            outcomes = pool.map(self._unbind_for_expiry, due)
+            unbound = [(request, refs) for request, refs in zip(due, outcomes, strict=True) if refs is not None]
+        return self._record_expiries(unbound)
 
-    def _expire(self, request: AccessRequest) -> int:
+    def _unbind_for_expiry(self, request: AccessRequest) -> list[BindingRef] | None:
+        """Access first: the record follows. None when the cluster could not be reached (retried next pass)."""
         try:
-            removed = self.cluster.unbind(request.id)  # access first: the record follows
+            return self.cluster.unbind(request.id, request.namespaces)
         except KubejitError as error:
             self._audit("grant.expiry-failed", request.id, {"error": str(error), "retry": True})
-            return 0
+            return None
+
+    def _record_expiries(self, unbound: list[tuple[AccessRequest, list[BindingRef]]]) -> int:
         now = self.clock.now()
+        ended: list[AccessRequest] = []
         with self.uow() as uow:
-            try:
-                stored = uow.requests.get(request.id)
-            except NotFound:
-                return 0
-            if stored.request.state is not State.ACTIVE:
-                return 0
-            expired = wf.expire(stored.request, now)
-            try:
-                uow.requests.update(expired, stored.version)
-            except StaleWrite:
-                return 0
-            uow.audit.append(
-                kind="binding.deleted",
-                actor=ACTOR,
-                at=now,
-                request_id=request.id,
-                data=self._tag({"bindings": _refs(removed), "reason": "grant ended"}),
-            )
-            uow.audit.append(
-                kind="grant.expired",
-                actor=ACTOR,
-                at=now,
-                request_id=request.id,
-                data=self._tag(
-                    {
-                        "ends_at": (request.ends_at or now).isoformat(),
-                        "lag_seconds": round((now - (request.ends_at or now)).total_seconds(), 3),
-                    }
-                ),
-            )
+            for request, removed in unbound:
+                try:
+                    stored = uow.requests.get(request.id)
+                except NotFound:
+                    continue
+                if stored.request.state is not State.ACTIVE:
+                    continue
+                expired = wf.expire(stored.request, now)
+                try:
+                    uow.requests.update(expired, stored.version)
+                except StaleWrite:
+                    continue  # revoked or extended meanwhile: the next pass looks again
+                ends_at = request.ends_at or now
+                uow.audit.append(
+                    kind="binding.deleted",
+                    actor=ACTOR,
+                    at=now,
+                    request_id=request.id,
+                    data=self._tag({"bindings": _refs(removed), "reason": "grant ended"}),
+                )
+                uow.audit.append(
+                    kind="grant.expired",
+                    actor=ACTOR,
+                    at=now,
+                    request_id=request.id,
+                    data=self._tag(
+                        {
+                            "ends_at": ends_at.isoformat(),
+                            "lag_seconds": round((now - ends_at).total_seconds(), 3),
+                        }
+                    ),
+                )
+                ended.append(expired)
             uow.commit()
-        self.on_audit()
-        self._unbound.add(request.id)
-        self.stats.expired += 1
-        if request.ends_at is not None:
-            self.stats.expiry_lag_seconds.append((now - request.ends_at).total_seconds())
-        self.notifier.notify(Notification("grant.ended", expired, now, f"{request.id} for {request.profile} ended"))
-        return 1
+        if ended:
+            self.on_audit()
+        for expired in ended:
+            self._unbound.add(expired.id)
+            self.stats.expired += 1
+            if expired.ends_at is not None:
+                self.stats.expiry_lag_seconds.append((now - expired.ends_at).total_seconds())
+            self.notifier.notify(Notification("grant.ended", expired, now, f"{expired.id} for {expired.profile} ended"))
+        return len(ended)
 
     def unbind_ended(self) -> int:
         """Bindings of grants revoked (possibly on another replica) since this process last looked."""
@@ -266,7 +281,7 @@ class GrantKeeper:
             request = stored.request
             if request.id in self._unbound or request.starts_at is None:
                 continue
-            removed = self.cluster.unbind(request.id)
+            removed = self.cluster.unbind(request.id, request.namespaces)
             self._unbound.add(request.id)
             if removed:
                 self._audit("binding.deleted", request.id, {"bindings": _refs(removed), "reason": "grant revoked"})

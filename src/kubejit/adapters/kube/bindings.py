@@ -17,7 +17,7 @@ Also home of the helper the other Kubernetes adapters share to turn API errors i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,13 +229,15 @@ class RbacBindings:
         if not updated:
             raise NotFound(f"grant {grant_id} has no bindings in the cluster to extend")
 
-    def unbind(self, grant_id: str) -> list[BindingRef]:
+    def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:
         check_grant_id(grant_id)
-        deleted: list[BindingRef] = []
-        for ref in self._grant_bindings(grant_id):
-            if self._delete(ref):
-                deleted.append(ref)
-        return deleted
+        if namespaces is None:
+            refs = self._grant_bindings(grant_id)
+        elif namespaces:
+            refs = [BindingRef(grant_id, "RoleBinding", binding_name(grant_id), ns) for ns in namespaces]
+        else:
+            refs = [BindingRef(grant_id, "ClusterRoleBinding", binding_name(grant_id))]
+        return [ref for ref in refs if self._delete(ref)]
 
     def managed_bindings(self) -> list[BindingRef]:
         selector: LabelSelector = {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: self._instance}

@@ -94,6 +94,8 @@ def demo(
         _stderr.print(f"[dim]demo:[/] {message}")
 
     with DevCluster(directory, log=log) as cluster:
+        for stale in cluster.output_dir.glob("kubejit.db*"):  # the previous run's cluster is gone: start afresh
+            stale.unlink()
         policy_file = cluster.output_dir / "policy.yaml"
         if policy is not None:
             shutil.copyfile(policy, policy_file)
