@@ -163,8 +163,8 @@ class Cluster(Protocol):
         """Create (or confirm) one binding per namespace, or one ClusterRoleBinding; idempotent."""
         ...
 
-    def set_end(self, grant_id: str, ends_at: datetime) -> None:
-        """Record a new end time on the grant's bindings (after an extension)."""
+    def set_end(self, grant_id: str, ends_at: datetime, namespaces: Sequence[str] | None = None) -> None:
+        """Record a new end time on the grant's bindings (after an extension); ``namespaces`` as for unbind."""
         ...
 
     def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:

@@ -128,3 +128,19 @@ def test_unreachable_cluster_exits_3(tmp_path: Path, policy_with: Callable[[str]
     result = kubejit("policy", "check", policy_with("view"), "--kubeconfig", str(kubeconfig))
     assert result.returncode == 3, result.stderr
     assert "cannot reach the cluster" in result.stderr
+
+
+def test_rbac_prints_least_privilege_manifests_for_the_policy() -> None:
+    import yaml
+
+    with resources.as_file(DEMO) as path:
+        result = kubejit("policy", "rbac", str(path), "--namespace", "jit")
+    assert result.returncode == 0, result.stderr
+    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+    broker_role = next(d for d in documents if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "kubejit:broker")
+    bind_rules = [r for r in broker_role["rules"] if "bind" in r["verbs"]]
+    assert bind_rules
+    assert all(r.get("resourceNames") for r in bind_rules)
+    named = {n for r in bind_rules for n in r["resourceNames"]}
+    assert named == {"view", "kubejit:profile:payments-exec", "kubejit:profile:payments-emergency"}
+    assert any(d["kind"] == "ServiceAccount" and d["metadata"]["namespace"] == "jit" for d in documents)

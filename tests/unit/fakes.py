@@ -191,7 +191,7 @@ class FakeCluster:
         self.bindings[request.id] = refs
         return refs
 
-    def set_end(self, grant_id: str, ends_at: datetime) -> None:
+    def set_end(self, grant_id: str, ends_at: datetime, namespaces: Sequence[str] | None = None) -> None:
         self.calls.append(f"set_end {grant_id}")
 
     def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:

@@ -58,6 +58,7 @@ class GrantKeeper:
     on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
     replica: str = ""  # which broker replica acted, recorded in the keeper's audit events
     parallelism: int = 16  # concurrent cluster calls when many grants end at once
+    batch: int = 50  # activations per pass
     stats: KeeperStats = field(default_factory=KeeperStats)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -117,12 +118,14 @@ class GrantKeeper:
     # ---- actions -------------------------------------------------------------------------------------------------
 
     def activate_approved(self) -> int:
+        """Activate approved requests, oldest approval first, at most ``batch`` per pass so that grants ending
+        meanwhile are not kept waiting (the loop comes straight back for the rest)."""
         with self.uow() as uow:
-            approved = uow.requests.find(states=[State.APPROVED])
-        done = 0
-        for stored in sorted(approved, key=lambda s: s.request.approved_at or s.request.created_at):
-            done += self._activate(stored.request)
-        return done
+            approved = uow.requests.find(states=[State.APPROVED], limit=10_000)
+        approved.sort(key=lambda s: s.request.approved_at or s.request.created_at)
+        if len(approved) > self.batch:
+            self._wake.set()
+        return sum(self._activate(stored.request) for stored in approved[: self.batch])
 
     def _activate(self, request: AccessRequest) -> int:
         policy = self.policy()
@@ -292,16 +295,25 @@ class GrantKeeper:
     def sync_end_times(self) -> int:
         """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
         with self.uow() as uow:
-            active = uow.requests.find(states=[State.ACTIVE])
-        done = 0
-        for stored in active:
-            request = stored.request
-            if request.ends_at is not None and self._ends_written.get(request.id) != request.ends_at:
-                if request.id in self._ends_written:
-                    self.cluster.set_end(request.id, request.ends_at)
-                    done += 1
+            active = [s.request for s in uow.requests.find(states=[State.ACTIVE])]
+        changed = []
+        for request in active:
+            written = self._ends_written.get(request.id)
+            if request.ends_at is not None and written != request.ends_at:
+                if written is not None:
+                    changed.append(request)
                 self._ends_written[request.id] = request.ends_at
-        return done
+
+        def write(request: AccessRequest) -> None:
+            try:
+                self.cluster.set_end(request.id, request.ends_at or self.clock.now(), request.namespaces)
+            except KubejitError as error:
+                log.warning("could not record the new end time of %s on its bindings: %s", request.id, error)
+
+        if changed:
+            with ThreadPoolExecutor(max_workers=min(self.parallelism, len(changed))) as pool:
+                list(pool.map(write, changed))
+        return len(changed)
 
     def warn_expiring(self) -> None:
         soon = self.clock.now() + self.expiring_notice

@@ -215,11 +215,11 @@ class RbacBindings:
             raise
         return made
 
-    def set_end(self, grant_id: str, ends_at: datetime) -> None:
+    def set_end(self, grant_id: str, ends_at: datetime, namespaces: Sequence[str] | None = None) -> None:
         check_grant_id(grant_id)
         patch = {"metadata": {"annotations": {ENDS_AT_ANNOTATION: format_time(ends_at)}}}
         updated = 0
-        for ref in self._grant_bindings(grant_id):
+        for ref in self._refs(grant_id, namespaces):
             try:
                 with kube_errors(f"record the new end time on {_describe(ref)}"):
                     self._patch(ref, patch)
@@ -231,13 +231,15 @@ class RbacBindings:
 
     def unbind(self, grant_id: str, namespaces: Sequence[str] | None = None) -> list[BindingRef]:
         check_grant_id(grant_id)
+        return [ref for ref in self._refs(grant_id, namespaces) if self._delete(ref)]
+
+    def _refs(self, grant_id: str, namespaces: Sequence[str] | None) -> list[BindingRef]:
+        """The grant's bindings: by name when its namespaces are known (one call each), else found by label."""
         if namespaces is None:
-            refs = self._grant_bindings(grant_id)
-        elif namespaces:
-            refs = [BindingRef(grant_id, "RoleBinding", binding_name(grant_id), ns) for ns in namespaces]
-        else:
-            refs = [BindingRef(grant_id, "ClusterRoleBinding", binding_name(grant_id))]
-        return [ref for ref in refs if self._delete(ref)]
+            return self._grant_bindings(grant_id)
+        if namespaces:
+            return [BindingRef(grant_id, "RoleBinding", binding_name(grant_id), ns) for ns in namespaces]
+        return [BindingRef(grant_id, "ClusterRoleBinding", binding_name(grant_id))]
 
     def managed_bindings(self) -> list[BindingRef]:
         selector: LabelSelector = {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: self._instance}

@@ -237,3 +237,18 @@ def _print_explain(policy: AccessPolicy, review: ProfileReview) -> None:
     for refusal in review.assessment.refusals if review.assessment else ():
         _out.print(f"[red]refused:[/] {escape(refusal)}")
     _out.print(f"\nstatus: {_status(review)}")
+
+
+@app.command()
+def rbac(
+    file: FileArgument,
+    namespace: Annotated[str, typer.Option("--namespace", help="Where the broker runs.")] = "kubejit-system",
+    service_account: Annotated[str, typer.Option("--service-account", help="The broker's ServiceAccount.")] = (
+        "kubejit-broker"
+    ),
+) -> None:
+    """Print the broker's least-privilege RBAC for FILE's profiles (pipe it to `kubectl apply -f -`)."""
+    from kubejit.adapters.kube.install import broker_rbac_yaml
+
+    policy = load_policy_file(file)
+    print(broker_rbac_yaml(policy, namespace=namespace, service_account=service_account), end="")
