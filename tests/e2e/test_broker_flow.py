@@ -236,3 +236,42 @@ def test_health_metrics_and_openapi(broker_setup: BrokerSetup) -> None:
     assert "kubejit_leader 1.0" in metrics
     spec = httpx.get(f"{url}/openapi.json").json()
     assert "/api/v1/requests/{request_id}/approve" in spec["paths"]
+
+
+def test_sighup_reloads_the_policy_and_a_bad_one_is_refused_and_audited(
+    jit: Jit, broker_setup: BrokerSetup, namespace: str
+) -> None:
+    import signal
+
+    original = broker_setup.policy_file.read_text()
+    pid = broker_setup.broker.process.pid
+    assert pid is not None
+
+    def policy_events() -> list[str]:
+        lines = jit("dave", "audit", "-o", "json").stdout.splitlines()
+        return [kind for kind in (json.loads(line)["kind"] for line in lines) if kind.startswith("policy.")]
+
+    try:
+        before = len(policy_events())
+        broker_setup.policy_file.write_text(original.replace("maxDuration: 1h", "maxDuration: 90x"))
+        os.kill(pid, signal.SIGHUP)
+        assert eventually(lambda: len(policy_events()) == before + 1, timeout=10)
+        assert policy_events()[-1] == "policy.reload-failed"
+        assert jit.request("alice", "debug", namespace)["state"] == "pending"  # the old policy still serves
+
+        broker_setup.policy_file.write_text(original.replace("    - name: quorum", "    - name: quorum-renamed"))
+        os.kill(pid, signal.SIGHUP)
+        assert eventually(
+            lambda: policy_events()[-1] == "policy.loaded" and len(policy_events()) == before + 2, timeout=10
+        )
+        renamed = jit("alice", "request", "quorum-renamed", "-n", namespace, "--reason", "INC-1", check=False)
+        assert renamed.returncode == 0, renamed.stderr
+    finally:
+        broker_setup.policy_file.write_text(original)
+        os.kill(pid, signal.SIGHUP)
+        assert eventually(
+            lambda: (
+                jit("alice", "request", "quorum", "-n", namespace, "--reason", "INC-1", check=False).returncode == 0
+            ),
+            timeout=10,
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +36,8 @@ def serve(
         settings = settings.model_copy(update={"database_url": database_url})
     broker = build_broker(settings)
     app = create_app(broker)
-    signal.signal(signal.SIGHUP, lambda *_: broker.reload_policy())
+    # Reloading reads the file and the cluster: do it beside the server, not inside the signal handler.
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=broker.reload_policy, daemon=True).start())
     listen = settings.listen
     broker.start()
     try:
