@@ -82,11 +82,13 @@ class Broker:
 
     def readiness(self) -> tuple[bool, str]:
         try:
-            with self.store() as uow:
+            with self.store(read_only=True) as uow:
                 uow.audit.head()
             self.policy()
         except KubejitError as error:
             return False, f"not ready: {error}"
+        if not self.keeper.alive():
+            return False, "not ready: the grant keeper has stopped making passes"
         return True, "leader" if self.leader.is_leader() else "standby"
 
     def reload_policy(self) -> None:
@@ -138,14 +140,15 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
 
     checkpoints: CheckpointStore | None = None
     key_file = config.audit.signing_key_file
-    if key_file is not None:
-        key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
-        if config.audit.checkpoint_file is not None:
-            checkpoints = FileCheckpoints(config.audit.checkpoint_file, key)
-        elif config.audit.checkpoint_config_map:
-            checkpoints = ConfigMapCheckpoints(
-                client, namespace=config.kubernetes.namespace, name=config.audit.checkpoint_config_map, signing_key=key
-            )
+    key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
+    if config.audit.checkpoint_file is not None:
+        checkpoints = FileCheckpoints(config.audit.checkpoint_file, key)
+    elif config.audit.checkpoint_config_map:
+        checkpoints = ConfigMapCheckpoints(
+            client, namespace=config.kubernetes.namespace, name=config.audit.checkpoint_config_map, signing_key=key
+        )
+    else:
+        log.warning("no audit checkpoint store is configured: removal of the newest events cannot be detected")
 
     audit = AuditService(holder, store, clock, checkpoints)
     checkpointer = Checkpointer(audit, leader)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from kubejit.domain.durations import parse_duration
@@ -37,6 +37,21 @@ class ListenConfig(_Model):
     port: int = Field(default=8080, ge=0, le=65535)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Bearer ID tokens travel in every request: plain HTTP only on loopback, or behind a TLS-terminating proxy
+    # that the operator vouches for with this flag.
+    allow_plain_http: bool = False
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> ListenConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("set both tlsCertFile and tlsKeyFile, or neither")
+        loopback = self.address in ("127.0.0.1", "::1", "localhost")
+        if self.tls_cert_file is None and not loopback and not self.allow_plain_http:
+            raise ValueError(
+                f"listening on {self.address} without TLS would send ID tokens in clear text: set tlsCertFile and "
+                "tlsKeyFile, or allowPlainHttp: true behind a TLS-terminating proxy"
+            )
+        return self
 
 
 class OidcIssuerConfig(_Model):
@@ -68,7 +83,7 @@ class LeaderElectionConfig(_Model):
 class AuditConfig(_Model):
     checkpoint_config_map: str | None = "kubejit-audit-checkpoint"
     checkpoint_file: Path | None = None
-    signing_key_file: Path | None = None  # Ed25519 PEM; generated on first start when missing
+    signing_key_file: Path = Path("audit-signing.key")  # Ed25519 PEM; generated (0600) on first start if missing
 
 
 class WebhookConfig(_Model):
@@ -100,7 +115,9 @@ class BrokerConfig(_Model):
     instance: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     database_url: str = "sqlite:///kubejit.db"
     listen: ListenConfig = ListenConfig()
-    oidc: list[OidcIssuerConfig] = Field(min_length=1)
+    # One issuer: identities from several issuers would share one name space (the same "alice" or group
+    # "platform-admins" from two IdPs) until per-issuer prefixes exist.
+    oidc: list[OidcIssuerConfig] = Field(min_length=1, max_length=1)
     kubernetes: KubernetesConfig = KubernetesConfig()
     leader_election: LeaderElectionConfig = LeaderElectionConfig()
     audit: AuditConfig = AuditConfig()

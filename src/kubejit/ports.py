@@ -137,7 +137,9 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self) -> UnitOfWork: ...
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A new unit of work; ``read_only`` ones neither wait for writers nor make them wait, and refuse writes."""
+        ...
 
 
 # ---- the cluster ------------------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class FakeStore:
     def __init__(self) -> None:
         self.db = Database()
 
-    def __call__(self) -> FakeUnitOfWork:
+    def __call__(self, *, read_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self.db)
 
     def kinds(self) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -107,7 +109,7 @@ def test_a_stale_write_is_retried_on_fresh_state(world: World) -> None:
     world.access.approve(BOB, request.id)
     first = {"pending": True}
 
-    def racing_store() -> FakeUnitOfWork:
+    def racing_store(*, read_only: bool = False) -> FakeUnitOfWork:
         uow = world.store()
         if first.pop("pending", False):
 
@@ -162,11 +164,17 @@ def test_a_refused_binding_ends_the_request_with_the_reason(world: World) -> Non
 
 def test_an_unreachable_cluster_is_retried_later(world: World) -> None:
     request_id = world.approved()
+    ticks = iter(range(0, 10_000, 1))
+    world.keeper.monotonic = lambda: float(next(ticks))
     world.cluster.fail_bind = Unavailable("connection refused")
     assert world.keeper.activate_approved() == 0
+    assert world.keeper.activate_approved() == 0  # backing off, not hammering the API server
+    assert world.store.kinds().count("grant.activation-failed") == 1  # audited once, not once per pass
     assert world.store.db.requests[request_id].request.state is State.APPROVED
     world.cluster.fail_bind = None
-    assert world.keeper.activate_approved() == 1
+    for _ in range(5):
+        world.keeper.activate_approved()
+    assert world.store.db.requests[request_id].request.state is State.ACTIVE
 
 
 def test_revoked_grants_lose_their_bindings(world: World) -> None:
@@ -234,3 +242,88 @@ def test_conflicting_transitions_say_why(world: World) -> None:
     request_id = world.approved()
     with pytest.raises(Conflict, match="it is approved"):
         world.access.approve(CAROL, request_id)
+
+
+def test_pending_requests_time_out(world: World) -> None:
+    request = world.access.submit(
+        ALICE, profile="payments-debug", namespaces=("payments",), duration=None, reason="INC-1"
+    )
+    world.clock.advance(minutes=59)
+    assert world.keeper.time_out_pending() == 0
+    world.clock.advance(minutes=1)
+    assert world.keeper.time_out_pending() == 1
+    assert world.store.db.requests[request.id].request.state is State.TIMED_OUT
+    assert world.store.kinds()[-1] == "request.timed-out"
+    assert world.notifier.events()[-1] == "request.timed-out"
+
+
+def test_a_grant_extended_while_it_was_ending_gets_its_access_back(world: World) -> None:
+    request_id = world.approved(minutes=10)
+    world.keeper.activate_approved()
+    world.clock.advance(minutes=10)
+    due = [(world.store.db.requests[request_id].request, world.cluster.unbind(request_id))]
+    extended = replace(due[0][0], ends_at=world.clock.now() + timedelta(minutes=5))
+    stored = world.store.db.requests[request_id]
+    with world.store() as uow:  # an extension committed between the unbind and the record
+        uow.requests.update(extended, stored.version)
+        uow.commit()
+    assert world.keeper._record_expiries(due) == 0
+    assert world.store.db.requests[request_id].request.state is State.ACTIVE
+    assert request_id in world.cluster.bindings
+    assert world.store.kinds()[-1] == "binding.created"
+
+
+def test_a_replica_that_lost_the_lease_changes_nothing(world: World) -> None:
+    request_id = world.approved()
+    world.leader.leading = False
+    assert world.keeper.activate_approved() == 0
+    world.leader.leading = True
+    world.keeper.activate_approved()
+    world.clock.advance(hours=1)
+    world.leader.leading = False
+    assert world.keeper.expire_due() == 0
+    assert request_id in world.cluster.bindings
+
+
+def test_the_keeper_loop_survives_a_failing_pass(world: World) -> None:
+    calls = {"n": 0}
+    original = world.keeper.reconcile
+
+    def flaky() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("connection reset by peer")
+        original()
+
+    world.keeper.reconcile = flaky  # type: ignore[method-assign]
+    world.keeper.poll_interval = timedelta(milliseconds=10)
+    world.keeper.start()
+    try:
+        request_id = world.approved()
+        deadline = time.monotonic() + 5
+        while world.store.db.requests[request_id].request.state is not State.ACTIVE:
+            assert time.monotonic() < deadline, "the keeper did not recover"
+            world.keeper.wake()
+            time.sleep(0.01)
+        assert world.keeper.alive()
+    finally:
+        world.keeper.stop()
+    assert world.keeper.stats.failures >= 1
+
+
+def test_a_checkpoint_is_never_moved_past_tampering(world: World) -> None:
+    world.approved()
+    first = world.audit.checkpoint()
+    assert first is not None
+    del world.store.db.audit[1:]  # the tail, including the checkpointed event, removed
+    world.access.submit(CAROL, profile="payments-oncall", namespaces=("payments",), duration=None, reason="INC-9")
+    with pytest.raises(Refused, match="no longer contains event"):
+        world.audit.checkpoint()
+    assert not world.audit.verify(DAVE).ok
+
+
+def test_verify_says_when_there_is_no_checkpoint(world: World) -> None:
+    world.approved()
+    result = world.audit.verify(DAVE)
+    assert [p.kind.value for p in result.problems] == ["truncated"]
+    assert "no checkpoint" in result.problems[0].message

@@ -15,6 +15,7 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|h|m|s))+")
 HINT = "write it like 45s, 30m, 1h or 1h30m"
+LONGEST = timedelta(days=366)  # nothing kubejit grants lasts longer; also keeps date arithmetic in range
 
 
 def parse_duration(text: str) -> timedelta:
@@ -25,6 +26,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value))
     if seconds <= 0:
         raise InvalidInput(f"{text!r} is not a positive duration: {HINT}")
+    if seconds > LONGEST.total_seconds():
+        raise InvalidInput(f"{text!r} is longer than a year: ask for a shorter duration")
     return timedelta(seconds=seconds)
 
 

@@ -142,6 +142,17 @@ def _require_state(request: AccessRequest, allowed: set[State], action: str) -> 
 
 
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_TEXT = 2000
+
+
+def _text(value: str, what: str) -> str:
+    """Free text people will read in terminals and chat: no control characters (escape sequences), bounded."""
+    if _CONTROL.search(value):
+        raise InvalidInput(f"the {what} contains control characters: write plain text on one line")
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"the {what} is longer than {MAX_TEXT} characters")
+    return value.strip()
 
 
 def _check_namespaces(profile: Profile, namespaces: tuple[str, ...]) -> None:
@@ -199,6 +210,7 @@ def submit(
             f"{format_duration(wanted)} is longer than profile {profile.name} allows "
             f"({format_duration(limit)}): ask for less"
         )
+    reason = _text(reason, "reason")
     problem = profile.reason.problem_with(reason)
     if problem is not None:
         raise InvalidInput(problem)
@@ -249,7 +261,7 @@ def approve(
         raise Conflict(f"request {request.id} waited longer than the pending timeout and can no longer be approved")
     profile = _profile(policy, request.profile)
     _check_reviewer(policy, profile, request, reviewer, request.reviews)
-    reviews = (*request.reviews, Review(reviewer.user, Verdict.APPROVE, now, comment))
+    reviews = (*request.reviews, Review(reviewer.user, Verdict.APPROVE, now, _text(comment, "comment")))
     if _quorum(profile, reviews):
         return replace(request, reviews=reviews, state=State.APPROVED, approved_at=now)
     return replace(request, reviews=reviews)
@@ -260,7 +272,8 @@ def deny(
 ) -> AccessRequest:
     """One denial ends the request."""
     _require_state(request, {State.PENDING}, "deny")
-    if not comment.strip():
+    comment = _text(comment, "comment")
+    if not comment:
         raise InvalidInput("a denial needs a comment that tells the requester why")
     profile = _profile(policy, request.profile)
     _check_reviewer(policy, profile, request, reviewer, request.reviews)
@@ -318,7 +331,7 @@ def revoke(
         ends_at=ends_at,
         ended_at=now,
         ended_by=who.user,
-        end_reason=reason.strip() or "revoked",
+        end_reason=_text(reason, "reason") or "revoked",
     )
 
 
@@ -345,7 +358,8 @@ def request_extension(
             f"profile {profile.name} grants at most {format_duration(cap)} in all; "
             + (f"you can extend by {format_duration(room)} at most" if room > timedelta(0) else "no time is left")
         )
-    if profile.reason.required and not reason.strip():
+    reason = _text(reason, "reason")
+    if profile.reason.required and not reason:
         raise InvalidInput("say why the grant needs more time")
     extension = Extension(extra, reason.strip(), now)
     if profile.approval.auto_approve.includes(request.requester):
@@ -366,7 +380,7 @@ def review_extension(
         raise Conflict(f"grant {request.id} has ended")
     profile = _profile(policy, request.profile)
     _check_reviewer(policy, profile, request, reviewer, extension.reviews)
-    reviews = (*extension.reviews, Review(reviewer.user, verdict, now, comment))
+    reviews = (*extension.reviews, Review(reviewer.user, verdict, now, _text(comment, "comment")))
     ends_at = request.ends_at
     if verdict is Verdict.DENY:
         updated = replace(extension, reviews=reviews, state=State.DENIED)
@@ -390,6 +404,7 @@ def review_break_glass(
     profile = _profile(policy, request.profile)
     if not may_review(policy, profile, reviewer) or reviewer.user == request.requester.user:
         raise Refused(f"{reviewer.user} may not review this break-glass use: an approver or admin other than its user")
-    if not comment.strip():
+    comment = _text(comment, "comment")
+    if not comment:
         raise InvalidInput("a break-glass review needs a comment")
     return replace(request, break_glass_review=Review(reviewer.user, verdict, now, comment.strip()))

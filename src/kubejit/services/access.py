@@ -63,7 +63,7 @@ class AccessService:
         return profile is not None and profile.approval.approvers.includes(who)
 
     def get(self, who: Identity, request_id: str) -> AccessRequest:
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             request = uow.requests.get(request_id).request
         if not self.visible_to(who, request):
             raise NotFound(f"there is no request {request_id} that you can see")
@@ -74,7 +74,7 @@ class AccessService:
     ) -> list[AccessRequest]:
         """Requests the caller may see; ``mine`` only theirs; ``reviewable`` only pending ones they may approve."""
         policy = self.policy()
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             if mine:
                 stored = uow.requests.find(states=states, requester=who.user)
             elif reviewable:
@@ -110,7 +110,7 @@ class AccessService:
         policy = self.policy()
         now = self.clock.now()
         if idempotency_key:
-            with self.uow() as uow:
+            with self.uow(read_only=True) as uow:
                 earlier = uow.idempotency.remembered(who.user, idempotency_key)
                 if earlier is not None:
                     return uow.requests.get(earlier).request
@@ -208,10 +208,10 @@ class AccessService:
     ) -> AccessRequest:
         policy = self.policy()
         for _ in range(_RETRIES):
-            now = self.clock.now()
             refusal: Refused | None = None
             with self.uow() as uow:
                 stored = uow.requests.get(request_id)
+                now = self.clock.now()  # read once the transaction holds the write lock, not before waiting
                 if not self.visible_to(who, stored.request):
                     raise NotFound(f"there is no request {request_id} that you can see")
                 try:

@@ -7,6 +7,7 @@ removing events from the end of the trail is detected too.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from kubejit.domain.audit import AuditEvent, Checkpoint, Problem, Tampering, Ver
 from kubejit.domain.errors import Refused
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,7 +43,7 @@ class AuditService:
         limit: int = 1000,
     ) -> list[AuditEvent]:
         """Events matching the filters that ``who`` may see, in chain order."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             if self.may_read_all(who):
                 return uow.audit.query(request_id=request_id, actor=user, since=since, limit=limit)
             own = [s.request.id for s in uow.requests.find(requester=who.user, limit=10_000)]
@@ -55,7 +58,7 @@ class AuditService:
         self._require_auditor(who, "export the audit trail")
         after = 0
         while True:
-            with self.uow() as uow:
+            with self.uow(read_only=True) as uow:
                 events = list(islice(uow.audit.events(after_seq=after), page))
             yield from events
             if len(events) < page:
@@ -72,18 +75,45 @@ class AuditService:
                 checkpoint = self.checkpoints.load()
             except Refused as error:
                 problems.append(Problem(0, Tampering.CHECKPOINT_MISMATCH, str(error)))
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             result = verify(uow.audit.events(), checkpoint)
+        if self.checkpoints is not None and checkpoint is None and result.events and not problems:
+            problems.append(
+                Problem(
+                    0,
+                    Tampering.TRUNCATED,
+                    "there is no checkpoint of the chain head: whether events were removed from the end cannot be told",
+                )
+            )
         return Verification(result.events, result.head, (*problems, *result.problems), checkpoint)
 
     def checkpoint(self) -> Checkpoint | None:
-        """Record the current head outside the database; returns it (None when there is nothing to record)."""
+        """Record the current head outside the database; returns it (None when there is nothing new).
+
+        A new checkpoint never replaces one the chain no longer agrees with: if the event the last checkpoint
+        recorded is gone or changed, or the head moved backwards, saving would bless the tampering, so the
+        checkpoint is refused (and verification keeps reporting the problem).
+        """
         if self.checkpoints is None:
             return None
-        with self.uow() as uow:
+        previous = self.checkpoints.load()
+        with self.uow(read_only=True) as uow:
             head = uow.audit.head()
-        if head is None:
+            recorded = None
+            if previous is not None:
+                recorded = next(iter(uow.audit.events(after_seq=previous.seq - 1)), None)
+        if head is None or (previous is not None and previous.seq == head.seq and previous.hash == head.hash):
             return None
+        if previous is not None and (
+            head.seq < previous.seq
+            or recorded is None
+            or recorded.seq != previous.seq
+            or recorded.hash != previous.hash
+        ):
+            raise Refused(
+                f"the audit chain no longer contains event {previous.seq} as checkpointed: refusing to replace "
+                "the checkpoint; run kubejit audit verify"
+            )
         checkpoint = Checkpoint(head.seq, head.hash, self.clock.now())
         self.checkpoints.save(checkpoint)
         return checkpoint
@@ -100,6 +130,7 @@ class Checkpointer:
     audit: AuditService
     leader: LeaderElection
     delay: timedelta = timedelta(seconds=0.5)
+    period: timedelta = timedelta(seconds=5)
     _dirty: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -129,7 +160,8 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._dirty.wait()
+            # Also on a timer: events written on standby replicas do not reach this process's moved().
+            self._dirty.wait(self.period.total_seconds())
             if self._stop.is_set():
                 return
             self._stop.wait(self.delay.total_seconds())

@@ -26,6 +26,8 @@ from kubejit.ports import BindingRef, Clock, Cluster, LeaderElection, Notificati
 
 log = logging.getLogger(__name__)
 ACTOR = "kubejit"
+MIN_WAIT_SECONDS = 0.02  # never spin, even when something is overdue
+MAX_BACKOFF_SECONDS = 60.0
 
 
 def _refs(refs: list[BindingRef]) -> list[str]:
@@ -59,6 +61,7 @@ class GrantKeeper:
     replica: str = ""  # which broker replica acted, recorded in the keeper's audit events
     parallelism: int = 16  # concurrent cluster calls when many grants end at once
     batch: int = 50  # activations per pass
+    monotonic: Callable[[], float] = time.monotonic  # for retry backoff (a fake in tests)
     stats: KeeperStats = field(default_factory=KeeperStats)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -67,6 +70,8 @@ class GrantKeeper:
     _unbound: set[str] = field(default_factory=set)  # ended grants whose bindings this process removed
     _warned: set[str] = field(default_factory=set)  # grants told they are about to end
     _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
+    _backoff: dict[str, tuple[int, float]] = field(default_factory=dict)  # grant -> (failures, retry after)
+    last_pass: float = 0.0
 
     # ---- loop ----------------------------------------------------------------------------------------------------
 
@@ -85,31 +90,53 @@ class GrantKeeper:
 
     def run(self) -> None:
         while not self._stop.is_set():
+            wait = self.poll_interval.total_seconds()
             try:
                 if self.leader.is_leader():
                     self.reconcile()
-            except Exception:  # the loop must survive anything; the next pass retries
+                self.last_pass = time.monotonic()
+                wait = self._seconds_until_next_action()
+            except Exception:  # the loop must survive anything (a dropped database connection too)
                 self.stats.failures += 1
-                log.exception("grant keeper pass failed")
-            self._wake.wait(self._seconds_until_next_action())
+                log.exception("grant keeper pass failed; retrying")
+            self._wake.wait(max(wait, MIN_WAIT_SECONDS))
             self._wake.clear()
+
+    def alive(self) -> bool:
+        """The keeper thread runs and finished a pass recently (for readiness)."""
+        recent = time.monotonic() - self.last_pass < max(30.0, 4 * self.poll_interval.total_seconds())
+        return self._thread is not None and self._thread.is_alive() and recent
 
     def _seconds_until_next_action(self) -> float:
         wait = self.poll_interval.total_seconds()
-        try:
-            with self.uow() as uow:
-                next_end = uow.requests.next_end()
-        except KubejitError:
-            return wait
+        with self.uow(read_only=True) as uow:
+            next_end = uow.requests.next_end()
         if next_end is not None:
             wait = min(wait, max(0.0, (next_end - self.clock.now()).total_seconds()))
         return wait
+
+    def _backing_off(self, grant_id: str) -> bool:
+        entry = self._backoff.get(grant_id)
+        return entry is not None and self.monotonic() < entry[1]
+
+    def _failed(self, grant_id: str, kind: str, error: KubejitError, data: dict[str, object]) -> None:
+        """Retry later with exponential backoff; audit the first failure of a run of failures only."""
+        count = self._backoff.get(grant_id, (0, 0.0))[0] + 1
+        delay = min(MAX_BACKOFF_SECONDS, self.poll_interval.total_seconds() * 2**count)
+        self._backoff[grant_id] = (count, self.monotonic() + delay)
+        self.stats.failures += 1
+        if count == 1:
+            self._audit(kind, grant_id, {**data, "error": str(error), "retry": True})
+
+    def _succeeded(self, grant_id: str) -> None:
+        self._backoff.pop(grant_id, None)
 
     def reconcile(self) -> None:
         """One pass: end what is due, activate what is approved, unbind what was revoked, sweep when due."""
         self.expire_due()
         self.activate_approved()
         self.unbind_ended()
+        self.time_out_pending()
         self.sync_end_times()
         self.warn_expiring()
         if time.monotonic() - self._last_sweep >= self.sweep_interval.total_seconds():
@@ -120,7 +147,7 @@ class GrantKeeper:
     def activate_approved(self) -> int:
         """Activate approved requests, oldest approval first, at most ``batch`` per pass so that grants ending
         meanwhile are not kept waiting (the loop comes straight back for the rest)."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             approved = uow.requests.find(states=[State.APPROVED], limit=10_000)
         approved.sort(key=lambda s: s.request.approved_at or s.request.created_at)
         if len(approved) > self.batch:
@@ -128,25 +155,30 @@ class GrantKeeper:
         return sum(self._activate(stored.request) for stored in approved[: self.batch])
 
     def _activate(self, request: AccessRequest) -> int:
+        if self._backing_off(request.id) or not self.leader.is_leader():
+            return 0
         policy = self.policy()
         profile = policy.profile(request.profile)
         now = self.clock.now()
         if profile is None:
             return self._end_unusable(request, f"profile {request.profile} is no longer in the policy")
-        active = wf.activate(request, now)
-        ends_at = active.ends_at or now
+        ends_at = now + request.duration
         try:
             refs = self.cluster.bind(request, profile, policy.identity, ends_at)
         except Unavailable as error:
-            self._audit("grant.activation-failed", request.id, {"error": str(error), "retry": True})
+            self._failed(request.id, "grant.activation-failed", error, {})
             return 0
         except KubejitError as error:
             return self._end_unusable(request, f"the cluster refused the binding: {error}")
         try:
             with self.uow() as uow:
                 stored = uow.requests.get(request.id)
-                if stored.request.state is not State.APPROVED:
-                    raise StaleWrite("changed meanwhile")
+                fresh = stored.request
+                if fresh.state is State.ACTIVE:
+                    return 0  # another leader activated it meanwhile: the bindings are its, keep them
+                if fresh.state is not State.APPROVED:
+                    raise StaleWrite(f"{request.id} became {fresh.state} meanwhile")
+                active = wf.activate(fresh, now)  # from the record read here: nothing written meanwhile is lost
                 uow.requests.update(active, stored.version)
                 uow.audit.append(
                     kind="binding.created",
@@ -165,13 +197,16 @@ class GrantKeeper:
                 uow.commit()
         except Exception as error:
             # Fail closed: the access exists in the cluster but not on the record, so take it away again.
-            removed = self.cluster.unbind(request.id)
+            removed = self.cluster.unbind(request.id, request.namespaces)
+            self._audit(
+                "grant.activation-failed" if not isinstance(error, StaleWrite) else "binding.deleted",
+                request.id,
+                {"error": str(error), "bindings_removed": _refs(removed)},
+            )
             if not isinstance(error, StaleWrite):
-                self._audit(
-                    "grant.activation-failed", request.id, {"error": str(error), "bindings_removed": _refs(removed)}
-                )
                 raise
             return 0
+        self._succeeded(request.id)
         self.on_audit()
         self._ends_written[request.id] = ends_at
         self.stats.activated += 1
@@ -209,9 +244,9 @@ class GrantKeeper:
     def expire_due(self) -> int:
         """End every grant whose time is up: bindings first (in parallel), then the records (one transaction)."""
         now = self.clock.now()
-        with self.uow() as uow:
-            due = [s.request for s in uow.requests.ending_before(now)]
-        if not due:
+        with self.uow(read_only=True) as uow:
+            due = [s.request for s in uow.requests.ending_before(now) if not self._backing_off(s.request.id)]
+        if not due or not self.leader.is_leader():
             return 0
         unbound: list[tuple[AccessRequest, list[BindingRef]]] = []
         with ThreadPoolExecutor(max_workers=min(self.parallelism, len(due))) as pool:
@@ -222,14 +257,17 @@ class GrantKeeper:
     def _unbind_for_expiry(self, request: AccessRequest) -> list[BindingRef] | None:
         """Access first: the record follows. None when the cluster could not be reached (retried next pass)."""
         try:
-            return self.cluster.unbind(request.id, request.namespaces)
+            refs = self.cluster.unbind(request.id, request.namespaces)
         except KubejitError as error:
-            self._audit("grant.expiry-failed", request.id, {"error": str(error), "retry": True})
+            self._failed(request.id, "grant.expiry-failed", error, {})
             return None
+        self._succeeded(request.id)
+        return refs
 
     def _record_expiries(self, unbound: list[tuple[AccessRequest, list[BindingRef]]]) -> int:
         now = self.clock.now()
         ended: list[AccessRequest] = []
+        extended: list[AccessRequest] = []
         with self.uow() as uow:
             for request, removed in unbound:
                 try:
@@ -237,6 +275,9 @@ class GrantKeeper:
                 except NotFound:
                     continue
                 if stored.request.state is not State.ACTIVE:
+                    continue
+                if stored.request.ends_at is not None and stored.request.ends_at > now:
+                    extended.append(stored.request)  # extended after it was read as due: give the access back
                     continue
                 expired = wf.expire(stored.request, now)
                 try:
@@ -267,6 +308,8 @@ class GrantKeeper:
             uow.commit()
         if ended:
             self.on_audit()
+        for request in extended:
+            self._rebind(request)
         for expired in ended:
             self._unbound.add(expired.id)
             self.stats.expired += 1
@@ -275,16 +318,74 @@ class GrantKeeper:
             self.notifier.notify(Notification("grant.ended", expired, now, f"{expired.id} for {expired.profile} ended"))
         return len(ended)
 
+    def _rebind(self, request: AccessRequest) -> None:
+        policy = self.policy()
+        profile = policy.profile(request.profile)
+        if profile is None or request.ends_at is None:
+            return
+        try:
+            refs = self.cluster.bind(request, profile, policy.identity, request.ends_at)
+        except KubejitError as error:
+            self._failed(request.id, "grant.rebind-failed", error, {})
+            return
+        self._audit("binding.created", request.id, {"bindings": _refs(refs), "reason": "extended while ending"})
+
+    def time_out_pending(self) -> int:
+        """Pending requests past the policy's pendingTimeout end as timed-out (audited, requester told)."""
+        policy = self.policy()
+        now = self.clock.now()
+        with self.uow(read_only=True) as uow:
+            pending = [s.request for s in uow.requests.find(states=[State.PENDING], limit=10_000)]
+        late = [r for r in pending if now >= wf.pending_deadline(policy, r)]
+        done = 0
+        for request in late:
+            with self.uow() as uow:
+                stored = uow.requests.get(request.id)
+                if stored.request.state is not State.PENDING:
+                    continue
+                timed_out = wf.time_out(policy, stored.request, now)
+                try:
+                    uow.requests.update(timed_out, stored.version)
+                except StaleWrite:
+                    continue
+                uow.audit.append(
+                    kind="request.timed-out",
+                    actor=ACTOR,
+                    at=now,
+                    request_id=request.id,
+                    data=self._tag({"pending_since": request.created_at.isoformat()}),
+                )
+                uow.commit()
+            done += 1
+            self.notifier.notify(
+                Notification(
+                    "request.timed-out",
+                    timed_out,
+                    now,
+                    f"{request.id} for {request.profile} waited too long for review",
+                )
+            )
+        if done:
+            self.on_audit()
+        return done
+
     def unbind_ended(self) -> int:
         """Bindings of grants revoked (possibly on another replica) since this process last looked."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             ended = uow.requests.find(states=[State.REVOKED], limit=100)
         done = 0
         for stored in ended:
             request = stored.request
-            if request.id in self._unbound or request.starts_at is None:
+            if request.id in self._unbound or request.starts_at is None or self._backing_off(request.id):
                 continue
-            removed = self.cluster.unbind(request.id, request.namespaces)
+            if not self.leader.is_leader():
+                return done
+            try:
+                removed = self.cluster.unbind(request.id, request.namespaces)
+            except KubejitError as error:
+                self._failed(request.id, "grant.unbind-failed", error, {})
+                continue
+            self._succeeded(request.id)
             self._unbound.add(request.id)
             if removed:
                 self._audit("binding.deleted", request.id, {"bindings": _refs(removed), "reason": "grant revoked"})
@@ -294,7 +395,7 @@ class GrantKeeper:
 
     def sync_end_times(self) -> int:
         """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             active = [s.request for s in uow.requests.find(states=[State.ACTIVE])]
         changed = []
         for request in active:
@@ -317,7 +418,7 @@ class GrantKeeper:
 
     def warn_expiring(self) -> None:
         soon = self.clock.now() + self.expiring_notice
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             ending = uow.requests.ending_before(soon)
         for stored in ending:
             request = stored.request
@@ -339,7 +440,7 @@ class GrantKeeper:
         bindings = self.cluster.managed_bindings()
         grant_ids = sorted({b.grant_id for b in bindings})
         reasons: dict[str, str] = {}
-        with self.uow() as uow:
+        with self.uow(read_only=True) as uow:
             for grant_id in grant_ids:
                 try:
                     request = uow.requests.get(grant_id).request
@@ -350,6 +451,8 @@ class GrantKeeper:
                     continue  # in time, being activated, or due (expire_due ends it with its own events)
                 reasons[grant_id] = f"the grant is {request.state}"
         for grant_id, reason in reasons.items():
+            if not self.leader.is_leader():
+                break
             removed = self.cluster.unbind(grant_id)
             if removed:
                 self._audit("binding.swept", grant_id, {"bindings": _refs(removed), "reason": reason})

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubejit import __version__
 from kubejit.domain.durations import parse_duration
@@ -79,6 +80,50 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
 Caller = Annotated[Identity, Depends(caller)]
 
 
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: refuse request bodies over ``limit`` bytes before anything parses them (the body of an
+    unauthenticated request would otherwise be read and parsed before its token is checked)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(InvalidInput(f"the request body is larger than {self.limit} bytes"))
+        response.status_code = 413
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(broker: Broker) -> FastAPI:
     app = FastAPI(
         title="kubejit broker",
@@ -87,6 +132,7 @@ def create_app(broker: Broker) -> FastAPI:
         responses={400: {"model": ErrorEnvelope}, 401: {"model": ErrorEnvelope}, 403: {"model": ErrorEnvelope}},
     )
     app.state.broker = broker
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(KubejitError)
     def kubejit_error(_: Request, error: KubejitError) -> JSONResponse:

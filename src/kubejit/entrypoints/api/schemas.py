@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -23,8 +23,10 @@ class _Out(BaseModel):
 
 class RequestIn(_In):
     profile: str = Field(min_length=1, max_length=63)
-    namespaces: list[str] = Field(default=[], max_length=50)
-    duration: str | None = Field(default=None, description="Go-style duration such as 30m; default: the profile's")
+    namespaces: list[Annotated[str, Field(max_length=63)]] = Field(default=[], max_length=50)
+    duration: str | None = Field(
+        default=None, max_length=32, description="Go-style duration such as 30m; default: the profile's"
+    )
     reason: str = Field(default="", max_length=2000)
     break_glass: bool = False
 
@@ -38,7 +40,7 @@ class RevokeIn(_In):
 
 
 class ExtendIn(_In):
-    duration: str = Field(description="how much longer, e.g. 15m")
+    duration: str = Field(max_length=32, description="how much longer, e.g. 15m")
     reason: str = Field(default="", max_length=2000)
 
 

@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -59,8 +60,14 @@ class BrokerClient:
     def from_options(cls, server: str | None, token: str | None, ca_file: str | None = None) -> BrokerClient:
         if not server:
             raise InvalidInput("say which broker to use: --server URL or KUBEJIT_SERVER")
-        if not server.startswith(("http://", "https://")):
-            raise InvalidInput(f"--server {server!r} must be an http:// or https:// URL")
+        parts = urlsplit(server)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput(f"--server {server!r} must be an https:// URL")
+        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise InvalidInput(
+                f"--server {server!r}: your ID token would travel in clear text; use https:// (plain http is "
+                "accepted only for a broker on this machine)"
+            )
         if not token:
             raise InvalidInput("say who you are: --token TOKEN or KUBEJIT_TOKEN (an ID token from your IdP)")
         return cls(server.rstrip("/"), token, ca_file or os.environ.get("KUBEJIT_CA"))

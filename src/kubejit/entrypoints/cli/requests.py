@@ -70,10 +70,10 @@ def _table(requests: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for r in requests:
         table.add_row(
-            r["id"],
+            escape(r["id"]),
             r["state"],
-            r["requester"],
-            r["profile"],
+            escape(r["requester"]),
+            escape(r["profile"]),
             ",".join(r["namespaces"]) or "*",
             r["duration"],
             _when(r["endsAt"]) if r["state"] == "active" else "-",
