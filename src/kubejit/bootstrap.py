@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubejit.adapters.clock import SystemClock
+from kubejit.adapters.grant_tokens import GrantTokenSigner, load_or_create_key
 from kubejit.adapters.idp.oidc import OidcIssuer, OidcVerifier
 from kubejit.adapters.kube.bindings import RbacBindings
 from kubejit.adapters.kube.checkpoint import (
@@ -35,6 +36,7 @@ from kubejit.domain.errors import KubejitError
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService, Checkpointer
+from kubejit.services.gateway_feed import GatewayFeed
 from kubejit.services.keeper import GrantKeeper
 from kubejit.services.policy_review import PolicyHolder
 
@@ -62,6 +64,7 @@ class Broker:
     notifier: WebhookNotifier
     metrics: BrokerMetrics
     clock: Clock
+    gateway: GatewayFeed | None = None
     _lease: LeaseElection | None = None
 
     def start(self) -> None:
@@ -216,8 +219,27 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             is_leader=leader.is_leader,
         )
     )
+    gateway: GatewayFeed | None = None
+    if config.gateway is not None:
+        signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
+        gateway = GatewayFeed(
+            holder, store, clock, signer, config.gateway.token_ttl, signer.public_jwks(), on_audit=checkpointer.moved
+        )
     broker = Broker(
-        config, holder, store, access, audit, keeper, checkpointer, verifier, leader, notifier, metrics, clock, lease
+        config,
+        holder,
+        store,
+        access,
+        audit,
+        keeper,
+        checkpointer,
+        verifier,
+        leader,
+        notifier,
+        metrics,
+        clock,
+        gateway,
+        lease,
     )
     broker._audit("policy.loaded", {**_policy_facts(config.policy_file), "name": policy.name})
     return broker

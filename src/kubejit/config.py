@@ -100,6 +100,18 @@ class NotificationsConfig(_Model):
     _notice = field_validator("expiring_notice", mode="before")(_duration)
 
 
+class GatewayLinkConfig(_Model):
+    """How the broker serves the gateways: where people's kubeconfigs point, and the secrets it shares."""
+
+    url: str  # the gateway's HTTPS URL, written into kubeconfigs by `kubejit kubeconfig`
+    ca_file: Path | None = None  # CA of the gateway's serving certificate, embedded in those kubeconfigs
+    signing_key_file: Path = Path("gateway-signing.key")  # EC P-256, generated (0600) on first start if missing
+    token_ttl: timedelta = timedelta(minutes=5)
+    client_token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # sha256 of the gateways' shared secret
+
+    _ttl = field_validator("token_ttl", mode="before")(_duration)
+
+
 class ReconcileConfig(_Model):
     poll_interval: timedelta = timedelta(seconds=0.5)
     sweep_interval: timedelta = timedelta(seconds=10)
@@ -123,6 +135,7 @@ class BrokerConfig(_Model):
     audit: AuditConfig = AuditConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    gateway: GatewayLinkConfig | None = None
 
 
 def _resolve(base: Path, path: Path | None) -> Path | None:
@@ -163,5 +176,13 @@ def load_config(path: Path) -> BrokerConfig:
                 }
             ),
             "oidc": [i.model_copy(update={"ca_file": _resolve(base, i.ca_file)}) for i in config.oidc],
+            "gateway": config.gateway.model_copy(
+                update={
+                    "ca_file": _resolve(base, config.gateway.ca_file),
+                    "signing_key_file": _resolve(base, config.gateway.signing_key_file),
+                }
+            )
+            if config.gateway
+            else None,
         }
     )

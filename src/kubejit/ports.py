@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from kubejit.domain.audit import AuditEvent, Checkpoint, JSONValue
 from kubejit.domain.policy import Identity, IdentityMapping, Profile, RoleSource
@@ -220,4 +220,10 @@ class Notification:
 class Notifier(Protocol):
     def notify(self, notification: Notification) -> None:
         """Queue delivery; never blocks the workflow and never raises for a failing receiver."""
+        ...
+
+
+class TokenSigner(Protocol):
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A signed token carrying ``claims``."""
         ...

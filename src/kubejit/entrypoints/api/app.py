@@ -7,11 +7,14 @@ with 400 (bad input), 401 (no valid token), 403 (refused by policy), 404, 409 (w
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -42,6 +45,7 @@ from kubejit.entrypoints.api.schemas import (
     RevokeIn,
     VerifyOut,
 )
+from kubejit.services.gateway_feed import GatewayFeed, require_gateway
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -81,23 +85,25 @@ Caller = Annotated[Identity, Depends(caller)]
 
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_ACTIVITY_BODY_BYTES = 4 * 1024 * 1024  # batches of activity from the gateways
+STREAM_INTERVAL = 0.25
 
 
 class BodyLimit:
-    """ASGI middleware: refuse request bodies over ``limit`` bytes before anything parses them (the body of an
+    """ASGI middleware: refuse request bodies over the limit before anything parses them (the body of an
     unauthenticated request would otherwise be read and parsed before its token is checked)."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = MAX_ACTIVITY_BODY_BYTES if scope["path"] == "/api/v1/gateway/activity" else MAX_BODY_BYTES
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await self._refuse(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse_body(limit, scope, receive, send)
             return
         seen = 0
 
@@ -105,19 +111,20 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await _refuse_body(limit, scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(InvalidInput(f"the request body is larger than {self.limit} bytes"))
-        response.status_code = 413
-        await response(scope, receive, send)
+
+async def _refuse_body(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    response = error_response(InvalidInput(f"the request body is larger than {limit} bytes"))
+    response.status_code = 413
+    await response(scope, receive, send)
 
 
 class _TooLarge(Exception):
@@ -231,6 +238,68 @@ def create_app(broker: Broker) -> FastAPI:
     @app.get("/api/v1/grants", response_model=list[RequestOut])
     def grants(who: Caller, mine: bool = False) -> list[RequestOut]:
         return [RequestOut.of(r) for r in broker.access.list(who, states=[State.ACTIVE], mine=mine)]
+
+    # ---- the gateway ---------------------------------------------------------------------------------------------
+
+    def feed() -> GatewayFeed:
+        if broker.gateway is None:
+            raise NotFound("this broker has no gateway configured")
+        return broker.gateway
+
+    def gateway_caller(authorization: Annotated[str | None, Header()] = None) -> str:
+        expected = broker.config.gateway.client_token_sha256 if broker.config.gateway else None
+        scheme, _, secret = (authorization or "").partition(" ")
+        return require_gateway(secret.strip() if scheme.lower() == "bearer" else None, expected)
+
+    GatewayCaller = Annotated[str, Depends(gateway_caller)]
+
+    @app.post("/api/v1/requests/{request_id}/token")
+    def grant_token(request_id: str, who: Caller) -> dict[str, object]:
+        """A short-lived token for using your active grant through the gateway (kubectl's exec plugin)."""
+        issued = feed().issue_token(who, request_id)
+        return {"token": issued.token, "expiresAt": issued.expires_at.isoformat(), "grant": issued.grant_id}
+
+    @app.get("/api/v1/gateway/info")
+    def gateway_info(_: Caller) -> dict[str, object]:
+        """Where the gateway is, and the CA of its certificate, for `kubejit kubeconfig`."""
+        link = broker.config.gateway
+        if link is None:
+            raise NotFound("this broker has no gateway configured")
+        ca = base64.b64encode(link.ca_file.read_bytes()).decode() if link.ca_file else None
+        return {"url": link.url, "certificateAuthorityData": ca}
+
+    @app.get("/.well-known/kubejit-gateway-keys", include_in_schema=False)
+    def gateway_keys() -> dict[str, object]:
+        return feed().public_keys
+
+    @app.get("/api/v1/gateway/grants")
+    def gateway_grants(_: GatewayCaller) -> list[dict[str, object]]:
+        return feed().active_grants()
+
+    @app.get("/api/v1/gateway/grants/stream", response_class=StreamingResponse)
+    async def gateway_grants_stream(_: GatewayCaller) -> StreamingResponse:
+        """Server-sent events: the active grants when they change, a heartbeat every second otherwise."""
+        source = feed()
+
+        async def events() -> AsyncIterator[bytes]:
+            last: str | None = None
+            quiet = 0.0
+            while True:
+                grants = await anyio.to_thread.run_sync(source.active_grants)
+                text = json.dumps(grants, sort_keys=True)
+                if text != last or quiet >= 1.0:
+                    kind = "grants" if text != last else "heartbeat"
+                    yield f"event: {kind}\ndata: {text if kind == 'grants' else '{}'}\n\n".encode()
+                    last, quiet = text, 0.0
+                await anyio.sleep(STREAM_INTERVAL)
+                quiet += STREAM_INTERVAL
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/v1/gateway/activity", status_code=204)
+    def gateway_activity(events: list[dict[str, Any]], gateway: GatewayCaller) -> Response:
+        feed().record_activity(gateway, events)
+        return Response(status_code=204)
 
     # ---- audit -----------------------------------------------------------------------------------------------
 
