@@ -186,3 +186,82 @@ def load_config(path: Path) -> BrokerConfig:
             else None,
         }
     )
+
+
+class GatewayBrokerConfig(_Model):
+    url: str
+    ca_file: Path | None = None
+    client_token_file: Path  # the shared secret; the broker holds only its sha256
+    max_staleness: timedelta = timedelta(seconds=5)
+
+    _staleness = field_validator("max_staleness", mode="before")(_duration)
+
+
+class GatewayAuditConfig(_Model):
+    fail_mode: Literal["closed", "open"] = "closed"  # refuse requests while activity cannot be delivered
+    max_delay: timedelta = timedelta(seconds=10)
+
+    _delay = field_validator("max_delay", mode="before")(_duration)
+
+
+class GatewayConfig(_Model):
+    """``kubejit gateway --config FILE``."""
+
+    api_version: Literal["kubejit.io/v1alpha1"] = "kubejit.io/v1alpha1"
+    kind: Literal["GatewayConfig"] = "GatewayConfig"
+    name: str = "gateway"
+    policy_file: Path
+    listen: ListenConfig
+    kubernetes: KubernetesConfig  # kubeconfig: kube-apiserver and the gateway's own (impersonating) credentials
+    broker: GatewayBrokerConfig
+    oidc: list[OidcIssuerConfig] = Field(default=[], max_length=1)  # accept ID tokens too (optional)
+    audit: GatewayAuditConfig = GatewayAuditConfig()
+
+    @model_validator(mode="after")
+    def _tls(self) -> GatewayConfig:
+        if self.listen.tls_cert_file is None:
+            raise ValueError("the gateway serves HTTPS only: set listen.tlsCertFile and listen.tlsKeyFile")
+        return self
+
+
+def _read(path: Path, what: str) -> tuple[object, Path]:
+    try:
+        return yaml.safe_load(path.read_text()), path.parent
+    except OSError as error:
+        raise InvalidInput(f"cannot read {what} {path}: {error.strerror or error}") from error
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{path}: not valid YAML: {error}") from error
+
+
+def load_gateway_config(path: Path) -> GatewayConfig:
+    data, base = _read(path, "gateway config")
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as error:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False)
+        ]
+        raise InvalidInput(f"{path}: {len(lines)} problem(s) in the gateway config:\n" + "\n".join(lines)) from None
+    listen = config.listen
+    return config.model_copy(
+        update={
+            "policy_file": _resolve(base, config.policy_file),
+            "listen": listen.model_copy(
+                update={
+                    "tls_cert_file": _resolve(base, listen.tls_cert_file),
+                    "tls_key_file": _resolve(base, listen.tls_key_file),
+                }
+            ),
+            "kubernetes": config.kubernetes.model_copy(
+                update={"kubeconfig": _resolve(base, config.kubernetes.kubeconfig)}
+            ),
+            "broker": config.broker.model_copy(
+                update={
+                    "ca_file": _resolve(base, config.broker.ca_file),
+                    "client_token_file": _resolve(base, config.broker.client_token_file),
+                }
+            ),
+            "oidc": [i.model_copy(update={"ca_file": _resolve(base, i.ca_file)}) for i in config.oidc],
+        }
+    )

@@ -269,3 +269,25 @@ def broker_rbac_yaml(
             role_name=role_name,
         )
     )
+
+
+GATEWAY_ROLE = "kubejit:gateway"
+DEFAULT_GATEWAY_USER = "kubejit-gateway"
+
+
+def gateway_rbac(*, user: str = DEFAULT_GATEWAY_USER, role_name: str = GATEWAY_ROLE) -> list[dict[str, Any]]:
+    """The gateway's RBAC: impersonate users and groups (that is how it acts as each person, whose own RBAC then
+    decides), and read roles (to know what each profile grants). Impersonation is powerful: the gateway's
+    credentials must be guarded like an admin's; it holds no other permission and cannot impersonate
+    ServiceAccounts, UIDs or extra fields."""
+    role = {
+        "apiVersion": RBAC_API_VERSION,
+        "kind": "ClusterRole",
+        "metadata": _meta(role_name),
+        "rules": [
+            _rule([""], ["users", "groups"], ["impersonate"]),
+            _rule([RBAC_GROUP], ["clusterroles", "roles"], ["get", "list"]),
+        ],
+    }
+    subject = [{"kind": "User", "name": user, "apiGroup": RBAC_GROUP}]
+    return [role, _binding("ClusterRoleBinding", role_name, None, "ClusterRole", role_name, subject)]

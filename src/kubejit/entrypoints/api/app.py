@@ -84,6 +84,17 @@ def caller(request: Request, authorization: Annotated[str | None, Header()] = No
 Caller = Annotated[Identity, Depends(caller)]
 
 
+def gateway_caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    """A kubejit gateway, authenticated by the shared secret whose hash the broker's config holds."""
+    broker: Broker = request.app.state.broker
+    expected = broker.config.gateway.client_token_sha256 if broker.config.gateway else None
+    scheme, _, secret = (authorization or "").partition(" ")
+    return require_gateway(secret.strip() if scheme.lower() == "bearer" else None, expected)
+
+
+GatewayCaller = Annotated[str, Depends(gateway_caller)]
+
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_ACTIVITY_BODY_BYTES = 4 * 1024 * 1024  # batches of activity from the gateways
 STREAM_INTERVAL = 0.25
@@ -245,13 +256,6 @@ def create_app(broker: Broker) -> FastAPI:
         if broker.gateway is None:
             raise NotFound("this broker has no gateway configured")
         return broker.gateway
-
-    def gateway_caller(authorization: Annotated[str | None, Header()] = None) -> str:
-        expected = broker.config.gateway.client_token_sha256 if broker.config.gateway else None
-        scheme, _, secret = (authorization or "").partition(" ")
-        return require_gateway(secret.strip() if scheme.lower() == "bearer" else None, expected)
-
-    GatewayCaller = Annotated[str, Depends(gateway_caller)]
 
     @app.post("/api/v1/requests/{request_id}/token")
     def grant_token(request_id: str, who: Caller) -> dict[str, object]:

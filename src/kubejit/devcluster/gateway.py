@@ -1,0 +1,138 @@
+"""Runs a real ``kubejit gateway`` process in front of the dev control plane, for the demo, tests and benchmarks.
+
+The gateway gets a client certificate of its own (``kubejit-gateway``) whose RBAC allows impersonating users and
+groups and reading roles, a serving certificate for 127.0.0.1 from the dev CA, and the shared secret it
+presents to the broker (the broker keeps only its hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import ssl
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from kubejit.adapters.kube.install import gateway_rbac, render_yaml
+from kubejit.devcluster import configfiles
+from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+
+_READY_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class GatewaySecrets:
+    """What broker and gateway share: the client token (the gateway's copy) and its hash (the broker's)."""
+
+    token_file: Path
+    token_sha256: str
+    url: str
+    ca_file: Path
+    port: int
+
+
+def prepare_gateway(cluster: DevCluster, directory: Path, *, port: int | None = None) -> GatewaySecrets:
+    """The gateway's RBAC and credentials, serving certificate and shared secret; decides its URL."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cluster.kubectl("apply", "-f", "-", input_text=render_yaml(gateway_rbac()), check=True)
+    pair = cluster.ca.issue_client("kubejit-gateway")
+    configfiles.write_yaml(
+        directory / "gateway.kubeconfig",
+        configfiles.kubeconfig(
+            cluster.server_url,
+            cluster.ca.cert_pem,
+            "kubejit-gateway",
+            configfiles.client_cert_credentials(pair.cert_pem, pair.key_pem),
+        ),
+        private=True,
+    )
+    cluster.ca.issue_server("kubejit-gateway").write(directory, "gateway-serving")
+    (directory / "gateway-ca.crt").write_bytes(cluster.ca.cert_pem)
+    token = secrets.token_urlsafe(32)
+    token_file = directory / "gateway-client.token"
+    token_file.touch(mode=0o600)
+    token_file.write_text(token)
+    chosen = port or free_port()
+    return GatewaySecrets(
+        token_file,
+        hashlib.sha256(token.encode()).hexdigest(),
+        f"https://127.0.0.1:{chosen}",
+        directory / "gateway-ca.crt",
+        chosen,
+    )
+
+
+def broker_link(shared: GatewaySecrets) -> dict[str, object]:
+    """The ``gateway:`` section of the broker's config for this gateway."""
+    return {
+        "url": shared.url,
+        "caFile": str(shared.ca_file),
+        "clientTokenSha256": shared.token_sha256,
+        "tokenTtl": "5m",
+    }
+
+
+def gateway_config(
+    directory: Path,
+    shared: GatewaySecrets,
+    *,
+    broker_url: str,
+    policy_file: Path,
+    fail_mode: str = "closed",
+    max_staleness: str = "5s",
+) -> Path:
+    document = {
+        "apiVersion": "kubejit.io/v1alpha1",
+        "kind": "GatewayConfig",
+        "policyFile": str(policy_file),
+        "listen": {
+            "address": "127.0.0.1",
+            "port": shared.port,
+            "tlsCertFile": str(directory / "gateway-serving.crt"),
+            "tlsKeyFile": str(directory / "gateway-serving.key"),
+        },
+        "kubernetes": {"kubeconfig": str(directory / "gateway.kubeconfig")},
+        "broker": {"url": broker_url, "clientTokenFile": str(shared.token_file), "maxStaleness": max_staleness},
+        "audit": {"failMode": fail_mode},
+    }
+    path = directory / "gateway.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    config: Path
+    process: ManagedProcess
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_gateway(config: Path, shared: GatewaySecrets, *, log_name: str = "gateway") -> GatewayProcess:
+    """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token)."""
+    kubejit = Path(sys.executable).parent / "kubejit"
+    process = ManagedProcess(
+        log_name,
+        [str(kubejit), "gateway", "--config", str(config), "--log-level", "warning"],
+        config.parent / f"{log_name}.log",
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    process.start()
+    trust = ssl.create_default_context(cafile=str(shared.ca_file))
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{shared.url}/version", verify=trust, timeout=1.0).status_code == 401
+        except httpx.HTTPError:
+            return False
+
+    wait_until_ready(process, ready, what="serving", timeout=_READY_TIMEOUT)
+    return GatewayProcess(shared.url, config, process)

@@ -1,0 +1,2 @@
+"""The gateway (``kubejit gateway``): an authenticating Kubernetes API proxy that enforces grants, applies
+in-session guardrails, records activity and closes sessions when their grant ends."""

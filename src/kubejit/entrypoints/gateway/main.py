@@ -1,0 +1,193 @@
+"""``kubejit gateway --config FILE``: wire the gateway together and run it until SIGINT/SIGTERM.
+
+It reads the policy (the same file the broker serves, for profiles and guardrails) and resolves each profile's
+rules from the cluster once at start, connects to kube-apiserver with its own credentials from a kubeconfig,
+fetches the broker's public keys, follows the broker's grant stream, and serves HTTPS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import signal
+import ssl
+import tempfile
+import time
+from contextlib import suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from kubejit.adapters.grant_tokens import GrantTokenVerifier
+from kubejit.adapters.idp.oidc import OidcIssuer, OidcVerifier
+from kubejit.adapters.kube.client import make_client
+from kubejit.adapters.kube.role_rules import ClusterRoleRules
+from kubejit.adapters.policy_file import load_policy_file
+from kubejit.config import GatewayConfig
+from kubejit.domain.errors import InvalidInput, Unauthenticated
+from kubejit.domain.policy import Profile
+from kubejit.domain.rbac import PolicyRule
+from kubejit.entrypoints.gateway.broker_link import BrokerLink
+from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions, Upstream, serve
+from kubejit.services.gateway_access import GatewayAccess, GrantBook
+from kubejit.services.policy_review import require_usable, review_policy
+
+log = logging.getLogger("kubejit.gateway")
+
+
+def upstream_from_kubeconfig(path: Path, scratch: Path) -> Upstream:
+    """kube-apiserver's address and the gateway's credentials (client certificate or token) from a kubeconfig."""
+    try:
+        document: Any = yaml.safe_load(path.read_text())
+        context_name = document["current-context"]
+        context = next(c["context"] for c in document["contexts"] if c["name"] == context_name)
+        cluster = next(c["cluster"] for c in document["clusters"] if c["name"] == context["cluster"])
+        user = next(u["user"] for u in document["users"] if u["name"] == context["user"])
+    except (OSError, KeyError, StopIteration, TypeError, yaml.YAMLError) as error:
+        raise InvalidInput(f"cannot use kubeconfig {path}: {error}") from error
+
+    def material(data_key: str, file_key: str, holder: dict[str, Any], name: str) -> Path | None:
+        if data_key in holder:
+            target = scratch / name
+            target.touch(mode=0o600)
+            target.write_bytes(base64.b64decode(holder[data_key]))
+            return target
+        if file_key in holder:
+            return (path.parent / str(holder[file_key])).resolve()
+        return None
+
+    server = urlsplit(cluster["server"])
+    if server.scheme != "https" or not server.hostname:
+        raise InvalidInput(f"kubeconfig {path}: the server must be an https:// URL")
+    context_tls = ssl.create_default_context()
+    ca = material("certificate-authority-data", "certificate-authority", cluster, "upstream-ca.crt")
+    if ca is not None:
+        context_tls.load_verify_locations(ca)
+    cert = material("client-certificate-data", "client-certificate", user, "gateway-client.crt")
+    key = material("client-key-data", "client-key", user, "gateway-client.key")
+    if cert is not None and key is not None:
+        context_tls.load_cert_chain(cert, key)
+    context_tls.set_alpn_protocols(["http/1.1"])
+    token = user.get("token")
+    if cert is None and not token:
+        raise InvalidInput(f"kubeconfig {path}: the gateway needs a client certificate or a token")
+    return Upstream(server.hostname, server.port or 443, context_tls, bearer=token)
+
+
+async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
+    policy = load_policy_file(config.policy_file)
+    client = make_client(config.kubernetes.kubeconfig, field_manager="kubejit-gateway")
+    role_rules = ClusterRoleRules(client)
+    require_usable(review_policy(policy, role_rules))
+    resolved: dict[str, tuple[PolicyRule, ...]] = {p.name: role_rules.rules_of(p.role) or () for p in policy.profiles}
+
+    def rules(profile: Profile) -> tuple[PolicyRule, ...]:
+        return resolved.get(profile.name, ())
+
+    scratch = Path(tempfile.mkdtemp(prefix="kubejit-gateway-"))
+    upstream = upstream_from_kubeconfig(config.kubernetes.kubeconfig or Path("~/.kube/config").expanduser(), scratch)
+    sessions = Sessions()
+    book = GrantBook(config.broker.max_staleness)
+
+    def close_sessions(grant: str, reason: str) -> None:
+        closed = sessions.close_grant(grant, reason)
+        if closed:
+            log.info("closed %d open stream(s) of grant %s: %s", closed, grant, reason)
+
+    verify: Any = ssl.create_default_context(cafile=str(config.broker.ca_file)) if config.broker.ca_file else True
+    link = BrokerLink(
+        url=config.broker.url.rstrip("/"),
+        client_token=config.broker.client_token_file.read_text().strip(),
+        verify=verify,
+        book=book,
+        on_gone=close_sessions,
+        gateway_name=config.name,
+        fail_closed=config.audit.fail_mode == "closed",
+        max_delay=config.audit.max_delay,
+    )
+    keys = None
+    while keys is None:
+        try:
+            keys = await link.public_keys()
+        except Exception as error:  # the broker may start after the gateway: keep trying
+            log.warning("waiting for the broker's public keys: %s", error)
+            await asyncio.sleep(1)
+    grant_tokens = GrantTokenVerifier(keys)
+    oidc = (
+        OidcVerifier(
+            [
+                OidcIssuer(
+                    url=i.issuer,
+                    audience=i.audience,
+                    ca_pem=i.ca_file.read_bytes() if i.ca_file else None,
+                    username_claim=i.username_claim,
+                    groups_claim=i.groups_claim,
+                    clock_skew=i.clock_skew,
+                )
+                for i in config.oidc
+            ]
+        )
+        if config.oidc
+        else None
+    )
+
+    def authenticate(token: str, now: datetime) -> Identity:
+        try:
+            claims = grant_tokens.verify(token, now)
+        except Unauthenticated:
+            if oidc is None:
+                raise
+            who = oidc.verify(token)
+            return Identity(who.user, who.groups, None, datetime.max.replace(tzinfo=UTC))
+        return Identity(claims.user, claims.groups, claims.grant_id, claims.expires_at)
+
+    gateway = Gateway(
+        access=GatewayAccess(lambda: policy, rules, book),
+        authenticate=authenticate,
+        upstream=upstream,
+        emit=link.emit,
+        sessions=sessions,
+        now=lambda: datetime.now(UTC),
+        audit_ready=link.ready,
+    )
+
+    async def cut_off_loop() -> None:
+        while True:
+            sessions.close_due(time.time())
+            await asyncio.sleep(0.1)
+
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(str(config.listen.tls_cert_file), str(config.listen.tls_key_file))
+    tls.set_alpn_protocols(["http/1.1"])  # kubectl then speaks HTTP/1.1, which upgrades need
+    background = [
+        asyncio.ensure_future(link.follow_grants()),
+        asyncio.ensure_future(link.send_activity()),
+        asyncio.ensure_future(cut_off_loop()),
+    ]
+
+    async def started(port: int) -> None:
+        log.info("kubejit gateway serving on https://%s:%d", config.listen.address, port)
+        if on_ready is not None:
+            on_ready(port)
+
+    try:
+        await serve(gateway, config.listen.address, config.listen.port, tls, started)
+    finally:
+        for task in background:
+            task.cancel()
+        with suppress(Exception):
+            await asyncio.gather(*background, return_exceptions=True)
+
+
+def main(config: GatewayConfig) -> None:
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(run(config))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with suppress(asyncio.CancelledError):
+        loop.run_until_complete(task)
+    loop.close()

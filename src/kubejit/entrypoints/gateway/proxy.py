@@ -1,0 +1,566 @@
+"""The gateway's HTTP/1.1 proxy: every request is authenticated, checked against its grant, and forwarded to
+kube-apiserver as the user (impersonation) with the gateway's own credentials.
+
+Built on h11 (HTTP/1.1 framing for both sides) and asyncio streams. Before anything else, a request's
+``Authorization`` and ``Impersonate-*`` headers are discarded and a ``Connection`` header naming any other
+header is refused (hop-by-hop smuggling: ``Connection: Impersonate-User``). Bodies of responses are streamed as
+they arrive (watches are never buffered); upgrades (WebSocket and SPDY for exec, attach and port-forward) are
+checked before the upgrade and then spliced byte for byte. Every long-lived stream is registered with its
+grant so it is closed when the grant ends or is revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import h11
+
+from kubejit.domain.errors import InvalidInput, KubejitError, Refused, Unauthenticated, Unavailable
+from kubejit.domain.requestinfo import RequestAttributes, parse_request
+from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
+from kubejit.services.gateway_access import Allowed, GatewayAccess
+
+log = logging.getLogger("kubejit.gateway")
+
+READ_SIZE = 64 * 1024
+MAX_REQUEST_BODY = 16 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
+    }
+)
+_CONNECTION_TOKENS = frozenset({"keep-alive", "close", "upgrade"})
+_STRIPPED_PREFIXES = (b"impersonate-", b"x-remote-")
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    groups: frozenset[str]
+    grant_id: str | None  # None for an OIDC ID token: any of the user's grants that covers the request
+    expires_at: datetime
+
+
+Authenticate = Callable[[str, datetime], Identity]
+Emit = Callable[[dict[str, Any]], None]
+
+
+def status_body(code: int, reason: str, message: str) -> bytes:
+    """A Kubernetes ``Status``, which kubectl prints as the error."""
+    return json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    ).encode()
+
+
+_REFUSALS: tuple[tuple[type[KubejitError], int, str], ...] = (
+    (InvalidInput, 400, "BadRequest"),
+    (Unauthenticated, 401, "Unauthorized"),
+    (Refused, 403, "Forbidden"),
+    (Unavailable, 503, "ServiceUnavailable"),
+)
+
+
+def refusal_for(error: KubejitError) -> tuple[int, str]:
+    for cls, code, reason in _REFUSALS:
+        if isinstance(error, cls):
+            return code, reason
+    return 403, "Forbidden"
+
+
+@dataclass
+class Sessions:
+    """Long-lived streams by grant, closed when their grant ends, is revoked, or their token expires."""
+
+    streams: dict[int, tuple[str, float, Callable[[str], None]]] = field(default_factory=dict)
+    _next: int = 0
+
+    def add(self, grant_id: str, deadline: float, close: Callable[[str], None]) -> int:
+        self._next += 1
+        self.streams[self._next] = (grant_id, deadline, close)
+        return self._next
+
+    def remove(self, key: int) -> None:
+        self.streams.pop(key, None)
+
+    def close_grant(self, grant_id: str, reason: str) -> int:
+        doomed = [k for k, (g, _, _) in self.streams.items() if g == grant_id]
+        for key in doomed:
+            self.streams.pop(key)[2](reason)
+        return len(doomed)
+
+    def close_due(self, now: float) -> int:
+        doomed = [k for k, (_, deadline, _) in self.streams.items() if deadline <= now]
+        for key in doomed:
+            self.streams.pop(key)[2]("the grant's time is up")
+        return len(doomed)
+
+
+class UpstreamConnection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
+
+    async def send(self, *events: h11.Event) -> None:
+        for event in events:
+            data = self.h11.send(event)
+            if data:
+                self.writer.write(data)
+        await self.writer.drain()
+
+    async def next_event(self) -> Any:
+        return await _next_event(self.h11, self.reader)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Upstream:
+    """kube-apiserver, reached over TLS with the gateway's own credentials; keep-alive connections are pooled."""
+
+    def __init__(
+        self, host: str, port: int, context: ssl.SSLContext, *, bearer: str | None = None, pool_size: int = 64
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.context = context
+        self.bearer = bearer
+        self.pool_size = pool_size
+        self._idle: list[UpstreamConnection] = []
+
+    async def connect(self) -> UpstreamConnection:
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.context, limit=READ_SIZE * 4)
+        except OSError as error:
+            raise Unavailable(f"the gateway cannot reach kube-apiserver: {error}") from error
+        return UpstreamConnection(reader, writer)
+
+    async def acquire(self) -> UpstreamConnection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.writer.is_closing() and not connection.reader.at_eof():
+                return connection
+            connection.close()
+        return await self.connect()
+
+    def release(self, connection: UpstreamConnection) -> None:
+        if (
+            connection.h11.our_state is h11.DONE
+            and connection.h11.their_state is h11.DONE
+            and len(self._idle) < self.pool_size
+        ):
+            connection.h11.start_next_cycle()
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+
+async def _next_event(connection: h11.Connection, reader: asyncio.StreamReader) -> Any:
+    while True:
+        event = connection.next_event()
+        if event is h11.NEED_DATA:
+            connection.receive_data(await reader.read(READ_SIZE))
+            continue
+        return event
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        access: GatewayAccess,
+        authenticate: Authenticate,
+        upstream: Upstream,
+        emit: Emit,
+        sessions: Sessions,
+        now: Callable[[], datetime],
+        audit_ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.access = access
+        self.authenticate = authenticate
+        self.upstream = upstream
+        self.emit = emit
+        self.sessions = sessions
+        self.now = now
+        self.audit_ready = audit_ready
+
+    # ---- connection ------------------------------------------------------------------------------------------
+
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        try:
+            while True:
+                try:
+                    event = await _next_event(connection, reader)
+                except h11.RemoteProtocolError as error:
+                    await self._plain(writer, connection, 400, "BadRequest", f"malformed HTTP: {error}")
+                    return
+                if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                    return
+                if not isinstance(event, h11.Request):
+                    return
+                keep_going = await self._serve_request(connection, event, reader, writer)
+                if not keep_going or connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+                    return
+                connection.start_next_cycle()
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            return
+        except Exception:
+            log.exception("gateway connection failed")
+        finally:
+            writer.close()
+
+    async def _serve_request(
+        self,
+        connection: h11.Connection,
+        request: h11.Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        started = time.monotonic()
+        method = request.method.decode("ascii", "replace")
+        target = request.target.decode("ascii", "replace")
+        path, _, query = target.partition("?")
+        headers = [(name.lower(), value) for name, value in request.headers]
+        record: dict[str, Any] = {"kind": "activity.request", "method": method, "path": path}
+        try:
+            upgrade = self._check_headers(headers)
+            attrs = parse_request(method, path, query, upgrade=upgrade is not None)
+            record.update(_describe(attrs))
+            if not self.audit_ready():
+                raise Unavailable("the gateway cannot record activity right now and refuses requests until it can")
+            identity = self._identify(headers)
+            record["user"] = identity.user
+            if identity.grant_id:
+                record["grant"] = identity.grant_id
+            allowed = self.access.authorize(attrs, self.now(), grant_id=identity.grant_id, user=identity.user)
+            record["grant"] = allowed.grant.id
+            body = await self._read_body(connection, reader) if upgrade is None else b""
+        except KubejitError as error:
+            code, reason = refusal_for(error)
+            record.update({"kind": "activity.refused", "status": code, "reason": str(error)})
+            self._record(record, started)
+            await self._plain(writer, connection, code, reason, str(error))
+            return code != 400
+        deadline = min(allowed.grant.ends_at, identity.expires_at).timestamp()
+        forward = self._forward_headers(headers, allowed, upgrade)
+        if upgrade is not None:
+            await self._upgrade(connection, request, forward, reader, writer, allowed, attrs, record, deadline)
+            self._record(record, started)
+            return False
+        status, size = await self._forward(connection, request, forward, body, writer, allowed, deadline)
+        record.update({"status": status, "bytes": size})
+        self._record(record, started)
+        return True
+
+    # ---- checks ----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_headers(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """Refuse hop-by-hop tricks; return the Upgrade protocol if this is an upgrade request."""
+        tokens: set[str] = set()
+        for name, value in headers:
+            if name == b"connection":
+                tokens |= {t.strip().lower() for t in value.decode("latin-1").split(",") if t.strip()}
+        smuggled = tokens - _CONNECTION_TOKENS
+        if smuggled:
+            raise InvalidInput(
+                f"the Connection header names {', '.join(sorted(smuggled))}: the gateway refuses hop-by-hop "
+                "headers other than keep-alive, close and upgrade"
+            )
+        upgrades = [value for name, value in headers if name == b"upgrade"]
+        if "upgrade" in tokens and len(upgrades) == 1:
+            return upgrades[0]
+        if upgrades:
+            raise InvalidInput("an Upgrade header needs exactly one protocol and Connection: Upgrade")
+        return None
+
+    def _identify(self, headers: list[tuple[bytes, bytes]]) -> Identity:
+        values = [value for name, value in headers if name == b"authorization"]
+        if len(values) != 1:
+            raise Unauthenticated(
+                "send exactly one Authorization: Bearer token (use a kubeconfig from `kubejit kubeconfig --grant ID`)"
+            )
+        scheme, _, token = values[0].decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("the gateway accepts only bearer tokens (a grant token or an ID token)")
+        return self.authenticate(token.strip(), self.now())
+
+    async def _read_body(self, connection: h11.Connection, reader: asyncio.StreamReader) -> bytes:
+        body = bytearray()
+        while True:
+            event = await _next_event(connection, reader)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_REQUEST_BODY:
+                    raise InvalidInput(f"the request body is larger than {MAX_REQUEST_BODY} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                return bytes(body)
+            else:
+                raise InvalidInput("the request ended early")
+
+    def _forward_headers(
+        self, headers: list[tuple[bytes, bytes]], allowed: Allowed, upgrade: bytes | None
+    ) -> list[tuple[bytes, bytes]]:
+        forwarded = [
+            (name, value)
+            for name, value in headers
+            if name not in _HOP_BY_HOP and name != b"authorization" and not name.startswith(_STRIPPED_PREFIXES)
+        ]
+        forwarded.append((b"host", f"{self.upstream.host}:{self.upstream.port}".encode()))
+        if self.upstream.bearer:
+            forwarded.append((b"authorization", f"Bearer {self.upstream.bearer}".encode()))
+        forwarded.append((b"impersonate-user", allowed.cluster_user.encode()))
+        forwarded.extend((b"impersonate-group", group.encode()) for group in allowed.cluster_groups)
+        if upgrade is not None:
+            forwarded += [(b"connection", b"Upgrade"), (b"upgrade", upgrade)]
+        return forwarded
+
+    # ---- forwarding -------------------------------------------------------------------------------------------
+
+    async def _forward(
+        self,
+        connection: h11.Connection,
+        request: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        writer: asyncio.StreamWriter,
+        allowed: Allowed,
+        deadline: float,
+    ) -> tuple[int, int]:
+        try:
+            upstream = await self.upstream.acquire()
+        except Unavailable as error:
+            await self._plain(writer, connection, 502, "BadGateway", str(error))
+            return 502, 0
+        if body:
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+        size = 0
+        cut: asyncio.Event = asyncio.Event()
+
+        def cut_off(_reason: str) -> None:
+            cut.set()
+            upstream.close()
+
+        key = self.sessions.add(allowed.grant.id, deadline, cut_off)
+        try:
+            await upstream.send(h11.Request(method=request.method, target=request.target, headers=headers))
+            if body:
+                await upstream.send(h11.Data(data=body))
+            await upstream.send(h11.EndOfMessage())
+            response = await upstream.next_event()
+            if not isinstance(response, h11.Response):
+                raise ConnectionError("kube-apiserver answered with something other than a response")
+            out_headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP - {b"content-length"}]
+            out_headers += [(b"warning", f'299 kubejit "{w}"'.encode()) for w in allowed.decision.warnings]
+            writer.write(
+                connection.send(
+                    h11.Response(status_code=response.status_code, headers=out_headers, reason=response.reason)
+                )
+            )
+            while True:
+                event = await upstream.next_event()
+                if isinstance(event, h11.Data):
+                    size += len(event.data)
+                    writer.write(connection.send(h11.Data(data=event.data)))
+                    await writer.drain()
+                elif isinstance(event, h11.EndOfMessage):
+                    writer.write(connection.send(h11.EndOfMessage()))
+                    await writer.drain()
+                    break
+                else:
+                    raise ConnectionError("kube-apiserver closed the response early")
+            self.upstream.release(upstream)
+            return response.status_code, size
+        except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
+            upstream.close()
+            if connection.our_state is h11.SEND_RESPONSE:
+                await self._plain(writer, connection, 502, "BadGateway", f"kube-apiserver: {error}")
+                return 502, size
+            if cut.is_set():
+                writer.close()  # the grant ended mid-stream: cut the client off too
+            raise ConnectionError("upstream failed mid-response") from error
+        finally:
+            self.sessions.remove(key)
+
+    async def _upgrade(
+        self,
+        connection: h11.Connection,
+        request: h11.Request,
+        headers: list[tuple[bytes, bytes]],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        allowed: Allowed,
+        attrs: RequestAttributes,
+        record: dict[str, Any],
+        deadline: float,
+    ) -> None:
+        upstream = await self.upstream.connect()
+        await upstream.send(h11.Request(method=request.method, target=request.target, headers=headers))
+        await upstream.send(h11.EndOfMessage())
+        response = await upstream.next_event()
+        if not isinstance(response, h11.InformationalResponse) or response.status_code != 101:
+            # Refused by kube-apiserver (RBAC, admission): pass its answer on and finish.
+            status = getattr(response, "status_code", 502)
+            body = bytearray()
+            while isinstance(event := await upstream.next_event(), h11.Data):
+                body += event.data
+            upstream.close()
+            content = bytes(body) or status_body(status, "Failure", "kube-apiserver refused the upgrade")
+            await self._plain(writer, connection, status, "Failure", "", content=content)
+            record.update({"status": status})
+            return
+        writer.write(
+            connection.send(h11.InformationalResponse(status_code=101, headers=[(n, v) for n, v in response.headers]))
+        )
+        await writer.drain()
+        client_rest, _ = connection.trailing_data
+        upstream_rest, _ = upstream.h11.trailing_data
+        session = SessionRecord()
+        from_server, from_client = FrameReader(), FrameReader()
+        websocket = b"websocket" in (v.lower() for n, v in request.headers if n.lower() == b"upgrade")
+        if attrs.subresource == "exec":
+            record.update({"kind": "activity.exec", "command": list(attrs.query_values("command"))})
+            self.emit({**record, "phase": "start"})
+        ended = asyncio.Event()
+        reason = {"why": "closed"}
+
+        def close(why: str) -> None:
+            reason["why"] = why
+            ended.set()
+
+        key = self.sessions.add(allowed.grant.id, deadline, close)
+
+        async def pump(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, first: bytes, tap: Callable[[bytes], None] | None
+        ) -> None:
+            data = first
+            while True:
+                if data:
+                    if tap is not None:
+                        tap(data)
+                    sink.write(data)
+                    await sink.drain()
+                data = await source.read(READ_SIZE)
+                if not data:
+                    return
+
+        def server_tap(data: bytes) -> None:
+            if websocket:
+                session.from_server(from_server.feed(data))
+            else:
+                session.output_bytes += len(data)
+
+        def client_tap(data: bytes) -> None:
+            if websocket:
+                session.from_client(from_client.feed(data))
+            else:
+                session.input_bytes += len(data)
+
+        tasks = [
+            asyncio.ensure_future(pump(reader, upstream.writer, client_rest, client_tap)),
+            asyncio.ensure_future(pump(upstream.reader, writer, upstream_rest, server_tap)),
+            asyncio.ensure_future(ended.wait()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            self.sessions.remove(key)
+            upstream.close()
+            writer.close()
+        record.update(
+            {
+                "kind": "activity.session-closed" if attrs.subresource == "exec" else "activity.request",
+                "status": 101,
+                "closed": reason["why"],
+                "output": session.text(),
+                "outputBytes": session.output_bytes,
+                "inputBytes": session.input_bytes,
+                "truncated": session.truncated,
+            }
+        )
+
+    # ---- responses and records --------------------------------------------------------------------------------
+
+    async def _plain(
+        self,
+        writer: asyncio.StreamWriter,
+        connection: h11.Connection,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        content: bytes | None = None,
+    ) -> None:
+        body = content if content is not None else status_body(code, reason, message)
+        if connection.our_state is not h11.SEND_RESPONSE:
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if code == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="kubejit"'))
+        try:
+            writer.write(connection.send(h11.Response(status_code=code, headers=headers)))
+            writer.write(connection.send(h11.Data(data=body)))
+            writer.write(connection.send(h11.EndOfMessage()))
+            await writer.drain()
+        except (h11.LocalProtocolError, ConnectionError):
+            writer.close()
+
+    def _record(self, record: dict[str, Any], started: float) -> None:
+        record["durationMs"] = round((time.monotonic() - started) * 1000, 2)
+        if "user" in record:
+            self.emit(record)
+
+
+def _describe(attrs: RequestAttributes) -> dict[str, Any]:
+    return {
+        "verb": attrs.verb,
+        "apiGroup": attrs.api_group,
+        "resource": attrs.resource_path,
+        "namespace": attrs.namespace,
+        "name": attrs.name,
+    }
+
+
+async def serve(
+    gateway: Gateway,
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    started: Callable[[int], Awaitable[None]] | None = None,
+) -> None:
+    server = await asyncio.start_server(gateway.serve_connection, host, port, ssl=context, limit=READ_SIZE * 4)
+    bound = server.sockets[0].getsockname()[1]
+    if started is not None:
+        await started(bound)
+    async with server:
+        await server.serve_forever()

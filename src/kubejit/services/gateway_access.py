@@ -1,0 +1,181 @@
+"""The gateway's decision on one request: who is asking, under which grant, and may this request pass?
+
+Order (each step refuses with a Kubernetes-style message saying what to do):
+1. the grant is one the broker says is active right now (a revoked grant stops within the stream's delay), the
+   token belongs to its user, and the broker's stream is fresh (if it went silent, refuse: fail closed);
+2. the grant covers the request: namespace in the grant, and the profile's RBAC rules allow the verb on the
+   resource (WebSocket exec/attach/port-forward GETs are checked as ``create``, as kube-apiserver does);
+3. the profile's guardrails allow it (warnings pass with a ``Warning`` header).
+kube-apiserver still authorizes the impersonated user itself afterwards: the gateway only ever narrows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
+from kubejit.domain.guardrails import Decision, Effect, evaluate
+from kubejit.domain.policy import AccessPolicy, Profile, Scope
+from kubejit.domain.rbac import PolicyRule, rule_allows_non_resource, rule_allows_resource
+from kubejit.domain.requestinfo import RequestAttributes
+
+# What every authenticated user may read anyway (kube-apiserver's system:discovery and public-info-viewer):
+# kubectl needs it before it can do anything with a grant.
+DISCOVERY_PATHS = (
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/version",
+    "/version/",
+    "/openapi/*",
+    "/healthz",
+    "/livez",
+    "/readyz",
+)
+_DISCOVERY = PolicyRule(("get",), non_resource_urls=DISCOVERY_PATHS)
+_STREAMING = frozenset({"exec", "attach", "portforward"})
+
+
+@dataclass(frozen=True)
+class ActiveGrant:
+    """A grant as the broker's stream describes it."""
+
+    id: str
+    user: str
+    groups: frozenset[str]
+    profile: str
+    namespaces: tuple[str, ...]
+    ends_at: datetime
+
+    @classmethod
+    def from_wire(cls, item: Mapping[str, Any]) -> ActiveGrant:
+        return cls(
+            id=str(item["id"]),
+            user=str(item["user"]),
+            groups=frozenset(str(g) for g in item.get("groups", [])),
+            profile=str(item["profile"]),
+            namespaces=tuple(str(n) for n in item.get("namespaces", [])),
+            ends_at=datetime.fromisoformat(str(item["endsAt"])),
+        )
+
+
+@dataclass(frozen=True)
+class Allowed:
+    grant: ActiveGrant
+    decision: Decision  # ALLOW or WARN (with the warnings to pass on)
+    cluster_user: str
+    cluster_groups: tuple[str, ...]
+
+
+@dataclass
+class GrantBook:
+    """The active grants, as last heard from the broker, and how fresh that news is."""
+
+    max_staleness: timedelta
+    grants: dict[str, ActiveGrant] = field(default_factory=dict)
+    heard_at: datetime | None = None
+
+    def replace(self, grants: list[ActiveGrant], now: datetime) -> set[str]:
+        """Install a new snapshot; return the ids that are no longer active (their sessions must close)."""
+        gone = set(self.grants) - {g.id for g in grants}
+        self.grants = {g.id: g for g in grants}
+        self.heard_at = now
+        return gone
+
+    def heartbeat(self, now: datetime) -> None:
+        self.heard_at = now
+
+    def fresh(self, now: datetime) -> bool:
+        return self.heard_at is not None and now - self.heard_at <= self.max_staleness
+
+    def of_user(self, user: str) -> list[ActiveGrant]:
+        return [g for g in self.grants.values() if g.user == user]
+
+
+@dataclass
+class GatewayAccess:
+    policy: Callable[[], AccessPolicy]
+    rules: Callable[[Profile], tuple[PolicyRule, ...]]  # the profile's effective rules (resolved at start)
+    book: GrantBook
+
+    def authorize(self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str) -> Allowed:
+        """The grant this request is made under, or a refusal (Unauthenticated, Refused, Unavailable)."""
+        if not self.book.fresh(now):
+            raise Unavailable("the gateway has not heard from the kubejit broker recently and refuses until it does")
+        policy = self.policy()
+        if grant_id is not None:
+            grant = self.book.grants.get(grant_id)
+            if grant is None:
+                raise Unauthenticated(f"grant {grant_id} is not active (ended or revoked): request access again")
+            if grant.user != user:
+                raise Unauthenticated("this token belongs to another user's grant")
+            candidates = [grant]
+        else:
+            candidates = self.book.of_user(user)
+            if not candidates:
+                raise Refused(f"{user} has no active grant: request one with `kubejit request PROFILE`")
+        if attrs.is_resource_request is False and rule_allows_non_resource(_DISCOVERY, attrs.verb, attrs.path):
+            grant = candidates[0]
+            return self._allowed(policy, grant, Decision(Effect.ALLOW))
+        refusals: list[str] = []
+        for grant in candidates:
+            if grant.ends_at <= now:
+                refusals.append(f"grant {grant.id} ended at {grant.ends_at.isoformat()}")
+                continue
+            profile = policy.profile(grant.profile)
+            if profile is None:
+                refusals.append(f"profile {grant.profile} is no longer in the policy")
+                continue
+            problem = self._coverage(attrs, grant, profile)
+            if problem is not None:
+                refusals.append(problem)
+                continue
+            decision = evaluate(policy.guardrails_of(profile), attrs)
+            if decision.effect is Effect.DENY:
+                raise Refused(f"refused by guardrail {decision.rule}: {decision.message}")
+            return self._allowed(policy, grant, decision)
+        raise Refused("; ".join(refusals))
+
+    def _coverage(self, attrs: RequestAttributes, grant: ActiveGrant, profile: Profile) -> str | None:
+        if not attrs.is_resource_request:
+            rules = self.rules(profile)
+            if any(rule_allows_non_resource(r, attrs.verb, attrs.path) for r in rules):
+                return None
+            return f"grant {grant.id} ({grant.profile}) does not cover {attrs.verb.upper()} {attrs.path}"
+        if profile.scope is Scope.NAMESPACED:
+            if not attrs.namespace:
+                where = ", ".join(grant.namespaces)
+                return (
+                    f"grant {grant.id} ({grant.profile}) covers namespaces {where} only: add -n {grant.namespaces[0]}"
+                )
+            if attrs.namespace not in grant.namespaces:
+                return (
+                    f"grant {grant.id} ({grant.profile}) does not cover namespace {attrs.namespace}: "
+                    f"request {grant.profile} for it"
+                )
+        verbs = {attrs.verb}
+        if attrs.resource == "pods" and attrs.subresource in _STREAMING and attrs.verb == "get":
+            verbs = {"create"}  # what kube-apiserver authorizes for a WebSocket upgrade since 1.35
+        rules = self.rules(profile)
+        for verb in verbs:
+            if not any(
+                rule_allows_resource(r, verb, attrs.api_group, attrs.resource, attrs.subresource, attrs.name)
+                for r in rules
+            ):
+                what = attrs.resource_path + (f" in {attrs.api_group}" if attrs.api_group else "")
+                return f"grant {grant.id} ({grant.profile}) does not allow {verb} on {what}"
+        return None
+
+    @staticmethod
+    def _allowed(policy: AccessPolicy, grant: ActiveGrant, decision: Decision) -> Allowed:
+        mapping = policy.identity
+        return Allowed(
+            grant,
+            decision,
+            mapping.cluster_user(grant.user),
+            tuple(sorted(mapping.cluster_group(g) for g in grant.groups)),
+        )
