@@ -153,6 +153,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         sessions=sessions,
         now=lambda: datetime.now(UTC),
         audit_ready=link.ready,
+        refresh_grants=link.refresh,
     )
 
     async def cut_off_loop() -> None:

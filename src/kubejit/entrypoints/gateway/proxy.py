@@ -202,6 +202,7 @@ class Gateway:
         sessions: Sessions,
         now: Callable[[], datetime],
         audit_ready: Callable[[], bool] = lambda: True,
+        refresh_grants: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.access = access
         self.authenticate = authenticate
@@ -210,6 +211,7 @@ class Gateway:
         self.sessions = sessions
         self.now = now
         self.audit_ready = audit_ready
+        self.refresh_grants = refresh_grants
 
     # ---- connection ------------------------------------------------------------------------------------------
 
@@ -260,6 +262,12 @@ class Gateway:
             record["user"] = identity.user
             if identity.grant_id:
                 record["grant"] = identity.grant_id
+            if (
+                identity.grant_id is not None
+                and identity.grant_id not in self.access.book.grants
+                and self.refresh_grants is not None
+            ):
+                await self.refresh_grants()  # a grant newer than the stream's last word: ask the broker now
             allowed = self.access.authorize(attrs, self.now(), grant_id=identity.grant_id, user=identity.user)
             record["grant"] = allowed.grant.id
             body = await self._read_body(connection, reader) if upgrade is None else b""

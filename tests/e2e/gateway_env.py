@@ -1,0 +1,203 @@
+"""A broker and a gateway (both real processes) on the session's control plane, and kubeconfigs that reach the
+cluster only through the gateway with a grant token: what the gateway tests and the benchmark build on."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from kubejit.adapters.policy_file import load_policy_file
+from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
+from kubejit.devcluster.broker_access import install_broker_access
+from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.gateway import GatewayProcess, broker_link, gateway_config, prepare_gateway, start_gateway
+
+GATEWAY_POLICY = """\
+apiVersion: kubejit.io/v1alpha1
+kind: AccessPolicy
+metadata: {name: gateway-e2e}
+spec:
+  admins: {groups: [platform-admins]}
+  auditors: {groups: [auditors]}
+  defaults: {defaultDuration: 10m, maxDuration: 4h, pendingTimeout: 1h}
+  profiles:
+    - name: debug
+      clusterRole: view
+      namespaces: ["t-*", "g-*"]
+      requesters: {groups: [payments-devs, sre-oncall]}
+      approval: {approvers: {groups: [payments-leads]}}
+      reason: {required: false}
+      guardrails: [no-destructive]
+    - name: ops
+      rules:
+        - {apiGroups: [""], resources: [pods, pods/log, configmaps], verbs: [get, list, watch, create, delete, patch]}
+        - {apiGroups: [""], resources: [pods/exec], verbs: [create, get]}
+      namespaces: ["t-*", "g-*"]
+      requesters: {groups: [payments-devs, sre-oncall]}
+      approval: {approvers: {groups: [payments-leads]}}
+      reason: {required: false}
+      allowRisks:
+        - {id: pods-exec, justification: "debugging through the gateway, which guards exec"}
+        - {id: pods-create, justification: test workloads}
+      guardrails: [no-destructive, safe-exec]
+  guardrails:
+    - name: no-destructive
+      deny:
+        - {verbs: [delete], resources: [namespaces], message: deleting namespaces is not allowed in a JIT session}
+        - {verbs: [delete], resources: [configmaps], names: ["keep-*"], message: keep-* configmaps stay}
+      warn:
+        - {verbs: [delete], resources: [pods], message: deleting a pod restarts it}
+    - name: safe-exec
+      exec:
+        denyCommands: ["rm -rf", "mkfs", "dd", "shutdown", "reboot"]
+        message: this command is refused in a JIT session
+"""
+
+
+@dataclass
+class GatewayEnv:
+    cluster: DevCluster
+    directory: Path
+    broker: BrokerProcess
+    gateway: GatewayProcess
+    gateway_ca: Path
+
+    def api(self, user: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.broker.url, headers={"Authorization": f"Bearer {self.cluster.mint_token(user)}"}, timeout=30
+        )
+
+    def grant(self, user: str, profile: str, namespace: str, duration: str = "10m") -> str:
+        """Request, approve (bob) and wait until active; returns the grant id."""
+        with self.api(user) as me, self.api("bob") as lead:
+            body = {"profile": profile, "namespaces": [namespace], "duration": duration, "reason": "gateway e2e"}
+            created = me.post("/api/v1/requests", json=body)
+            created.raise_for_status()
+            grant_id = str(created.json()["id"])
+            lead.post(f"/api/v1/requests/{grant_id}/approve", json={}).raise_for_status()
+            for _ in range(200):
+                if me.get(f"/api/v1/requests/{grant_id}").json()["state"] == "active":
+                    return grant_id
+                import time
+
+                time.sleep(0.05)
+        raise AssertionError(f"{grant_id} did not become active")
+
+    def token(self, user: str, grant_id: str) -> str:
+        with self.api(user) as me:
+            response = me.post(f"/api/v1/requests/{grant_id}/token")
+            response.raise_for_status()
+            return str(response.json()["token"])
+
+    def kubeconfig(self, token: str, namespace: str) -> Path:
+        path = self.directory / f"gw-{uuid.uuid4().hex[:8]}.kubeconfig"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "gw",
+                            "cluster": {
+                                "server": self.gateway.url,
+                                "certificate-authority-data": base64.b64encode(self.gateway_ca.read_bytes()).decode(),
+                            },
+                        }
+                    ],
+                    "users": [{"name": "me", "user": {"token": token}}],
+                    "contexts": [{"name": "jit", "context": {"cluster": "gw", "user": "me", "namespace": namespace}}],
+                    "current-context": "jit",
+                }
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+    def kubectl(
+        self,
+        kubeconfig: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        input_text: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        import os
+
+        return subprocess.run(
+            [str(self.cluster.bins.kubectl), "--kubeconfig", str(kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input_text,
+            env={**os.environ, **(env or {})},
+        )
+
+    def audit(self, grant_id: str) -> list[dict[str, Any]]:
+        with self.api("dave") as auditor:
+            events: list[dict[str, Any]] = auditor.get("/api/v1/audit", params={"requestId": grant_id}).json()
+            return events
+
+
+@contextmanager
+def gateway_env(
+    cluster: DevCluster, directory: Path, *, name: str, max_staleness: str = "5s", fail_mode: str = "closed"
+) -> Iterator[GatewayEnv]:
+    directory.mkdir(parents=True, exist_ok=True)
+    policy_file = directory / "policy.yaml"
+    policy_file.write_text(GATEWAY_POLICY)
+    namespace = f"kubejit-{name}-{uuid.uuid4().hex[:6]}"
+    kubeconfig = install_broker_access(
+        cluster,
+        load_policy_file(policy_file),
+        directory / "broker.kubeconfig",
+        namespace=namespace,
+        role_name=f"kubejit:broker:{name}",
+    )
+    shared = prepare_gateway(cluster, directory / "gateway")
+    config = broker_config(
+        cluster,
+        directory,
+        policy_file=policy_file,
+        broker_kubeconfig=kubeconfig,
+        namespace=namespace,
+        instance=name,
+        identity=f"{name}-0",
+    )
+    document = yaml.safe_load(config.read_text())
+    document["gateway"] = broker_link(shared)
+    config.write_text(yaml.safe_dump(document))
+    broker = start_broker(config, log_name=f"{name}-broker")
+    gateway = None
+    try:
+        gateway = start_gateway(
+            gateway_config(
+                directory / "gateway",
+                shared,
+                broker_url=broker.url,
+                policy_file=policy_file,
+                fail_mode=fail_mode,
+                max_staleness=max_staleness,
+            ),
+            shared,
+            log_name=f"{name}-gateway",
+        )
+        yield GatewayEnv(cluster, directory, broker, gateway, shared.ca_file)
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        broker.stop()
+
+
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
