@@ -3,8 +3,10 @@ control plane, the real ``kubejit`` CLI as any dev user, and a webhook receiver 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -94,6 +96,7 @@ class BrokerSetup:
     broker_kubeconfig: Path
     broker: BrokerProcess
     sink: WebhookSink
+    gateway_secret: str = ""  # the gateways' shared secret (the broker holds its sha256), for a gateway process
 
 
 def install(cluster: DevCluster, directory: Path, *, namespace: str, role_name: str) -> tuple[Path, Path]:
@@ -116,6 +119,7 @@ def broker_setup(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactor
     directory = tmp_path_factory.mktemp("broker")
     policy_file, kubeconfig = install(devcluster, directory, namespace="kubejit-e2e", role_name="kubejit:broker:e2e")
     sink = WebhookSink()
+    gateway_secret = secrets.token_urlsafe(32)
     config = broker_config(
         devcluster,
         directory,
@@ -124,9 +128,15 @@ def broker_setup(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactor
         namespace="kubejit-e2e",
         instance="e2e",
         webhooks=[{"url": sink.url, "format": "generic"}],
+        gateway={
+            "url": "https://127.0.0.1:1",  # a placeholder: no gateway process runs in these tests yet
+            "caFile": str(directory / "dev-ca.crt"),  # written by broker_config
+            "signingKeyFile": str(directory / "gateway-signing.key"),
+            "clientTokenSha256": hashlib.sha256(gateway_secret.encode()).hexdigest(),
+        },
     )
     broker = start_broker(config)
-    yield BrokerSetup(devcluster, directory, policy_file, kubeconfig, broker, sink)
+    yield BrokerSetup(devcluster, directory, policy_file, kubeconfig, broker, sink, gateway_secret)
     broker.stop()
     sink.close()
 

@@ -53,8 +53,13 @@ def broker_config(
     checkpoint_config_map: str = "kubejit-audit-checkpoint",
     sweep_interval: str = "5s",
     webhooks: list[dict[str, object]] | None = None,
+    gateway: dict[str, object] | None = None,
 ) -> Path:
-    """Write a BrokerConfig for the dev cluster into ``directory`` and return its path."""
+    """Write a BrokerConfig for the dev cluster into ``directory`` and return its path.
+
+    ``gateway``, if given, is written as the config's ``gateway:`` section (url, caFile, signingKeyFile, tokenTtl,
+    clientTokenSha256).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca_file = directory / "dev-ca.crt"
     ca_file.write_bytes(cluster.ca.cert_pem)
@@ -72,6 +77,8 @@ def broker_config(
         "notifications": {"webhooks": webhooks or []},
         "reconcile": {"pollInterval": "250ms", "sweepInterval": sweep_interval},
     }
+    if gateway is not None:
+        document["gateway"] = gateway
     path = directory / "kubejit.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path

@@ -22,6 +22,7 @@ from kubejit.adapters.policy_file import load_policy_file
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.broker_access import install_broker_access
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gateway, start_gateway
 from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.entrypoints.cli.devcluster import describe, wait_for_interrupt
@@ -61,12 +62,13 @@ def seed_workloads(cluster: DevCluster) -> None:
     cluster.kubectl("apply", "-f", "-", input_text=pod, check=True)
 
 
-def walkthrough(cluster: DevCluster, broker: BrokerProcess) -> str:
+def walkthrough(cluster: DevCluster, broker: BrokerProcess, gateway_url: str) -> str:
     d = cluster.output_dir
     return f"""
-[bold]kubejit demo[/]: a real kube-apiserver, the kubejit broker at {broker.url}, and the demo policy.
+[bold]kubejit demo[/]: a real kube-apiserver, the kubejit broker and gateway, and the demo policy.
 {describe(cluster)}
 broker          {broker.url} (config {broker.config})
+gateway         {gateway_url} (kubectl through it: kubejit kubeconfig --grant <id> -o g.kubeconfig)
 
 In another terminal (each `source` makes you that person):
   source {d}/alice.env; kubectl get pods -n payments             # Forbidden: no standing access
@@ -74,6 +76,8 @@ In another terminal (each `source` makes you that person):
   source {d}/bob.env;   kubejit list --pending; kubejit approve <id>
   source {d}/alice.env; kubectl get pods -n payments             # works now
   kubejit get <id>                                                # ends in 2m; then Forbidden again
+  kubejit kubeconfig --grant <id> -o /tmp/g.kubeconfig             # through the gateway instead:
+  kubectl --kubeconfig /tmp/g.kubeconfig get pods                 #   checked, guarded and recorded
   source {d}/dave.env;  kubejit audit; kubejit audit verify       # the tamper-evident trail
 
 Stop with Ctrl-C: every process stops and the temporary files are removed.
@@ -104,15 +108,30 @@ def demo(
         loaded = load_policy_file(policy_file)
         seed_workloads(cluster)
         broker_kubeconfig = install_broker_access(cluster, loaded, cluster.output_dir / "broker.kubeconfig")
+        shared = prepare_gateway(cluster, cluster.output_dir / "gateway")
         config = broker_config(
-            cluster, cluster.output_dir, policy_file=policy_file, broker_kubeconfig=broker_kubeconfig
+            cluster,
+            cluster.output_dir,
+            policy_file=policy_file,
+            broker_kubeconfig=broker_kubeconfig,
+            gateway=broker_link(shared),
         )
         broker = start_broker(config)
         log(f"broker ready at {broker.url}")
+        gateway = None
         try:
+            gateway = start_gateway(
+                gateway_config(cluster.output_dir / "gateway", shared, broker_url=broker.url, policy_file=policy_file),
+                shared,
+            )
+            log(f"gateway ready at {gateway.url}")
             write_user_env_files(cluster, broker.url)
-            _stderr.print(walkthrough(cluster, broker))
-            print(f"ready {cluster.output_dir} broker {broker.url} in {cluster.timings}", flush=True)
+            _stderr.print(walkthrough(cluster, broker, gateway.url))
+            print(
+                f"ready {cluster.output_dir} broker {broker.url} gateway {gateway.url} in {cluster.timings}", flush=True
+            )
             wait_for_interrupt()
         finally:
+            if gateway is not None:
+                gateway.stop()
             broker.stop()

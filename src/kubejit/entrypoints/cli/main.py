@@ -1,41 +1,73 @@
 """The ``kubejit`` program (also installed as ``kubectl-jit`` so that ``kubectl jit ...`` works).
 
-Builds the Typer application from one module per command group and turns kubejit's errors into a
-message and an exit code. Command modules import their heavy dependencies lazily, so that the commands
-kubectl runs often (``kubejit token``) stay fast to start.
+``main()`` sends ``kubejit token`` (kubectl's exec credential plugin, run for every kubectl command) straight to
+``token_plugin``, which uses only the standard library, before anything else is imported: this module itself
+imports nothing heavy at load time (not even ``typing``). Every other command goes through the Typer
+application built by ``build_app()`` from one module per command group; kubejit's errors become a message and
+the exit code of DESIGN.md section 4.
 """
 
 from __future__ import annotations
 
 import sys
 
-import typer
-from rich.console import Console
-from rich.text import Text
-
-from kubejit.domain.errors import KubejitError
-from kubejit.entrypoints.cli import demo, devcluster, gateway, policy, requests, serve
-from kubejit.entrypoints.cli.errors import exit_code_for
-
-app = typer.Typer(
-    name="kubejit",
-    help="Just-In-Time access for Kubernetes: request, approve, use and audit time-bound access.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.add_typer(devcluster.app, name="devcluster")
-app.add_typer(policy.app, name="policy")
-app.command("serve")(serve.serve)
-app.command("gateway")(gateway.gateway)
-requests.register(app)
-app.command("demo")(demo.demo)
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: loading typing would slow `kubejit token` down
+if TYPE_CHECKING:
+    import typer
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI. Usage errors exit with 2 (through SystemExit); kubejit's errors map to DESIGN.md codes."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["token"]:
+        from kubejit.entrypoints.cli import token_plugin
+
+        return token_plugin.run(args[1:])
+    return _run_app(args)
+
+
+def build_app() -> typer.Typer:
+    """The Typer application of every command (``token`` is listed here too, for ``kubejit --help``)."""
+    import typer
+
+    from kubejit.entrypoints.cli import demo, devcluster, gateway, kubeconfig, policy, requests, serve, token_plugin
+
+    app = typer.Typer(
+        name="kubejit",
+        help="Just-In-Time access for Kubernetes: request, approve, use and audit time-bound access.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(devcluster.app, name="devcluster")
+    app.add_typer(policy.app, name="policy")
+    app.command("serve")(serve.serve)
+    app.command("gateway")(gateway.gateway)
+    requests.register(app)
+    app.command("demo")(demo.demo)
+
+    @app.command("token")
+    def token(
+        grant: str | None = typer.Option(
+            None, "--grant", help="The grant (request id); default: $KUBEJIT_GRANT.", show_default=False
+        ),
+    ) -> None:
+        """ExecCredential for kubectl: a short-lived token for your active grant (cached while valid)."""
+        raise typer.Exit(token_plugin.run(["--grant", grant] if grant else []))
+
+    app.command("kubeconfig")(kubeconfig.kubeconfig)
+    return app
+
+
+def _run_app(args: list[str]) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from kubejit.domain.errors import KubejitError
+    from kubejit.entrypoints.cli.errors import exit_code_for
+
     try:
-        app(args=argv)
+        build_app()(args=args)
     except KubejitError as error:
         Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(error)))
         return exit_code_for(error)

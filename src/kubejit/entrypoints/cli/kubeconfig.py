@@ -1,0 +1,154 @@
+"""``kubejit kubeconfig --grant ID``: a kubeconfig that reaches the gateway with ``kubejit token``.
+
+People use a grant with their own kubectl. The kubeconfig names the gateway (URL and CA, as the broker knows
+them) and runs ``kubejit token --grant ID`` as its exec credential plugin, so kubectl gets a short-lived grant
+token for every command. It holds no secret: the person's ID token stays in their environment
+(``KUBEJIT_TOKEN``), which kubectl passes on to the plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from kubejit.domain.errors import InvalidInput, Refused, Unavailable
+from kubejit.entrypoints.cli.client import BrokerClient, CaOption, ServerOption, TokenOption
+from kubejit.entrypoints.cli.token_plugin import API_VERSION, is_grant_id
+
+_ENDED = {"expired", "revoked", "denied", "cancelled", "timed-out"}
+_PROGRAMS = ("kubejit", "kubectl-jit")
+
+
+def kubeconfig(
+    grant: Annotated[str, typer.Option("--grant", help="The grant (request id, req-...).", show_default=False)],
+    output_file: Annotated[
+        str | None,
+        typer.Option("-o", "--output", help="Write the kubeconfig to this FILE (mode 0600); default: stdout."),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="Name of the context (and its cluster and user): jit-<grant>.")
+    ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    ca: CaOption = None,
+) -> None:
+    """Write a kubeconfig that reaches the gateway with `kubejit token` (kubectl's exec credential plugin).
+
+    Your ID token is NOT written into the file: kubectl passes its environment to `kubejit token`, so keep
+    KUBEJIT_TOKEN set where you run kubectl. The file names the broker (KUBEJIT_SERVER and KUBEJIT_CA, if used).
+    """
+    if not is_grant_id(grant):
+        raise InvalidInput(f"--grant {grant[:100]!r} is not a grant id (they look like req-0123abcd...)")
+    if output_file in ("json", "yaml", "text"):
+        raise InvalidInput(f"-o names the file to write (the kubeconfig is YAML), not a format: -o {output_file}")
+    broker = BrokerClient.from_options(server, token, ca)
+    info = broker.call("GET", "/api/v1/gateway/info")
+    request = broker.call("GET", f"/api/v1/requests/{grant}")
+    me = broker.call("GET", "/api/v1/whoami")
+    if request["requester"] != me["user"]:
+        raise Refused(f"{grant} was requested by {request['requester']}: only its requester can use a grant")
+    if request["state"] in _ENDED:
+        raise Refused(f"grant {grant} is {request['state']}: request access again with kubejit request")
+    url = info.get("url")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise Unavailable(f"the broker at {broker.server} gives no https:// URL for the gateway ({url!r})")
+    document = build_kubeconfig(
+        grant=grant,
+        name=context or f"jit-{grant}",
+        gateway_url=url,
+        ca_data=info.get("certificateAuthorityData"),
+        namespace=request["namespaces"][0] if request["namespaces"] else None,
+        command=kubejit_executable(),
+        server=broker.server,
+        ca_file=str(Path(broker.ca_file).absolute()) if broker.ca_file else None,
+    )
+    text = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    if output_file is None or output_file == "-":
+        sys.stdout.write(text)
+        return
+    write_private(Path(output_file), text)
+    print(
+        f"wrote {output_file}: use it with KUBECONFIG={output_file} kubectl ...; keep KUBEJIT_TOKEN set, "
+        "kubectl's `kubejit token` reads it from your environment"
+    )
+
+
+def build_kubeconfig(
+    *,
+    grant: str,
+    name: str,
+    gateway_url: str,
+    ca_data: str | None,
+    namespace: str | None,
+    command: str,
+    server: str,
+    ca_file: str | None,
+) -> dict[str, Any]:
+    """One cluster (the gateway), one user (``kubejit token --grant ID``) and one context joining them."""
+    cluster: dict[str, Any] = {"server": gateway_url}
+    if ca_data:
+        cluster["certificate-authority-data"] = ca_data
+    env = [{"name": "KUBEJIT_SERVER", "value": server}]
+    if ca_file:
+        env.append({"name": "KUBEJIT_CA", "value": ca_file})
+    context: dict[str, Any] = {"cluster": name, "user": name}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [
+            {
+                "name": name,
+                "user": {
+                    "exec": {
+                        "apiVersion": API_VERSION,
+                        "command": command,
+                        "args": ["token", "--grant", grant],
+                        "env": env,
+                        "interactiveMode": "Never",
+                        "provideClusterInfo": False,
+                        "installHint": "kubejit token is part of kubejit: install kubejit, then run "
+                        f"kubejit kubeconfig --grant {grant} again",
+                    }
+                },
+            }
+        ],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+    }
+
+
+def kubejit_executable() -> str:
+    """The absolute path of the program running now (kubejit or kubectl-jit), for kubectl to run as the plugin."""
+    invoked = Path(sys.argv[0])
+    if invoked.name.removesuffix(".exe") in _PROGRAMS and invoked.is_file():
+        return str(invoked.absolute())
+    beside = Path(sys.executable).parent / "kubejit"
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("kubejit")
+    if found is None:
+        raise Unavailable("cannot find the kubejit program to name in the kubeconfig: put kubejit on your PATH")
+    return str(Path(found).absolute())
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600, atomically (a temporary file beside it, then rename)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+        temporary.replace(path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise InvalidInput(f"cannot write {path}: {error.strerror or error}") from None
