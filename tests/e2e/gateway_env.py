@@ -41,7 +41,7 @@ spec:
     - name: ops
       rules:
         - {apiGroups: [""], resources: [pods, pods/log, configmaps], verbs: [get, list, watch, create, delete, patch]}
-        - {apiGroups: [""], resources: [pods/exec], verbs: [create, get]}
+        - {apiGroups: [""], resources: [pods/exec, pods/portforward], verbs: [create, get]}
       namespaces: ["t-*", "g-*"]
       requesters: {groups: [payments-devs, sre-oncall]}
       approval: {approvers: {groups: [payments-leads]}}
@@ -49,6 +49,7 @@ spec:
       allowRisks:
         - {id: pods-exec, justification: "debugging through the gateway, which guards exec"}
         - {id: pods-create, justification: test workloads}
+        - {id: pods-portforward, justification: port-forward through the gateway (cut at revoke)}
       guardrails: [no-destructive, safe-exec]
   guardrails:
     - name: no-destructive
@@ -151,7 +152,13 @@ class GatewayEnv:
 
 @contextmanager
 def gateway_env(
-    cluster: DevCluster, directory: Path, *, name: str, max_staleness: str = "5s", fail_mode: str = "closed"
+    cluster: DevCluster,
+    directory: Path,
+    *,
+    name: str,
+    max_staleness: str = "5s",
+    fail_mode: str = "closed",
+    audit_max_delay: str | None = None,
 ) -> Iterator[GatewayEnv]:
     directory.mkdir(parents=True, exist_ok=True)
     policy_file = directory / "policy.yaml"
@@ -188,6 +195,7 @@ def gateway_env(
                 policy_file=policy_file,
                 fail_mode=fail_mode,
                 max_staleness=max_staleness,
+                audit_max_delay=audit_max_delay,
             ),
             shared,
             log_name=f"{name}-gateway",

@@ -86,7 +86,13 @@ def gateway_config(
     policy_file: Path,
     fail_mode: str = "closed",
     max_staleness: str = "5s",
+    audit_max_delay: str | None = None,
 ) -> Path:
+    """Write the gateway's config into ``directory``; ``audit_max_delay`` (e.g. ``"1s"``) overrides how long
+    recorded activity may stay undelivered before a fail-closed gateway refuses requests (default: 10s)."""
+    audit: dict[str, str] = {"failMode": fail_mode}
+    if audit_max_delay is not None:
+        audit["maxDelay"] = audit_max_delay
     document = {
         "apiVersion": "kubejit.io/v1alpha1",
         "kind": "GatewayConfig",
@@ -99,7 +105,7 @@ def gateway_config(
         },
         "kubernetes": {"kubeconfig": str(directory / "gateway.kubeconfig")},
         "broker": {"url": broker_url, "clientTokenFile": str(shared.token_file), "maxStaleness": max_staleness},
-        "audit": {"failMode": fail_mode},
+        "audit": audit,
     }
     path = directory / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))

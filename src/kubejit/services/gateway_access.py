@@ -11,7 +11,9 @@ kube-apiserver still authorizes the impersonated user itself afterwards: the gat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +73,16 @@ class Allowed:
     cluster_groups: tuple[str, ...]
 
 
+def snapshot_digest(grants: Sequence[Mapping[str, Any]]) -> str:
+    """A short fingerprint of a snapshot of the active grants, the same at the broker and at every gateway.
+
+    The broker puts it in every heartbeat so that a gateway whose book differs from the broker's (a snapshot
+    read on demand arrived after a newer one, or the stream never showed a grant that was granted and revoked
+    between two of its polls) notices within a heartbeat and reads the grants again."""
+    canonical = json.dumps(list(grants), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
 @dataclass
 class GrantBook:
     """The active grants, as last heard from the broker, and how fresh that news is."""
@@ -78,12 +90,14 @@ class GrantBook:
     max_staleness: timedelta
     grants: dict[str, ActiveGrant] = field(default_factory=dict)
     heard_at: datetime | None = None
+    digest: str = ""  # snapshot_digest of the snapshot installed last
 
-    def replace(self, grants: list[ActiveGrant], now: datetime) -> set[str]:
+    def replace(self, grants: list[ActiveGrant], now: datetime, digest: str = "") -> set[str]:
         """Install a new snapshot; return the ids that are no longer active (their sessions must close)."""
         gone = set(self.grants) - {g.id for g in grants}
         self.grants = {g.id: g for g in grants}
         self.heard_at = now
+        self.digest = digest
         return gone
 
     def heartbeat(self, now: datetime) -> None:

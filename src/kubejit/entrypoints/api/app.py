@@ -45,6 +45,7 @@ from kubejit.entrypoints.api.schemas import (
     RevokeIn,
     VerifyOut,
 )
+from kubejit.services.gateway_access import snapshot_digest
 from kubejit.services.gateway_feed import GatewayFeed, require_gateway
 
 if TYPE_CHECKING:
@@ -282,21 +283,25 @@ def create_app(broker: Broker) -> FastAPI:
 
     @app.get("/api/v1/gateway/grants/stream", response_class=StreamingResponse)
     async def gateway_grants_stream(_: GatewayCaller) -> StreamingResponse:
-        """Server-sent events: the active grants when they change, a heartbeat every second otherwise."""
+        """Server-sent events: the active grants when they change, otherwise a heartbeat with their digest.
+
+        Both go out every STREAM_INTERVAL. The digest lets a gateway whose book differs from this snapshot
+        (it also installs snapshots it reads on demand, which may be older, or hold a grant this stream never
+        showed) read the grants again at once."""
         source = feed()
 
         async def events() -> AsyncIterator[bytes]:
             last: str | None = None
-            quiet = 0.0
             while True:
                 grants = await anyio.to_thread.run_sync(source.active_grants)
                 text = json.dumps(grants, sort_keys=True)
-                if text != last or quiet >= 1.0:
-                    kind = "grants" if text != last else "heartbeat"
-                    yield f"event: {kind}\ndata: {text if kind == 'grants' else '{}'}\n\n".encode()
-                    last, quiet = text, 0.0
+                if text != last:
+                    yield f"event: grants\ndata: {text}\n\n".encode()
+                    last = text
+                else:
+                    beat = json.dumps({"digest": snapshot_digest(grants)})
+                    yield f"event: heartbeat\ndata: {beat}\n\n".encode()
                 await anyio.sleep(STREAM_INTERVAL)
-                quiet += STREAM_INTERVAL
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 

@@ -9,6 +9,7 @@ grant book stops being fresh and every request is refused (fail closed). Activit
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from kubejit.services.gateway_access import ActiveGrant, GrantBook
+from kubejit.services.gateway_access import ActiveGrant, GrantBook, snapshot_digest
 
 log = logging.getLogger("kubejit.gateway")
 
@@ -37,7 +38,10 @@ class BrokerLink:
     max_delay: timedelta = timedelta(seconds=10)
     max_queue: int = 10_000
     _queue: deque[tuple[float, dict[str, Any]]] = field(default_factory=deque)
-    _refreshed: float = 0.0
+    _refreshed: float = 0.0  # when the last read of the active grants started (monotonic)
+    _refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _pooled: httpx.AsyncClient | None = None
+    _resync: asyncio.Task[None] | None = None
     delivered: int = 0
 
     def client(self, timeout: float | None = 10.0) -> httpx.AsyncClient:
@@ -47,6 +51,20 @@ class BrokerLink:
             headers={"Authorization": f"Bearer {self.client_token}"},
             timeout=httpx.Timeout(timeout, connect=5.0),
         )
+
+    @property
+    def pooled(self) -> httpx.AsyncClient:
+        """One keep-alive client for the frequent short calls (activity batches, grant reads). A new client per
+        call built a TLS context each time (tens of milliseconds of CPU with the system CA bundle), which
+        blocked the gateway's event loop and every request it was serving."""
+        if self._pooled is None:
+            self._pooled = self.client()
+        return self._pooled
+
+    async def aclose(self) -> None:
+        if self._pooled is not None:
+            await self._pooled.aclose()
+            self._pooled = None
 
     async def public_keys(self) -> dict[str, Any]:
         async with self.client() as client:
@@ -77,27 +95,46 @@ class BrokerLink:
             await asyncio.sleep(0.5)
 
     async def refresh(self) -> None:
-        """Read the active grants now (a token for a grant newer than the last stream event): at most every
-        100 ms, whoever asks."""
-        if time.monotonic() - self._refreshed < 0.1:
-            return
-        self._refreshed = time.monotonic()
-        try:
-            async with self.client() as client:
-                response = await client.get("/api/v1/gateway/grants")
+        """Read the active grants now (a token for a grant newer than the last stream event).
+
+        Returns once a read that *started after the caller asked* has finished: kubectl's first command under a
+        new grant sends its discovery requests in parallel, and returning early to those that found a read
+        already under way (or just done) refused them as "not active". Reads are serialized and start at most
+        every 100 ms, so a flood of tokens for unknown (e.g. revoked) grants costs the broker 10 reads a second,
+        and each read answers every caller that was waiting for it.
+        """
+        asked = time.monotonic()
+        async with self._refresh_lock:
+            if self._refreshed > asked:
+                return  # a read that started after we asked has finished while we waited for the lock
+            await asyncio.sleep(max(0.0, self._refreshed + 0.1 - time.monotonic()))
+            self._refreshed = time.monotonic()
+            try:
+                response = await self.pooled.get("/api/v1/gateway/grants", timeout=httpx.Timeout(2.0, connect=2.0))
                 response.raise_for_status()
                 self._handle("grants", response.text)
-        except httpx.HTTPError as error:
-            log.warning("could not read the active grants from the broker (%s)", type(error).__name__)
+            except httpx.HTTPError as error:
+                log.warning("could not read the active grants from the broker (%s)", type(error).__name__)
 
     def _handle(self, event: str, data: str) -> None:
         now = datetime.now(UTC)
         if event == "heartbeat":
             self.book.heartbeat(now)
+            digest = json.loads(data).get("digest") if data.startswith("{") else None
+            if digest and digest != self.book.digest and self._resync is None:
+                # The book holds another snapshot than the broker's current one: read it again now.
+                self._resync = asyncio.get_running_loop().create_task(self._read_again())
         elif event == "grants":
-            grants = [ActiveGrant.from_wire(item) for item in json.loads(data)]
-            for gone in self.book.replace(grants, now):
+            wire = json.loads(data)
+            grants = [ActiveGrant.from_wire(item) for item in wire]
+            for gone in self.book.replace(grants, now, snapshot_digest(wire)):
                 self.on_gone(gone, "the grant was revoked or ended")
+
+    async def _read_again(self) -> None:
+        try:
+            await self.refresh()
+        finally:
+            self._resync = None
 
     # ---- activity ---------------------------------------------------------------------------------------------
 
@@ -115,11 +152,10 @@ class BrokerLink:
         while True:
             await asyncio.sleep(interval)
             while self._queue:
-                chunk = [event for _, event in list(self._queue)[:batch]]
+                chunk = [event for _, event in itertools.islice(self._queue, batch)]
                 try:
-                    async with self.client() as client:
-                        response = await client.post("/api/v1/gateway/activity", json=chunk)
-                        response.raise_for_status()
+                    response = await self.pooled.post("/api/v1/gateway/activity", json=chunk)
+                    response.raise_for_status()
                 except httpx.HTTPError as error:
                     log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
                     break

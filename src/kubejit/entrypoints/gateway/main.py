@@ -29,6 +29,7 @@ from kubejit.adapters.kube.role_rules import ClusterRoleRules
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.config import GatewayConfig
 from kubejit.domain.errors import InvalidInput, Unauthenticated
+from kubejit.domain.grant_token import GrantClaims
 from kubejit.domain.policy import Profile
 from kubejit.domain.rbac import PolicyRule
 from kubejit.entrypoints.gateway.broker_link import BrokerLink
@@ -37,6 +38,35 @@ from kubejit.services.gateway_access import GatewayAccess, GrantBook
 from kubejit.services.policy_review import require_usable, review_policy
 
 log = logging.getLogger("kubejit.gateway")
+
+
+class VerifiedGrantTokens:
+    """Grant tokens whose signature has been verified, so that it is verified once per token, not per request.
+
+    kubectl sends the same token on every request until it expires, and the ES256 signature check is the
+    costliest step the gateway takes per request. Only successful verifications are remembered, keyed by the
+    exact token text; the expiry is checked again on every request (the one claim that changes with time),
+    and the grant itself is looked up in the grant book every time, so a revoke still ends access at once.
+    """
+
+    def __init__(self, verifier: GrantTokenVerifier, size: int = 4096) -> None:
+        self._verifier = verifier
+        self._size = size
+        self._verified: dict[str, GrantClaims] = {}
+
+    def verify(self, token: str, now: datetime) -> GrantClaims:
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verifier.verify(token, now)  # raises Unauthenticated
+            if len(self._verified) >= self._size:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[token] = claims
+        elif now >= claims.expires_at:
+            del self._verified[token]
+            raise Unauthenticated(
+                f"the grant token of {claims.grant_id} expired: kubectl will ask `kubejit token` for a new one"
+            )
+        return claims
 
 
 def upstream_from_kubeconfig(path: Path, scratch: Path) -> Upstream:
@@ -116,7 +146,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         except Exception as error:  # the broker may start after the gateway: keep trying
             log.warning("waiting for the broker's public keys: %s", error)
             await asyncio.sleep(1)
-    grant_tokens = GrantTokenVerifier(keys)
+    grant_tokens = VerifiedGrantTokens(GrantTokenVerifier(keys))
     oidc = (
         OidcVerifier(
             [
@@ -182,6 +212,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
             task.cancel()
         with suppress(Exception):
             await asyncio.gather(*background, return_exceptions=True)
+        await link.aclose()
 
 
 def main(config: GatewayConfig) -> None:

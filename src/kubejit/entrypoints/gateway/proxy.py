@@ -48,6 +48,7 @@ _HOP_BY_HOP = frozenset(
         b"content-length",
     }
 )
+_HOP_BY_HOP_RESPONSE = _HOP_BY_HOP - {b"content-length"}
 _CONNECTION_TOKENS = frozenset({"keep-alive", "close", "upgrade"})
 _STRIPPED_PREFIXES = (b"impersonate-", b"x-remote-")
 
@@ -99,17 +100,28 @@ class Sessions:
     """Long-lived streams by grant, closed when their grant ends, is revoked, or their token expires."""
 
     streams: dict[int, tuple[str, float, Callable[[str], None]]] = field(default_factory=dict)
+    ended: dict[str, str] = field(default_factory=dict)  # grants already closed, with the reason (newest last)
+    max_ended: int = 100_000
     _next: int = 0
 
     def add(self, grant_id: str, deadline: float, close: Callable[[str], None]) -> int:
+        """Register a stream. A grant that ended between the request's check and this call (the check and the
+        registration are separated by the await that reaches kube-apiserver) has its stream closed at once,
+        or it would escape the cut-off that already ran."""
         self._next += 1
         self.streams[self._next] = (grant_id, deadline, close)
+        if grant_id in self.ended:
+            self.streams.pop(self._next)
+            close(self.ended[grant_id])
         return self._next
 
     def remove(self, key: int) -> None:
         self.streams.pop(key, None)
 
     def close_grant(self, grant_id: str, reason: str) -> int:
+        self.ended[grant_id] = reason
+        if len(self.ended) > self.max_ended:
+            self.ended.pop(next(iter(self.ended)))
         doomed = [k for k, (g, _, _) in self.streams.items() if g == grant_id]
         for key in doomed:
             self.streams.pop(key)[2](reason)
@@ -129,10 +141,10 @@ class UpstreamConnection:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
 
     async def send(self, *events: h11.Event) -> None:
-        for event in events:
-            data = self.h11.send(event)
-            if data:
-                self.writer.write(data)
+        """Send the events in one write (one TLS record and one system call for a request without a body)."""
+        data = b"".join(self.h11.send(event) or b"" for event in events)
+        if data:
+            self.writer.write(data)
         await self.writer.drain()
 
     async def next_event(self) -> Any:
@@ -182,6 +194,19 @@ class Upstream:
             connection.close()
 
 
+def _request_read(connection: h11.Connection) -> bool:
+    """Whether the client's request has been read to its end, taking the end of a body-less request (already
+    received: no I/O). A refused request's body is never read, so a request with one ends its connection."""
+    if connection.their_state is h11.SEND_BODY:
+        try:
+            event = connection.next_event()
+        except h11.RemoteProtocolError:
+            return False
+        if not isinstance(event, h11.EndOfMessage):
+            return False
+    return connection.their_state is h11.DONE
+
+
 async def _next_event(connection: h11.Connection, reader: asyncio.StreamReader) -> Any:
     while True:
         event = connection.next_event()
@@ -222,7 +247,7 @@ class Gateway:
                 try:
                     event = await _next_event(connection, reader)
                 except h11.RemoteProtocolError as error:
-                    await self._plain(writer, connection, 400, "BadRequest", f"malformed HTTP: {error}")
+                    await self._plain(writer, connection, 400, "BadRequest", f"malformed HTTP: {error}", close=True)
                     return
                 if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                     return
@@ -252,6 +277,7 @@ class Gateway:
         path, _, query = target.partition("?")
         headers = [(name.lower(), value) for name, value in request.headers]
         record: dict[str, Any] = {"kind": "activity.request", "method": method, "path": path}
+        upgrade: bytes | None = None
         try:
             upgrade = self._check_headers(headers)
             attrs = parse_request(method, path, query, upgrade=upgrade is not None)
@@ -275,8 +301,13 @@ class Gateway:
             code, reason = refusal_for(error)
             record.update({"kind": "activity.refused", "status": code, "reason": str(error)})
             self._record(record, started)
-            await self._plain(writer, connection, code, reason, str(error))
-            return code != 400
+            # Keep the connection only when the refused request was read to its end: a client reuses a
+            # kept-alive connection at once (kubectl apply: a refused GET, then a POST that Go will not retry),
+            # so closing one after a response that did not say `Connection: close` loses its next request.
+            # Malformed requests and refused upgrades always end the connection (CVE-2018-1002105).
+            keep = code != 400 and upgrade is None and _request_read(connection)
+            await self._plain(writer, connection, code, reason, str(error), close=not keep)
+            return keep
         deadline = min(allowed.grant.ends_at, identity.expires_at).timestamp()
         forward = self._forward_headers(headers, allowed, upgrade)
         if upgrade is not None:
@@ -372,35 +403,48 @@ class Gateway:
             headers = [*headers, (b"content-length", str(len(body)).encode())]
         size = 0
         cut: asyncio.Event = asyncio.Event()
+        why = {"reason": ""}
 
-        def cut_off(_reason: str) -> None:
+        def cut_off(reason: str) -> None:
+            why["reason"] = reason
             cut.set()
             upstream.close()
 
         key = self.sessions.add(allowed.grant.id, deadline, cut_off)
         try:
-            await upstream.send(h11.Request(method=request.method, target=request.target, headers=headers))
-            if body:
-                await upstream.send(h11.Data(data=body))
-            await upstream.send(h11.EndOfMessage())
+            request_body = (h11.Data(data=body),) if body else ()
+            await upstream.send(
+                h11.Request(method=request.method, target=request.target, headers=headers),
+                *request_body,
+                h11.EndOfMessage(),
+            )
             response = await upstream.next_event()
             if not isinstance(response, h11.Response):
                 raise ConnectionError("kube-apiserver answered with something other than a response")
-            out_headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP - {b"content-length"}]
+            out_headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP_RESPONSE]
             out_headers += [(b"warning", f'299 kubejit "{w}"'.encode()) for w in allowed.decision.warnings]
-            writer.write(
+            # What has arrived is passed on in one write, and written before waiting for more: a small response
+            # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
+            # as it comes.
+            pending = [
                 connection.send(
                     h11.Response(status_code=response.status_code, headers=out_headers, reason=response.reason)
                 )
-            )
+                or b""
+            ]
             while True:
-                event = await upstream.next_event()
-                if isinstance(event, h11.Data):
-                    size += len(event.data)
-                    writer.write(connection.send(h11.Data(data=event.data)))
+                event = upstream.h11.next_event()
+                if event is h11.NEED_DATA:
+                    writer.write(b"".join(pending))
+                    pending.clear()
                     await writer.drain()
+                    upstream.h11.receive_data(await upstream.reader.read(READ_SIZE))
+                elif isinstance(event, h11.Data):
+                    size += len(event.data)
+                    pending.append(connection.send(h11.Data(data=event.data)) or b"")
                 elif isinstance(event, h11.EndOfMessage):
-                    writer.write(connection.send(h11.EndOfMessage()))
+                    pending.append(connection.send(h11.EndOfMessage()) or b"")
+                    writer.write(b"".join(pending))
                     await writer.drain()
                     break
                 else:
@@ -410,6 +454,10 @@ class Gateway:
         except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
             upstream.close()
             if connection.our_state is h11.SEND_RESPONSE:
+                if cut.is_set():
+                    message = f"grant {allowed.grant.id} is not active ({why['reason']}): request access again"
+                    await self._plain(writer, connection, 403, "Forbidden", message)
+                    return 403, size
                 await self._plain(writer, connection, 502, "BadGateway", f"kube-apiserver: {error}")
                 return 502, size
             if cut.is_set():
@@ -431,8 +479,9 @@ class Gateway:
         deadline: float,
     ) -> None:
         upstream = await self.upstream.connect()
-        await upstream.send(h11.Request(method=request.method, target=request.target, headers=headers))
-        await upstream.send(h11.EndOfMessage())
+        await upstream.send(
+            h11.Request(method=request.method, target=request.target, headers=headers), h11.EndOfMessage()
+        )
         response = await upstream.next_event()
         if not isinstance(response, h11.InformationalResponse) or response.status_code != 101:
             # Refused by kube-apiserver (RBAC, admission): pass its answer on and finish.
@@ -442,7 +491,7 @@ class Gateway:
                 body += event.data
             upstream.close()
             content = bytes(body) or status_body(status, "Failure", "kube-apiserver refused the upgrade")
-            await self._plain(writer, connection, status, "Failure", "", content=content)
+            await self._plain(writer, connection, status, "Failure", "", content=content, close=True)
             record.update({"status": status})
             return
         writer.write(
@@ -528,11 +577,17 @@ class Gateway:
         message: str,
         *,
         content: bytes | None = None,
+        close: bool = False,
     ) -> None:
         body = content if content is not None else status_body(code, reason, message)
-        if connection.our_state is not h11.SEND_RESPONSE:
+        # h11 lets a server answer a request it could not parse (our side still IDLE, theirs ERROR): without
+        # this, a malformed request got no Status at all, only a closed connection.
+        unparsed = connection.our_state is h11.IDLE and connection.their_state is h11.ERROR
+        if connection.our_state is not h11.SEND_RESPONSE and not unparsed:
             return
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
         if code == 401:
             headers.append((b"www-authenticate", b'Bearer realm="kubejit"'))
         try:
