@@ -12,7 +12,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from kubejit.domain.audit import AuditEvent, Checkpoint, JSONValue
+from kubejit.domain.audit import AuditEntry, AuditEvent, Checkpoint, JSONValue
 from kubejit.domain.policy import Identity, IdentityMapping, Profile, RoleSource
 from kubejit.domain.rbac import PolicyRule
 from kubejit.domain.workflow import AccessRequest, State
@@ -89,6 +89,10 @@ class AuditRepository(Protocol):
         self, *, kind: str, actor: str, at: datetime, request_id: str = "", data: dict[str, JSONValue] | None = None
     ) -> AuditEvent:
         """Chain a new event after the current head (serialized across writers); part of the unit of work."""
+        ...
+
+    def append_many(self, entries: Sequence[AuditEntry], *, at: datetime) -> list[AuditEvent]:
+        """Chain several events at once (one read of the head, one write of the rows): for activity batches."""
         ...
 
     def events(self, *, after_seq: int = 0) -> Iterator[AuditEvent]:

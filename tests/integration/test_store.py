@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from kubejit.adapters.store import SqlStore, documents
 from kubejit.adapters.store.schema import Base
 from kubejit.domain import workflow as wf
-from kubejit.domain.audit import GENESIS_HASH, verify
+from kubejit.domain.audit import GENESIS_HASH, AuditEntry, verify
 from kubejit.domain.errors import Conflict, InvalidInput, NotFound, StaleWrite, Unavailable
 from kubejit.domain.policy import Identity
 from kubejit.domain.workflow import AccessRequest, Extension, Review, State, Verdict
@@ -360,6 +360,34 @@ def test_concurrent_appends_make_one_gap_free_valid_chain(store: SqlStore) -> No
     assert verify(events).ok
     assert head == events[-1]
     assert Counter(e.actor for e in events) == {f"worker-{i}": 15 for i in range(6)}
+
+
+def test_a_batch_is_chained_after_single_appends_and_interleaves_with_concurrent_ones(store: SqlStore) -> None:
+    with store() as uow:
+        uow.audit.append(kind="request.submitted", actor="alice", at=T0, request_id="r1")
+        assert uow.audit.append_many([], at=T0) == []
+        uow.commit()
+
+    def append(index: int) -> None:
+        for n in range(5):
+            with store() as uow:
+                if index % 2:
+                    entries = [AuditEntry("activity.request", f"w{index}", "r1", {"n": n, "i": i}) for i in range(7)]
+                    uow.audit.append_many(entries, at=T0 + timedelta(seconds=n))
+                else:
+                    uow.audit.append(kind="test.event", actor=f"w{index}", at=T0, data={"n": n})
+                uow.commit()
+
+    run_threads(4, append)
+    with store() as uow:
+        events = list(uow.audit.events())
+        head = uow.audit.head()
+    assert [e.seq for e in events] == list(range(1, 1 + 1 + 2 * 5 + 2 * 5 * 7))
+    assert verify(events).ok
+    assert head == events[-1]
+    batch = [e for e in events if e.actor == "w1" and e.data["n"] == 0]
+    assert [e.data["i"] for e in batch] == list(range(7))
+    assert [e.seq for e in batch] == list(range(batch[0].seq, batch[0].seq + 7))  # a batch is contiguous
 
 
 def test_events_stream_in_order_and_query_filters(store: SqlStore) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from kubejit.domain.audit import AuditEvent, Checkpoint, JSONValue, chain_next
+from kubejit.domain.audit import AuditEntry, AuditEvent, Checkpoint, JSONValue, chain_many, chain_next
 from kubejit.domain.errors import Conflict, NotFound, StaleWrite
 from kubejit.domain.policy import IdentityMapping, Profile
 from kubejit.domain.workflow import AccessRequest, State
@@ -99,6 +99,13 @@ class _Audit:
         )
         self.pending.append(event)
         return event
+
+    def append_many(self, entries: Sequence[AuditEntry], *, at: datetime) -> list[AuditEvent]:
+        if self.db.fail_audit:
+            raise OSError("disk full")
+        events = chain_many(self.pending[-1] if self.pending else None, entries, at)
+        self.pending.extend(events)
+        return events
 
     def events(self, *, after_seq: int = 0) -> Iterator[AuditEvent]:
         return iter([e for e in self.pending if e.seq > after_seq])

@@ -89,6 +89,27 @@ def chain_next(
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """An event to append, before the chain gives it a number and a hash."""
+
+    kind: str
+    actor: str
+    request_id: str = ""
+    data: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+def chain_many(previous: AuditEvent | None, entries: Iterable[AuditEntry], at: datetime) -> list[AuditEvent]:
+    """The events that follow ``previous``, in order, each chained to the one before it."""
+    chained: list[AuditEvent] = []
+    for entry in entries:
+        previous = chain_next(
+            previous, kind=entry.kind, actor=entry.actor, request_id=entry.request_id, data=entry.data, at=at
+        )
+        chained.append(previous)
+    return chained
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """The chain head as seen at some moment, stored outside the database (and signed by the adapter)."""
 

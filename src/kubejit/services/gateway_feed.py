@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from kubejit.domain.audit import AuditEntry
 from kubejit.domain.errors import InvalidInput, NotFound, Unauthenticated
 from kubejit.domain.grant_token import DEFAULT_TTL, claims_for
 from kubejit.domain.policy import AccessPolicy, Identity
@@ -75,17 +76,19 @@ class GatewayFeed:
         """Append what a gateway saw to the audit chain (one transaction per batch)."""
         if len(events) > MAX_ACTIVITY_BATCH:
             raise InvalidInput(f"send at most {MAX_ACTIVITY_BATCH} activity events per batch")
+        entries: list[AuditEntry] = []
+        for number, event in enumerate(events):
+            kind = str(event.get("kind", ""))
+            if kind not in ACTIVITY_KINDS:
+                raise InvalidInput(f"event {number}: unknown activity kind {kind!r}")
+            user, grant = str(event.get("user", "")), str(event.get("grant", ""))
+            if not user:
+                raise InvalidInput(f"event {number}: an activity event needs its user")
+            data = {k: v for k, v in event.items() if k not in ("kind", "user", "grant")}
+            entries.append(AuditEntry(kind=kind, actor=user, request_id=grant, data={**data, "gateway": gateway}))
         now = self.clock.now()
         with self.uow() as uow:
-            for event in events:
-                kind = str(event.get("kind", ""))
-                if kind not in ACTIVITY_KINDS:
-                    raise InvalidInput(f"unknown activity kind {kind!r}")
-                user, grant = str(event.get("user", "")), str(event.get("grant", ""))
-                if not user:
-                    raise InvalidInput("an activity event needs its user")
-                data = {k: v for k, v in event.items() if k not in ("kind", "user", "grant")}
-                uow.audit.append(kind=kind, actor=user, at=now, request_id=grant, data={**data, "gateway": gateway})
+            uow.audit.append_many(entries, at=now)
             uow.commit()
         self.on_audit()
         return len(events)

@@ -38,7 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from kubejit.adapters.store import documents
 from kubejit.adapters.store.schema import HEAD_ROW_ID, AuditEventRow, AuditHeadRow, IdempotencyKeyRow, RequestRow
-from kubejit.domain.audit import AuditEvent, JSONValue, canonical_json, chain_next
+from kubejit.domain.audit import AuditEntry, AuditEvent, JSONValue, canonical_json, chain_many, chain_next
 from kubejit.domain.errors import Conflict, InvalidInput, NotFound, StaleWrite, Unavailable
 from kubejit.domain.workflow import AccessRequest, State
 from kubejit.ports import AuditRepository, IdempotencyRepository, RequestRepository, Stored
@@ -388,6 +388,36 @@ class SqlAudit:
             update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ROW_ID).values(seq=event.seq, hash=event.hash)
         )
         return event
+
+    def append_many(self, entries: Sequence[AuditEntry], *, at: datetime) -> list[AuditEvent]:
+        if not entries:
+            return []
+        connection = self._uow.writer()
+        events = chain_many(self._head(connection, lock=True), entries, at)
+        rows = [
+            {
+                "seq": e.seq,
+                "at": e.at,
+                "kind": e.kind,
+                "actor": e.actor,
+                "request_id": e.request_id,
+                "data": canonical_json(e.data).decode(),
+                "prev_hash": e.prev_hash,
+                "hash": e.hash,
+            }
+            for e in events
+        ]
+        try:
+            connection.execute(insert(AuditEventRow), rows)
+        except IntegrityError as exc:
+            raise Unavailable(
+                f"could not write audit events {events[0].seq}-{events[-1].seq}: the trail already has one of them"
+            ) from exc
+        last = events[-1]
+        connection.execute(
+            update(AuditHeadRow).where(AuditHeadRow.id == HEAD_ROW_ID).values(seq=last.seq, hash=last.hash)
+        )
+        return events
 
     @staticmethod
     def _head(connection: Connection, *, lock: bool = False) -> AuditEvent | None:
