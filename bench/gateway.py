@@ -151,18 +151,30 @@ def grant_token(cluster: DevCluster, setup: Setup) -> str:
         return str(response.json()["token"])
 
 
-def sequential(target: Target, requests: int) -> list[float]:
-    """Latencies of ``requests`` GETs, one after the other on one keep-alive connection."""
-    samples = []
-    with httpx.Client(base_url=target.url, verify=target.tls, headers=target.headers, timeout=30) as client:
-        for _ in range(max(50, requests // 10)):  # warm up: connection, caches
-            client.get(OBJECT).raise_for_status()
-        for _ in range(requests):
-            started = time.perf_counter()
-            response = client.get(OBJECT)
-            samples.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise SystemExit(f"{target.name}: {response.status_code} {response.text[:300]}")
+def interleaved(targets: list[Target], requests: int) -> dict[str, list[float]]:
+    """Latencies of ``requests`` GETs per target, one at a time, each target on its own keep-alive connection.
+
+    The targets take turns request by request (in a rotating order), so that whatever else the machine does
+    meanwhile (the broker appending the gateway's activity, a garbage collection) falls on all of them alike."""
+    samples: dict[str, list[float]] = {target.name: [] for target in targets}
+    clients = [httpx.Client(base_url=t.url, verify=t.tls, headers=t.headers, timeout=30) for t in targets]
+    try:
+        for client in clients:
+            for _ in range(max(50, requests // 10)):  # warm up: connection, caches
+                client.get(OBJECT).raise_for_status()
+        for number in range(requests):
+            turn = number % len(targets)
+            for target, client in [*zip(targets, clients, strict=True)][turn:] + [*zip(targets, clients, strict=True)][
+                :turn
+            ]:
+                started = time.perf_counter()
+                response = client.get(OBJECT)
+                samples[target.name].append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise SystemExit(f"{target.name}: {response.status_code} {response.text[:300]}")
+    finally:
+        for client in clients:
+            client.close()
     return samples
 
 
@@ -279,9 +291,10 @@ def main() -> None:
             gateway_tls = ssl.create_default_context(cafile=str(setup.shared.ca_file))
             for round_number in range(args.rounds):
                 gateway = Target("gateway", setup.gateway.url, gateway_tls, bearer(grant_token(cluster, setup)))
+                progress(f"round {round_number + 1}: 1 client per path, {args.requests} GETs each, interleaved")
+                for name, samples in interleaved([direct, impersonated, gateway], args.requests).items():
+                    latency[name] += samples
                 for target in (direct, impersonated, gateway):
-                    progress(f"round {round_number + 1}: {target.name}, 1 client, {args.requests} GETs")
-                    latency[target.name] += sequential(target, args.requests)
                     progress(f"round {round_number + 1}: {target.name}, {args.clients} clients, {args.seconds:.0f} s")
                     before = meter.sample()
                     rate, samples = asyncio.run(concurrent(target, args.clients, args.seconds))
@@ -312,6 +325,9 @@ def main() -> None:
             f"  {name:12} {statistics.mean(rates[name]):6.0f} req/s   p50 {ms(statistics.median(samples))}"
             f"   p99 {ms(percentile(samples, 99))}   (runs: {', '.join(f'{r:.0f}' for r in rates[name])})"
         )
+    d50, g50 = statistics.median(loaded["direct"]), statistics.median(loaded["gateway"])
+    d99, g99 = percentile(loaded["direct"], 99), percentile(loaded["gateway"], 99)
+    print(f"  gateway adds p50 {ms(g50 - d50)}   p99 {ms(g99 - d99)}   over direct (both saturate the CPUs)")
     ratio = statistics.mean(rates["gateway"]) / statistics.mean(rates["direct"])
     print(f"  gateway/direct throughput {ratio:.2f}   (target: >= 0.7)")
     print(f"CPU time per request in the {args.clients}-client runs, by process (all share {os.cpu_count()} CPUs):")
