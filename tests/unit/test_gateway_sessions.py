@@ -40,3 +40,15 @@ def test_the_memory_of_ended_grants_is_bounded() -> None:
     for grant in ("g1", "g2", "g3"):
         sessions.close_grant(grant, "expired")
     assert list(sessions.ended) == ["g2", "g3"]
+
+
+def test_a_grants_current_end_decides_not_the_end_it_had_when_the_stream_opened() -> None:
+    sessions = Sessions()
+    closed: list[str] = []
+    sessions.add("extended", 100.0, lambda why: closed.append(f"extended: {why}"))
+    sessions.add("shortened", 300.0, lambda why: closed.append(f"shortened: {why}"))
+    sessions.add("unknown", 100.0, lambda why: closed.append(f"unknown: {why}"))
+    ends = {"extended": 400.0, "shortened": 120.0}
+    assert sessions.close_due(150.0, ends.get) == 2
+    assert sorted(closed) == ["shortened: the grant's time is up", "unknown: the grant's time is up"]
+    assert [grant for grant, _, _ in sessions.streams.values()] == ["extended"]

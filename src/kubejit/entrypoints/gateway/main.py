@@ -190,9 +190,13 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         refresh_grants=link.refresh,
     )
 
+    def grant_end(grant_id: str) -> float | None:
+        grant = book.grants.get(grant_id)
+        return grant.ends_at.timestamp() if grant is not None else None
+
     async def cut_off_loop() -> None:
         while True:
-            sessions.close_due(time.time())
+            sessions.close_due(time.time(), grant_end)
             await asyncio.sleep(0.1)
 
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -127,8 +127,14 @@ class Sessions:
             self.streams.pop(key)[2](reason)
         return len(doomed)
 
-    def close_due(self, now: float) -> int:
-        doomed = [k for k, (_, deadline, _) in self.streams.items() if deadline <= now]
+    def close_due(self, now: float, current_end: Callable[[str], float | None] = lambda _grant: None) -> int:
+        """Close the streams whose grant's time is up: its current end (an extension moves it) when known,
+        else the end it had when the stream opened."""
+        doomed = []
+        for key, (grant, opened_with, _) in self.streams.items():
+            end = current_end(grant)
+            if (opened_with if end is None else end) <= now:
+                doomed.append(key)
         for key in doomed:
             self.streams.pop(key)[2]("the grant's time is up")
         return len(doomed)
@@ -308,7 +314,9 @@ class Gateway:
             keep = code != 400 and upgrade is None and _request_read(connection)
             await self._plain(writer, connection, code, reason, str(error), close=not keep)
             return keep
-        deadline = min(allowed.grant.ends_at, identity.expires_at).timestamp()
+        # A stream lives as long as its grant: the token that opened it only has to be valid when it opens
+        # (a 5-minute token must not cut a 30-minute exec session), as kube-apiserver does with bearer tokens.
+        deadline = allowed.grant.ends_at.timestamp()
         forward = self._forward_headers(headers, allowed, upgrade)
         if upgrade is not None:
             await self._upgrade(connection, request, forward, reader, writer, allowed, attrs, record, deadline)
