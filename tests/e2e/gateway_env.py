@@ -51,6 +51,14 @@ spec:
         - {id: pods-create, justification: test workloads}
         - {id: pods-portforward, justification: port-forward through the gateway (cut at revoke)}
       guardrails: [no-destructive, safe-exec]
+    - name: secrets-read
+      rules:
+        - {apiGroups: [""], resources: [secrets], verbs: [get, list]}
+      namespaces: ["t-*", "g-*"]
+      requesters: {groups: [sre-oncall]}
+      approval: {approvers: {groups: [payments-leads]}}
+      allowRisks:
+        - {id: secrets-read, justification: "reading a service's credentials during an incident"}
   guardrails:
     - name: no-destructive
       deny:

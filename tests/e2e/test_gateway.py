@@ -63,8 +63,18 @@ def test_kubectl_works_through_the_gateway_within_the_grant(env: GatewayEnv, ns:
     refused = env.kubectl(config, "get", "secrets")
     assert refused.returncode == 1
     assert f"grant {grant} (ops) does not allow list on secrets" in refused.stderr
+    assert "no profile you may request covers this request" in refused.stderr  # secrets-read is for sre-oncall
     elsewhere = env.kubectl(config, "get", "pods", "-n", "kube-system")
     assert "does not cover namespace kube-system" in elsewhere.stderr
+
+
+def test_a_refusal_names_the_profile_to_request(env: GatewayEnv, ns: str) -> None:
+    """carol (sre-oncall) holds ops; the Status for a secret names the profile that would cover it."""
+    grant = env.grant("carol", "ops", ns)
+    config = env.kubeconfig(env.token("carol", grant), ns)
+    refused = env.kubectl(config, "get", "secrets")
+    assert refused.returncode == 1
+    assert f"request it with `kubejit request secrets-read -n {ns} --reason ...`" in refused.stderr, refused.stderr
 
 
 def test_guardrails_apply_inside_the_session(env: GatewayEnv, ns: str, kubectl: Kubectl) -> None:

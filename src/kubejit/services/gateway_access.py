@@ -20,7 +20,7 @@ from typing import Any
 
 from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
 from kubejit.domain.guardrails import Decision, Effect, evaluate
-from kubejit.domain.policy import AccessPolicy, Profile, Scope
+from kubejit.domain.policy import AccessPolicy, Identity, Profile, Scope
 from kubejit.domain.rbac import PolicyRule, rule_allows_non_resource, rule_allows_resource
 from kubejit.domain.requestinfo import RequestAttributes
 
@@ -110,14 +110,55 @@ class GrantBook:
         return [g for g in self.grants.values() if g.user == user]
 
 
+class GuardrailRefusal(Refused):
+    """A grant covers the request, and one of its guardrails refuses it: no other profile is suggested."""
+
+
 @dataclass
 class GatewayAccess:
     policy: Callable[[], AccessPolicy]
     rules: Callable[[Profile], tuple[PolicyRule, ...]]  # the profile's effective rules (resolved at start)
     book: GrantBook
 
-    def authorize(self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str) -> Allowed:
-        """The grant this request is made under, or a refusal (Unauthenticated, Refused, Unavailable)."""
+    def authorize(
+        self,
+        attrs: RequestAttributes,
+        now: datetime,
+        *,
+        grant_id: str | None,
+        user: str,
+        groups: frozenset[str] = frozenset(),
+    ) -> Allowed:
+        """The grant this request is made under, or a refusal (Unauthenticated, Refused, Unavailable).
+
+        A refusal for want of coverage names the profiles this person may request that would cover it."""
+        try:
+            return self._authorize(attrs, now, grant_id=grant_id, user=user)
+        except Refused as refused:
+            if isinstance(refused, GuardrailRefusal):
+                raise
+            raise Refused(f"{refused}; {self.suggest(attrs, Identity(user, groups))}") from None
+
+    def suggest(self, attrs: RequestAttributes, who: Identity) -> str:
+        """Which profiles would cover this request, among those ``who`` may request (the first three)."""
+        policy = self.policy()
+        names = [p.name for p in policy.profiles if p.requesters.includes(who) and self._profile_covers(attrs, p)]
+        if not names:
+            return "no profile you may request covers this request: ask your platform team"
+        namespace = f" -n {attrs.namespace}" if attrs.namespace else ""
+        others = f" (or {', '.join(names[1:3])})" if len(names) > 1 else ""
+        return f"request it with `kubejit request {names[0]}{namespace} --reason ...`{others}"
+
+    def _profile_covers(self, attrs: RequestAttributes, profile: Profile) -> bool:
+        namespaced = attrs.is_resource_request and profile.scope is Scope.NAMESPACED
+        if namespaced and not (attrs.namespace and profile.allows_namespace(attrs.namespace)):
+            return False
+        if self._rules_allow(attrs, profile) is not None:
+            return False
+        policy = self.policy()
+        return evaluate(policy.guardrails_of(profile), attrs).effect is not Effect.DENY
+
+    def _authorize(self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str) -> Allowed:
         if not self.book.fresh(now):
             raise Unavailable("the gateway has not heard from the kubejit broker recently and refuses until it does")
         policy = self.policy()
@@ -131,7 +172,7 @@ class GatewayAccess:
         else:
             candidates = self.book.of_user(user)
             if not candidates:
-                raise Refused(f"{user} has no active grant: request one with `kubejit request PROFILE`")
+                raise Refused(f"{user} has no active grant")
         if attrs.is_resource_request is False and rule_allows_non_resource(_DISCOVERY, attrs.verb, attrs.path):
             grant = candidates[0]
             return self._allowed(policy, grant, Decision(Effect.ALLOW))
@@ -150,7 +191,7 @@ class GatewayAccess:
                 continue
             decision = evaluate(policy.guardrails_of(profile), attrs)
             if decision.effect is Effect.DENY:
-                raise Refused(f"refused by guardrail {decision.rule}: {decision.message}")
+                raise GuardrailRefusal(f"refused by guardrail {decision.rule}: {decision.message}")
             return self._allowed(policy, grant, decision)
         raise Refused("; ".join(refusals))
 
@@ -171,18 +212,26 @@ class GatewayAccess:
                     f"grant {grant.id} ({grant.profile}) does not cover namespace {attrs.namespace}: "
                     f"request {grant.profile} for it"
                 )
-        verbs = {attrs.verb}
-        if attrs.resource == "pods" and attrs.subresource in _STREAMING and attrs.verb == "get":
-            verbs = {"create"}  # what kube-apiserver authorizes for a WebSocket upgrade since 1.35
-        rules = self.rules(profile)
-        for verb in verbs:
-            if not any(
-                rule_allows_resource(r, verb, attrs.api_group, attrs.resource, attrs.subresource, attrs.name)
-                for r in rules
-            ):
-                what = attrs.resource_path + (f" in {attrs.api_group}" if attrs.api_group else "")
-                return f"grant {grant.id} ({grant.profile}) does not allow {verb} on {what}"
+        verb = self._rules_allow(attrs, profile)
+        if verb is not None:
+            what = attrs.resource_path + (f" in {attrs.api_group}" if attrs.api_group else "")
+            return f"grant {grant.id} ({grant.profile}) does not allow {verb} on {what}"
         return None
+
+    def _rules_allow(self, attrs: RequestAttributes, profile: Profile) -> str | None:
+        """None when the profile's rules allow the request, else the verb they do not allow."""
+        rules = self.rules(profile)
+        if not attrs.is_resource_request:
+            allowed = any(rule_allows_non_resource(r, attrs.verb, attrs.path) for r in rules)
+            return None if allowed else attrs.verb
+        verb = attrs.verb
+        if attrs.resource == "pods" and attrs.subresource in _STREAMING and attrs.verb == "get":
+            verb = "create"  # what kube-apiserver authorizes for a WebSocket upgrade since 1.35
+        if any(
+            rule_allows_resource(r, verb, attrs.api_group, attrs.resource, attrs.subresource, attrs.name) for r in rules
+        ):
+            return None
+        return verb
 
     @staticmethod
     def _allowed(policy: AccessPolicy, grant: ActiveGrant, decision: Decision) -> Allowed:

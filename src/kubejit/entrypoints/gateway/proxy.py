@@ -300,7 +300,9 @@ class Gateway:
                 and self.refresh_grants is not None
             ):
                 await self.refresh_grants()  # a grant newer than the stream's last word: ask the broker now
-            allowed = self.access.authorize(attrs, self.now(), grant_id=identity.grant_id, user=identity.user)
+            allowed = self.access.authorize(
+                attrs, self.now(), grant_id=identity.grant_id, user=identity.user, groups=identity.groups
+            )
             record["grant"] = allowed.grant.id
             body = await self._read_body(connection, reader) if upgrade is None else b""
         except KubejitError as error:
