@@ -47,7 +47,8 @@ from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.domain.errors import Unauthenticated
 from kubejit.domain.policy import Profile
 from kubejit.domain.rbac import PolicyRule
-from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions, Upstream
+from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions
+from kubejit.entrypoints.gateway.upstream import Upstream
 from kubejit.services.gateway_access import ActiveGrant, GatewayAccess, GrantBook
 from tests.conftest import eventually
 from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env

@@ -37,7 +37,8 @@ from kubejit.domain.grant_token import GrantClaims
 from kubejit.domain.policy import Profile
 from kubejit.domain.rbac import PolicyRule
 from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions, Upstream, serve
+from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions, serve
+from kubejit.entrypoints.gateway.upstream import Upstream, header_safe
 from kubejit.services.gateway_access import GatewayAccess, GrantBook
 from kubejit.services.policy_review import require_usable, review_policy
 
@@ -109,6 +110,8 @@ def upstream_from_kubeconfig(path: Path, scratch: Path) -> Upstream:
     token = user.get("token")
     if cert is None and not token:
         raise InvalidInput(f"kubeconfig {path}: the gateway needs a client certificate or a token")
+    if token and not header_safe(str(token).encode()):
+        raise InvalidInput(f"kubeconfig {path}: the user's token contains a line break or NUL; fix the file")
     return Upstream(server.hostname, server.port or 443, context_tls, bearer=token)
 
 

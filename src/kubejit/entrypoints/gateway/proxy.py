@@ -1,7 +1,8 @@
 """The gateway's HTTP/1.1 proxy: every request is authenticated, checked against its grant, and forwarded to
 kube-apiserver as the user (impersonation) with the gateway's own credentials.
 
-Built on h11 (HTTP/1.1 framing for both sides) and asyncio streams. Before anything else, a request's
+Clients are read with h11 (strict HTTP/1.1 framing) over asyncio streams; kube-apiserver is reached through
+``upstream.py``. Before anything else, a request's
 ``Authorization`` and ``Impersonate-*`` headers are discarded and a ``Connection`` header naming any other
 header is refused (hop-by-hop smuggling: ``Connection: Impersonate-User``). Bodies of responses are streamed as
 they arrive (watches are never buffered); upgrades (WebSocket and SPDY for exec, attach and port-forward) are
@@ -26,11 +27,11 @@ import h11
 from kubejit.domain.errors import InvalidInput, KubejitError, Refused, Unauthenticated, Unavailable
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
+from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream, header_safe
 from kubejit.services.gateway_access import Allowed, GatewayAccess
 
 log = logging.getLogger("kubejit.gateway")
 
-READ_SIZE = 64 * 1024
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024
 _HOP_BY_HOP = frozenset(
@@ -46,6 +47,7 @@ _HOP_BY_HOP = frozenset(
         b"upgrade",
         b"host",
         b"content-length",
+        b"expect",  # the gateway reads the whole body before it forwards: nothing upstream waits for a 100
     }
 )
 _HOP_BY_HOP_RESPONSE = _HOP_BY_HOP - {b"content-length"}
@@ -138,66 +140,6 @@ class Sessions:
         for key in doomed:
             self.streams.pop(key)[2]("the grant's time is up")
         return len(doomed)
-
-
-class UpstreamConnection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_BYTES)
-
-    async def send(self, *events: h11.Event) -> None:
-        """Send the events in one write (one TLS record and one system call for a request without a body)."""
-        data = b"".join(self.h11.send(event) or b"" for event in events)
-        if data:
-            self.writer.write(data)
-        await self.writer.drain()
-
-    async def next_event(self) -> Any:
-        return await _next_event(self.h11, self.reader)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-class Upstream:
-    """kube-apiserver, reached over TLS with the gateway's own credentials; keep-alive connections are pooled."""
-
-    def __init__(
-        self, host: str, port: int, context: ssl.SSLContext, *, bearer: str | None = None, pool_size: int = 64
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.context = context
-        self.bearer = bearer
-        self.pool_size = pool_size
-        self._idle: list[UpstreamConnection] = []
-
-    async def connect(self) -> UpstreamConnection:
-        try:
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.context, limit=READ_SIZE * 4)
-        except OSError as error:
-            raise Unavailable(f"the gateway cannot reach kube-apiserver: {error}") from error
-        return UpstreamConnection(reader, writer)
-
-    async def acquire(self) -> UpstreamConnection:
-        while self._idle:
-            connection = self._idle.pop()
-            if not connection.writer.is_closing() and not connection.reader.at_eof():
-                return connection
-            connection.close()
-        return await self.connect()
-
-    def release(self, connection: UpstreamConnection) -> None:
-        if (
-            connection.h11.our_state is h11.DONE
-            and connection.h11.their_state is h11.DONE
-            and len(self._idle) < self.pool_size
-        ):
-            connection.h11.start_next_cycle()
-            self._idle.append(connection)
-        else:
-            connection.close()
 
 
 def _request_read(connection: h11.Connection) -> bool:
@@ -304,6 +246,7 @@ class Gateway:
                 attrs, self.now(), grant_id=identity.grant_id, user=identity.user, groups=identity.groups
             )
             record["grant"] = allowed.grant.id
+            forward = self._forward_headers(headers, allowed, upgrade)
             body = await self._read_body(connection, reader) if upgrade is None else b""
         except KubejitError as error:
             code, reason = refusal_for(error)
@@ -319,7 +262,6 @@ class Gateway:
         # A stream lives as long as its grant: the token that opened it only has to be valid when it opens
         # (a 5-minute token must not cut a 30-minute exec session), as kube-apiserver does with bearer tokens.
         deadline = allowed.grant.ends_at.timestamp()
-        forward = self._forward_headers(headers, allowed, upgrade)
         if upgrade is not None:
             await self._upgrade(connection, request, forward, reader, writer, allowed, attrs, record, deadline)
             self._record(record, started)
@@ -386,8 +328,11 @@ class Gateway:
         forwarded.append((b"host", f"{self.upstream.host}:{self.upstream.port}".encode()))
         if self.upstream.bearer:
             forwarded.append((b"authorization", f"Bearer {self.upstream.bearer}".encode()))
-        forwarded.append((b"impersonate-user", allowed.cluster_user.encode()))
-        forwarded.extend((b"impersonate-group", group.encode()) for group in allowed.cluster_groups)
+        impersonation = [(b"impersonate-user", allowed.cluster_user.encode())]
+        impersonation += [(b"impersonate-group", group.encode()) for group in allowed.cluster_groups]
+        if not all(header_safe(value) for _, value in impersonation):
+            raise InvalidInput("the grant's user or groups contain characters that cannot be sent in a header")
+        forwarded += impersonation
         if upgrade is not None:
             forwarded += [(b"connection", b"Upgrade"), (b"upgrade", upgrade)]
         return forwarded
@@ -409,8 +354,6 @@ class Gateway:
         except Unavailable as error:
             await self._plain(writer, connection, 502, "BadGateway", str(error))
             return 502, 0
-        if body:
-            headers = [*headers, (b"content-length", str(len(body)).encode())]
         size = 0
         cut: asyncio.Event = asyncio.Event()
         why = {"reason": ""}
@@ -422,45 +365,35 @@ class Gateway:
 
         key = self.sessions.add(allowed.grant.id, deadline, cut_off)
         try:
-            request_body = (h11.Data(data=body),) if body else ()
-            await upstream.send(
-                h11.Request(method=request.method, target=request.target, headers=headers),
-                *request_body,
-                h11.EndOfMessage(),
-            )
-            response = await upstream.next_event()
-            if not isinstance(response, h11.Response):
-                raise ConnectionError("kube-apiserver answered with something other than a response")
-            out_headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP_RESPONSE]
+            await upstream.send_request(request.method, request.target, headers, body)
+            await upstream.read_head()
+            if upstream.status == 101:
+                raise ConnectionError("kube-apiserver switched protocols on a request that asked for no upgrade")
+            out_headers = [(n, v) for n, v in upstream.headers if n not in _HOP_BY_HOP_RESPONSE]
             out_headers += [(b"warning", f'299 kubejit "{w}"'.encode()) for w in allowed.decision.warnings]
             # What has arrived is passed on in one write, and written before waiting for more: a small response
             # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
             # as it comes.
             pending = [
-                connection.send(
-                    h11.Response(status_code=response.status_code, headers=out_headers, reason=response.reason)
-                )
+                connection.send(h11.Response(status_code=upstream.status, headers=out_headers, reason=upstream.reason))
                 or b""
             ]
             while True:
-                event = upstream.h11.next_event()
-                if event is h11.NEED_DATA:
-                    writer.write(b"".join(pending))
-                    pending.clear()
-                    await writer.drain()
-                    upstream.h11.receive_data(await upstream.reader.read(READ_SIZE))
-                elif isinstance(event, h11.Data):
-                    size += len(event.data)
-                    pending.append(connection.send(h11.Data(data=event.data)) or b"")
-                elif isinstance(event, h11.EndOfMessage):
+                data = upstream.take_body()
+                if data:
+                    size += len(data)
+                    pending.append(connection.send(h11.Data(data=data)) or b"")
+                if upstream.complete:
                     pending.append(connection.send(h11.EndOfMessage()) or b"")
                     writer.write(b"".join(pending))
                     await writer.drain()
                     break
-                else:
-                    raise ConnectionError("kube-apiserver closed the response early")
+                writer.write(b"".join(pending))
+                pending.clear()
+                await writer.drain()
+                await upstream.read_more()
             self.upstream.release(upstream)
-            return response.status_code, size
+            return upstream.status, size
         except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
             upstream.close()
             if connection.our_state is h11.SEND_RESPONSE:
@@ -489,27 +422,23 @@ class Gateway:
         deadline: float,
     ) -> None:
         upstream = await self.upstream.connect()
-        await upstream.send(
-            h11.Request(method=request.method, target=request.target, headers=headers), h11.EndOfMessage()
-        )
-        response = await upstream.next_event()
-        if not isinstance(response, h11.InformationalResponse) or response.status_code != 101:
+        await upstream.send_request(request.method, request.target, headers)
+        await upstream.read_head()
+        if upstream.status != 101 or upstream.upgraded is None:
             # Refused by kube-apiserver (RBAC, admission): pass its answer on and finish.
-            status = getattr(response, "status_code", 502)
-            body = bytearray()
-            while isinstance(event := await upstream.next_event(), h11.Data):
-                body += event.data
+            while not upstream.complete:
+                await upstream.read_more()
+            status = upstream.status
+            body = upstream.take_body()
             upstream.close()
-            content = bytes(body) or status_body(status, "Failure", "kube-apiserver refused the upgrade")
+            content = body or status_body(status, "Failure", "kube-apiserver refused the upgrade")
             await self._plain(writer, connection, status, "Failure", "", content=content, close=True)
             record.update({"status": status})
             return
-        writer.write(
-            connection.send(h11.InformationalResponse(status_code=101, headers=[(n, v) for n, v in response.headers]))
-        )
+        writer.write(connection.send(h11.InformationalResponse(status_code=101, headers=upstream.headers)))
         await writer.drain()
         client_rest, _ = connection.trailing_data
-        upstream_rest, _ = upstream.h11.trailing_data
+        upstream_rest = upstream.upgraded
         session = SessionRecord()
         from_server, from_client = FrameReader(), FrameReader()
         websocket = b"websocket" in (v.lower() for n, v in request.headers if n.lower() == b"upgrade")
