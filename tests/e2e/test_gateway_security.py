@@ -721,15 +721,26 @@ def test_a_gateway_whose_broker_goes_silent_refuses_within_staleness(
     with gateway_env(devcluster, tmp_path, name="gwstale", max_staleness="2s") as stale:
         token = stale.token("alice", stale.grant("alice", "ops", ns))
         assert pods(stale, ns, token).status == 200
+        config = stale.kubeconfig(token, ns)
+        watch = subprocess.Popen(
+            [str(devcluster.bins.kubectl), "--kubeconfig", str(config), "get", "pods", "-w", "-o", "name"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         pid = stale.broker.process.pid
         assert pid is not None
         try:
+            assert watch.stdout is not None
+            assert watch.stdout.readline().strip() == "pod/app"  # the watch is open through the gateway
             if how == "hung":
                 os.kill(pid, signal.SIGSTOP)
             else:
                 stale.broker.process.kill()
             silent = time.monotonic()
             refused_at, reply = poll_until_refused(stale, ns, token, silent + 10)
+            watch.wait(timeout=10)  # open streams are closed too: a revoke may be what the broker cannot say
+            assert time.monotonic() - silent <= 2 + 1.5, "the open watch outlived the broker's silence"
             assert reply.status == 503, reply
             assert reply.status_object()["reason"] == "ServiceUnavailable"
             assert "has not heard from the kubejit broker" in reply.status_object()["message"]
@@ -737,6 +748,8 @@ def test_a_gateway_whose_broker_goes_silent_refuses_within_staleness(
             time.sleep(0.5)
             assert pods(stale, ns, token).status == 503  # and stays refused
         finally:
+            watch.kill()
+            watch.communicate()
             if how == "hung":
                 os.kill(pid, signal.SIGCONT)
 

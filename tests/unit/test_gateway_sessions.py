@@ -52,3 +52,14 @@ def test_a_grants_current_end_decides_not_the_end_it_had_when_the_stream_opened(
     assert sessions.close_due(150.0, ends.get) == 2
     assert sorted(closed) == ["shortened: the grant's time is up", "unknown: the grant's time is up"]
     assert [grant for grant, _, _ in sessions.streams.values()] == ["extended"]
+
+
+def test_closing_all_streams_when_the_broker_falls_silent() -> None:
+    sessions = Sessions()
+    closed: list[str] = []
+    sessions.add("g1", 1e12, closed.append)
+    sessions.add("g2", 1e12, closed.append)
+    assert sessions.close_all("broker silent") == 2
+    assert closed == ["broker silent", "broker silent"]
+    assert sessions.streams == {}
+    assert sessions.ended == {}  # the grants themselves may still be active: new requests decide

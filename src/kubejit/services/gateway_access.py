@@ -91,17 +91,29 @@ class GrantBook:
     grants: dict[str, ActiveGrant] = field(default_factory=dict)
     heard_at: datetime | None = None
     digest: str = ""  # snapshot_digest of the snapshot installed last
+    revision: int = 0  # the broker's audit revision that snapshot is known to be current at
 
-    def replace(self, grants: list[ActiveGrant], now: datetime, digest: str = "") -> set[str]:
-        """Install a new snapshot; return the ids that are no longer active (their sessions must close)."""
+    def replace(self, grants: list[ActiveGrant], now: datetime, digest: str = "", revision: int = 0) -> set[str] | None:
+        """Install a snapshot; return the ids that are no longer active (their sessions must close), or None
+        when the snapshot is older than the one held (a read that took longer than a newer stream event)."""
+        if revision < self.revision:
+            return None
         gone = set(self.grants) - {g.id for g in grants}
         self.grants = {g.id: g for g in grants}
         self.heard_at = now
         self.digest = digest
+        self.revision = revision
         return gone
 
-    def heartbeat(self, now: datetime) -> None:
+    def heartbeat(self, now: datetime, digest: str | None = None, revision: int | None = None) -> bool:
+        """The broker is alive and says its snapshot has ``digest`` at ``revision``. Returns whether the book
+        holds that snapshot; if not, the book is not made fresher: it must be read again (or go stale)."""
+        if digest is not None and digest != self.digest:
+            return False
         self.heard_at = now
+        if revision is not None:
+            self.revision = max(self.revision, revision)
+        return True
 
     def fresh(self, now: datetime) -> bool:
         return self.heard_at is not None and now - self.heard_at <= self.max_staleness

@@ -52,13 +52,24 @@ class GatewayFeed:
         claims = claims_for(request, now, self.ttl)
         return IssuedToken(self.signer.sign(claims), datetime.fromtimestamp(claims["exp"], tz=now.tzinfo), request.id)
 
-    def active_grants(self) -> list[dict[str, Any]]:
-        """The grants gateways may honour right now."""
+    def active_grants(self) -> dict[str, Any]:
+        """The grants gateways may honour right now, and the revision of the trail they were read at.
+
+        Every change of a grant's state appends to the audit trail in the same transaction, so the trail's head
+        orders snapshots: a gateway installs a snapshot only if its revision is not older than the one it holds
+        (an on-demand read may arrive after a newer stream event). The head is read before and after the grants,
+        and the read is repeated until both agree, so the revision describes exactly what was read."""
         now = self.clock.now()
-        with self.uow(read_only=True) as uow:
-            active = [s.request for s in uow.requests.find(states=[State.ACTIVE], limit=100_000)]
+        for _ in range(10):
+            with self.uow(read_only=True) as uow:
+                before = uow.audit.head()
+                active = [s.request for s in uow.requests.find(states=[State.ACTIVE], limit=100_000)]
+                after = uow.audit.head()
+            if before == after:
+                break
+        revision = after.seq if after is not None else 0
         policy = self.policy()
-        return [
+        grants = [
             {
                 "id": r.id,
                 "user": r.requester.user,
@@ -71,6 +82,7 @@ class GatewayFeed:
             for r in active
             if r.ends_at is not None and r.ends_at > now
         ]
+        return {"revision": revision, "grants": grants}
 
     def record_activity(self, gateway: str, events: Sequence[dict[str, Any]]) -> int:
         """Append what a gateway saw to the audit chain (one transaction per batch)."""

@@ -278,7 +278,8 @@ def create_app(broker: Broker) -> FastAPI:
         return feed().public_keys
 
     @app.get("/api/v1/gateway/grants")
-    def gateway_grants(_: GatewayCaller) -> list[dict[str, object]]:
+    def gateway_grants(_: GatewayCaller) -> dict[str, Any]:
+        """The active grants and the audit revision they were read at (see GatewayFeed.active_grants)."""
         return feed().active_grants()
 
     @app.get("/api/v1/gateway/grants/stream", response_class=StreamingResponse)
@@ -293,14 +294,14 @@ def create_app(broker: Broker) -> FastAPI:
         async def events() -> AsyncIterator[bytes]:
             last: str | None = None
             while True:
-                grants = await anyio.to_thread.run_sync(source.active_grants)
-                text = json.dumps(grants, sort_keys=True)
+                snapshot = await anyio.to_thread.run_sync(source.active_grants)
+                text = json.dumps(snapshot["grants"], sort_keys=True)
                 if text != last:
-                    yield f"event: grants\ndata: {text}\n\n".encode()
+                    yield f"event: grants\ndata: {json.dumps(snapshot, sort_keys=True)}\n\n".encode()
                     last = text
                 else:
-                    beat = json.dumps({"digest": snapshot_digest(grants)})
-                    yield f"event: heartbeat\ndata: {beat}\n\n".encode()
+                    beat = {"digest": snapshot_digest(snapshot["grants"]), "revision": snapshot["revision"]}
+                    yield f"event: heartbeat\ndata: {json.dumps(beat)}\n\n".encode()
                 await anyio.sleep(STREAM_INTERVAL)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

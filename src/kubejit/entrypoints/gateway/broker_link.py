@@ -33,6 +33,7 @@ class BrokerLink:
     verify: Any  # ssl.SSLContext or True
     book: GrantBook
     on_gone: Callable[[str, str], None]  # (grant id, reason): close its sessions
+    on_listed: Callable[[set[str]], None] = lambda _ids: None  # the grants an installed snapshot holds
     gateway_name: str = "gateway"
     fail_closed: bool = True
     max_delay: timedelta = timedelta(seconds=10)
@@ -43,6 +44,7 @@ class BrokerLink:
     _pooled: httpx.AsyncClient | None = None
     _resync: asyncio.Task[None] | None = None
     delivered: int = 0
+    dropped: int = 0
 
     def client(self, timeout: float | None = 10.0) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -119,16 +121,22 @@ class BrokerLink:
     def _handle(self, event: str, data: str) -> None:
         now = datetime.now(UTC)
         if event == "heartbeat":
-            self.book.heartbeat(now)
-            digest = json.loads(data).get("digest") if data.startswith("{") else None
-            if digest and digest != self.book.digest and self._resync is None:
+            beat = json.loads(data)
+            current = self.book.heartbeat(now, beat.get("digest"), beat.get("revision"))
+            if not current and self._resync is None:
                 # The book holds another snapshot than the broker's current one: read it again now.
                 self._resync = asyncio.get_running_loop().create_task(self._read_again())
         elif event == "grants":
-            wire = json.loads(data)
+            snapshot = json.loads(data)
+            wire = snapshot["grants"]
             grants = [ActiveGrant.from_wire(item) for item in wire]
-            for gone in self.book.replace(grants, now, snapshot_digest(wire)):
-                self.on_gone(gone, "the grant was revoked or ended")
+            gone = self.book.replace(grants, now, snapshot_digest(wire), int(snapshot["revision"]))
+            if gone is None:
+                log.debug("ignored a snapshot of revision %s, older than the book's", snapshot["revision"])
+                return
+            self.on_listed({g.id for g in grants})
+            for grant_id in gone:
+                self.on_gone(grant_id, "the grant was revoked or ended")
 
     async def _read_again(self) -> None:
         try:
@@ -153,18 +161,47 @@ class BrokerLink:
 
         Sending again as soon as a batch was delivered (whatever arrived meanwhile) made a POST for every one
         or two requests under steady load, which cost the gateway more CPU than serving the requests did."""
+        size = batch
         while True:
             await asyncio.sleep(interval)
-            while self._queue:
-                chunk = [event for _, event in itertools.islice(self._queue, batch)]
-                try:
-                    response = await self.pooled.post("/api/v1/gateway/activity", json=chunk)
-                    response.raise_for_status()
-                except httpx.HTTPError as error:
-                    log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
-                    break
-                for _ in chunk:
-                    self._queue.popleft()
-                self.delivered += len(chunk)
-                if len(self._queue) < batch:
-                    break
+            try:
+                size = await self.deliver(size, batch)
+            except Exception:  # the sender must not die quietly: a fail-closed gateway would then refuse forever
+                log.exception("delivering activity failed unexpectedly; trying again")
+
+    async def deliver(self, size: int, batch: int) -> int:
+        """Send what is queued, ``size`` events a POST; return the size to use next time.
+
+        A batch the broker refuses as too large or malformed is split in halves; a single event it refuses is
+        dropped with an error in the log (it would never be accepted, and behind it nothing else would be)."""
+        while self._queue:
+            chunk = [event for _, event in itertools.islice(self._queue, size)]
+            try:
+                response = await self.pooled.post("/api/v1/gateway/activity", json=chunk)
+            except httpx.HTTPError as error:
+                log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
+                return size
+            if response.status_code in (400, 413, 422):
+                if len(chunk) > 1:
+                    size = max(1, len(chunk) // 2)
+                    log.warning("the broker refused %d activity events at once; sending %d a time", len(chunk), size)
+                    continue
+                self._queue.popleft()
+                self.dropped += 1
+                log.error(
+                    "the broker refused an activity event (%s of grant %s), which is dropped: %s",
+                    chunk[0].get("kind"),
+                    chunk[0].get("grant"),
+                    response.text[:300],
+                )
+                continue
+            if response.is_error:
+                log.warning("could not deliver %d activity events (HTTP %d)", len(chunk), response.status_code)
+                return size
+            for _ in chunk:
+                self._queue.popleft()
+            self.delivered += len(chunk)
+            if size >= batch and len(self._queue) < batch:
+                break  # the rest waits for the next tick (unless a split is still draining what was refused)
+            size = min(batch, size * 2)
+        return size

@@ -142,6 +142,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         verify=verify,
         book=book,
         on_gone=close_sessions,
+        on_listed=sessions.listed,
         gateway_name=config.name,
         fail_closed=config.audit.fail_mode == "closed",
         max_delay=config.audit.max_delay,
@@ -200,6 +201,10 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
     async def cut_off_loop() -> None:
         while True:
             sessions.close_due(time.time(), grant_end)
+            if sessions.streams and not book.fresh(datetime.now(UTC)):
+                # Fail closed for open streams too: a revoke may be what the silent broker cannot tell us.
+                closed = sessions.close_all("the broker has been silent too long to tell whether the grant is active")
+                log.warning("closed %d open stream(s): the broker has been silent longer than maxStaleness", closed)
             await asyncio.sleep(0.1)
 
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -120,6 +120,18 @@ class Sessions:
     def remove(self, key: int) -> None:
         self.streams.pop(key, None)
 
+    def listed(self, grant_ids: set[str]) -> None:
+        """The broker lists these grants as active in a snapshot not older than the one that ended them (an
+        extension that raced the end): they are no longer ended."""
+        for grant_id in grant_ids & self.ended.keys():
+            del self.ended[grant_id]
+
+    def close_all(self, reason: str) -> int:
+        doomed = list(self.streams)
+        for key in doomed:
+            self.streams.pop(key)[2](reason)
+        return len(doomed)
+
     def close_grant(self, grant_id: str, reason: str) -> int:
         self.ended[grant_id] = reason
         if len(self.ended) > self.max_ended:
@@ -364,8 +376,12 @@ class Gateway:
             upstream.close()
 
         key = self.sessions.add(allowed.grant.id, deadline, cut_off)
+        sent = False
         try:
+            if cut.is_set():
+                raise ConnectionError("the grant ended before the request was sent")
             await upstream.send_request(request.method, request.target, headers, body)
+            sent = True
             await upstream.read_head()
             if upstream.status == 101:
                 raise ConnectionError("kube-apiserver switched protocols on a request that asked for no upgrade")
@@ -397,10 +413,17 @@ class Gateway:
         except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
             upstream.close()
             if connection.our_state is h11.SEND_RESPONSE:
-                if cut.is_set():
+                if cut.is_set() and not sent:
                     message = f"grant {allowed.grant.id} is not active ({why['reason']}): request access again"
                     await self._plain(writer, connection, 403, "Forbidden", message)
                     return 403, size
+                if cut.is_set():
+                    message = (
+                        f"grant {allowed.grant.id} ended ({why['reason']}) while kube-apiserver was answering: "
+                        "the request may have been carried out; check before repeating it"
+                    )
+                    await self._plain(writer, connection, 502, "BadGateway", message)
+                    return 502, size
                 await self._plain(writer, connection, 502, "BadGateway", f"kube-apiserver: {error}")
                 return 502, size
             if cut.is_set():
@@ -422,6 +445,13 @@ class Gateway:
         deadline: float,
     ) -> None:
         upstream = await self.upstream.connect()
+        if allowed.grant.id in self.sessions.ended or allowed.grant.id not in self.access.book.grants:
+            # The grant ended while the connection to kube-apiserver was being made: nothing is sent.
+            upstream.close()
+            message = f"grant {allowed.grant.id} is not active (ended or revoked): request access again"
+            await self._plain(writer, connection, 401, "Unauthorized", message, close=True)
+            record.update({"kind": "activity.refused", "status": 401, "reason": message})
+            return
         await upstream.send_request(request.method, request.target, headers)
         await upstream.read_head()
         if upstream.status != 101 or upstream.upgraded is None:
