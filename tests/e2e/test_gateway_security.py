@@ -386,6 +386,32 @@ def test_a_refused_request_leaves_the_connection_usable(env: GatewayEnv, ns: str
         assert created.status == 201, created
 
 
+def test_pipelined_requests_each_get_their_own_checked_answer(env: GatewayEnv, ns: str, alice: Session) -> None:
+    """Three requests in one write: forwarded, refused, forwarded. Each is checked on its own and answered in
+    order on the same connection (the parser is renewed after a forwarded response, keeping what followed)."""
+    with RawClient(env) as client:
+        client.send("GET", f"/api/v1/namespaces/{ns}/pods/app", [bearer(alice.token)])
+        client.send("GET", f"/api/v1/namespaces/{ns}/secrets", [bearer(alice.token)])
+        client.send("GET", f"/api/v1/namespaces/{ns}/pods", [bearer(alice.token)])
+        first, second, third = client.response(), client.response(), client.response()
+    assert first.status == 200, first
+    assert json.loads(first.body)["metadata"]["name"] == "app"
+    assert second.status == 403, second
+    assert "does not allow list on secrets" in second.status_object()["message"]
+    assert third.status == 200, third
+    assert json.loads(third.body)["kind"] == "PodList"
+
+
+def test_a_client_asking_to_close_gets_its_answer_then_the_end(env: GatewayEnv, ns: str, alice: Session) -> None:
+    with RawClient(env) as client:
+        reply = client.request(
+            "GET", f"/api/v1/namespaces/{ns}/pods/app", [bearer(alice.token), ("Connection", "close")]
+        )
+        assert reply.status == 200, reply
+        assert reply.header("connection") == ["close"]
+        assert client.closed_by_server()
+
+
 def test_x_remote_and_impersonation_headers_never_reach_the_upstream(devcluster: DevCluster, tmp_path: Path) -> None:
     """kube-apiserver's audit log does not show ``X-Remote-*`` headers (it trusts them only from a front proxy's
     client certificate), so this runs the gateway's proxy in-process against an upstream that records what it

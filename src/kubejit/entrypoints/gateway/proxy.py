@@ -27,6 +27,7 @@ import h11
 from kubejit.domain.errors import InvalidInput, KubejitError, Refused, Unauthenticated, Unavailable
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
+from kubejit.entrypoints.gateway.response_framing import ResponseFraming, header_text
 from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream, header_safe
 from kubejit.services.gateway_access import Allowed, GatewayAccess
 
@@ -214,9 +215,19 @@ class Gateway:
                 if not isinstance(event, h11.Request):
                     return
                 keep_going = await self._serve_request(connection, event, reader, writer)
-                if not keep_going or connection.our_state is not h11.DONE or connection.their_state is not h11.DONE:
+                if not keep_going or connection.their_state is not h11.DONE:
                     return
-                connection.start_next_cycle()
+                if connection.our_state is h11.DONE:  # the gateway's own answer, sent through h11
+                    connection.start_next_cycle()
+                elif connection.our_state is h11.SEND_RESPONSE:
+                    # A forwarded response, framed by the gateway (response_framing): a fresh parser for the next
+                    # request, given whatever of it has already arrived.
+                    leftover, _ = connection.trailing_data
+                    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+                    if leftover:
+                        connection.receive_data(bytes(leftover))
+                else:
+                    return
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         except Exception:
@@ -278,10 +289,10 @@ class Gateway:
             await self._upgrade(connection, request, forward, reader, writer, allowed, attrs, record, deadline)
             self._record(record, started)
             return False
-        status, size = await self._forward(connection, request, forward, body, writer, allowed, deadline)
+        status, size, keep_alive = await self._forward(connection, request, forward, body, writer, allowed, deadline)
         record.update({"status": status, "bytes": size})
         self._record(record, started)
-        return True
+        return keep_alive
 
     # ---- checks ----------------------------------------------------------------------------------------------
 
@@ -360,12 +371,14 @@ class Gateway:
         writer: asyncio.StreamWriter,
         allowed: Allowed,
         deadline: float,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, bool]:
+        """Forward the request and stream the response back; (status, body bytes, whether to keep the
+        connection)."""
         try:
             upstream = await self.upstream.acquire()
         except Unavailable as error:
             await self._plain(writer, connection, 502, "BadGateway", str(error))
-            return 502, 0
+            return 502, 0, True
         size = 0
         cut: asyncio.Event = asyncio.Event()
         why = {"reason": ""}
@@ -376,7 +389,7 @@ class Gateway:
             upstream.close()
 
         key = self.sessions.add(allowed.grant.id, deadline, cut_off)
-        sent = False
+        sent = responded = False
         try:
             if cut.is_set():
                 raise ConnectionError("the grant ended before the request was sent")
@@ -386,21 +399,26 @@ class Gateway:
             if upstream.status == 101:
                 raise ConnectionError("kube-apiserver switched protocols on a request that asked for no upgrade")
             out_headers = [(n, v) for n, v in upstream.headers if n not in _HOP_BY_HOP_RESPONSE]
-            out_headers += [(b"warning", f'299 kubejit "{w}"'.encode()) for w in allowed.decision.warnings]
+            out_headers += [(b"warning", header_text(f'299 kubejit "{w}"')) for w in allowed.decision.warnings]
+            framing = ResponseFraming(
+                head_request=request.method == b"HEAD",
+                http_10=request.http_version == b"1.0",
+                client_closes=any(
+                    name == b"connection" and b"close" in value.lower() for name, value in request.headers
+                ),
+            )
             # What has arrived is passed on in one write, and written before waiting for more: a small response
             # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
             # as it comes.
-            pending = [
-                connection.send(h11.Response(status_code=upstream.status, headers=out_headers, reason=upstream.reason))
-                or b""
-            ]
+            pending = [framing.head(upstream.status, upstream.reason, out_headers)]
+            responded = True
             while True:
                 data = upstream.take_body()
                 if data:
                     size += len(data)
-                    pending.append(connection.send(h11.Data(data=data)) or b"")
+                    pending.append(framing.data(data))
                 if upstream.complete:
-                    pending.append(connection.send(h11.EndOfMessage()) or b"")
+                    pending.append(framing.end())
                     writer.write(b"".join(pending))
                     await writer.drain()
                     break
@@ -409,23 +427,23 @@ class Gateway:
                 await writer.drain()
                 await upstream.read_more()
             self.upstream.release(upstream)
-            return upstream.status, size
+            return upstream.status, size, framing.keep_alive
         except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
             upstream.close()
-            if connection.our_state is h11.SEND_RESPONSE:
+            if not responded:
                 if cut.is_set() and not sent:
                     message = f"grant {allowed.grant.id} is not active ({why['reason']}): request access again"
                     await self._plain(writer, connection, 403, "Forbidden", message)
-                    return 403, size
+                    return 403, size, True
                 if cut.is_set():
                     message = (
                         f"grant {allowed.grant.id} ended ({why['reason']}) while kube-apiserver was answering: "
                         "the request may have been carried out; check before repeating it"
                     )
                     await self._plain(writer, connection, 502, "BadGateway", message)
-                    return 502, size
+                    return 502, size, True
                 await self._plain(writer, connection, 502, "BadGateway", f"kube-apiserver: {error}")
-                return 502, size
+                return 502, size, True
             if cut.is_set():
                 writer.close()  # the grant ended mid-stream: cut the client off too
             raise ConnectionError("upstream failed mid-response") from error
