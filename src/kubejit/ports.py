@@ -121,6 +121,12 @@ class IdempotencyRepository(Protocol):
 
     def remember(self, user: str, key: str, request_id: str, at: datetime) -> None: ...
 
+    def activity_mark(self, instance: str) -> int:
+        """The highest activity number recorded from this gateway process (0 if none); locks it until commit."""
+        ...
+
+    def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None: ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction: everything inside commits together or not at all."""

@@ -115,9 +115,10 @@ def test_migrate_twice_is_a_no_op_and_the_models_match_the_migrations(database_u
         store.migrate()
         with store._engine.connect() as connection:
             tables = set(inspect(connection).get_table_names())
-            assert {"requests", "audit_events", "audit_head", "idempotency_keys", "kubejit_alembic_version"} <= tables
+            expected = {"requests", "audit_events", "audit_head", "idempotency_keys", "activity_marks"}
+            assert expected | {"kubejit_alembic_version"} <= tables
             assert connection.execute(text("SELECT version_num FROM kubejit_alembic_version")).scalars().all() == [
-                "0001"
+                "0002"
             ]
             context = MigrationContext.configure(
                 connection, opts={"version_table": "kubejit_alembic_version", "compare_type": True}
@@ -388,6 +389,20 @@ def test_a_batch_is_chained_after_single_appends_and_interleaves_with_concurrent
     batch = [e for e in events if e.actor == "w1" and e.data["n"] == 0]
     assert [e.data["i"] for e in batch] == list(range(7))
     assert [e.seq for e in batch] == list(range(batch[0].seq, batch[0].seq + 7))  # a batch is contiguous
+
+
+def test_activity_marks_start_at_zero_and_follow_the_highest_number(store: SqlStore) -> None:
+    with store() as uow:
+        assert uow.idempotency.activity_mark("gw/1") == 0
+        uow.idempotency.set_activity_mark("gw/1", 7, T0)
+        uow.commit()
+    with store() as uow:
+        assert uow.idempotency.activity_mark("gw/1") == 7
+        uow.idempotency.set_activity_mark("gw/1", 12, T0 + timedelta(seconds=1))
+        # leaving without commit: nothing changes
+    with store() as uow:
+        assert uow.idempotency.activity_mark("gw/1") == 7
+        assert uow.idempotency.activity_mark("gw/2") == 0
 
 
 def test_events_stream_in_order_and_query_filters(store: SqlStore) -> None:

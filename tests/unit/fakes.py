@@ -142,6 +142,12 @@ class _Keys:
     def remember(self, user: str, key: str, request_id: str, at: datetime) -> None:
         self.pending[(user, key)] = request_id
 
+    def activity_mark(self, instance: str) -> int:
+        return int(self.pending.get(("activity-mark", instance), "0"))
+
+    def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None:
+        self.pending[("activity-mark", instance)] = str(seq)
+
 
 class FakeUnitOfWork:
     """Copies the committed state, works on the copy, publishes it on commit."""

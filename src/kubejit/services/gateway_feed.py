@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from kubejit.ports import Clock, TokenSigner, UnitOfWorkFactory
 
 ACTIVITY_KINDS = frozenset({"activity.request", "activity.exec", "activity.session-closed", "activity.refused"})
 MAX_ACTIVITY_BATCH = 1000
+_INSTANCE = re.compile(r"[A-Za-z0-9._:/-]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,17 @@ class GatewayFeed:
         ]
         return {"revision": revision, "grants": grants}
 
-    def record_activity(self, gateway: str, events: Sequence[dict[str, Any]]) -> int:
-        """Append what a gateway saw to the audit chain (one transaction per batch)."""
+    def record_activity(self, gateway: str, events: Sequence[dict[str, Any]], instance: str | None = None) -> int:
+        """Append what a gateway saw to the audit chain (one transaction per batch); returns how many were new.
+
+        A gateway process (``instance``) numbers its events (``gatewaySeq``, increasing, sent in order); events
+        at or below the highest number already recorded from it are skipped, so a batch sent again after its
+        answer was lost is not recorded twice."""
         if len(events) > MAX_ACTIVITY_BATCH:
             raise InvalidInput(f"send at most {MAX_ACTIVITY_BATCH} activity events per batch")
-        entries: list[AuditEntry] = []
+        if instance is not None and not _INSTANCE.fullmatch(instance):
+            raise InvalidInput("the gateway instance must be 1-255 letters, digits and . _ : / -")
+        entries: list[tuple[int | None, AuditEntry]] = []
         for number, event in enumerate(events):
             kind = str(event.get("kind", ""))
             if kind not in ACTIVITY_KINDS:
@@ -96,14 +104,26 @@ class GatewayFeed:
             user, grant = str(event.get("user", "")), str(event.get("grant", ""))
             if not user:
                 raise InvalidInput(f"event {number}: an activity event needs its user")
+            seq = event.get("gatewaySeq")
+            if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int) or seq < 1):
+                raise InvalidInput(f"event {number}: gatewaySeq must be a positive integer")
             data = {k: v for k, v in event.items() if k not in ("kind", "user", "grant")}
-            entries.append(AuditEntry(kind=kind, actor=user, request_id=grant, data={**data, "gateway": gateway}))
+            if instance is not None:
+                data["gatewayInstance"] = instance
+            entries.append(
+                (seq, AuditEntry(kind=kind, actor=user, request_id=grant, data={**data, "gateway": gateway}))
+            )
         now = self.clock.now()
         with self.uow() as uow:
-            uow.audit.append_many(entries, at=now)
+            mark = uow.idempotency.activity_mark(instance) if instance is not None else 0
+            fresh = [entry for seq, entry in entries if seq is None or seq > mark]
+            uow.audit.append_many(fresh, at=now)
+            numbered = [seq for seq, _ in entries if seq is not None]
+            if instance is not None and numbered and max(numbered) > mark:
+                uow.idempotency.set_activity_mark(instance, max(numbered), now)
             uow.commit()
         self.on_audit()
-        return len(events)
+        return len(fresh)
 
 
 def require_gateway(presented: str | None, expected_sha256: str | None) -> str:

@@ -137,3 +137,14 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_idempotency_keys_request_id", "request_id"),)
+
+
+class ActivityMarkRow(Base):
+    """How far each gateway process's activity is recorded: its events carry increasing numbers, so a batch sent
+    again after a lost answer is not recorded twice."""
+
+    __tablename__ = "activity_marks"
+
+    instance: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seq: Mapped[int] = mapped_column(Sequence64)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

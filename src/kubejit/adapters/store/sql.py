@@ -37,7 +37,14 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from kubejit.adapters.store import documents
-from kubejit.adapters.store.schema import HEAD_ROW_ID, AuditEventRow, AuditHeadRow, IdempotencyKeyRow, RequestRow
+from kubejit.adapters.store.schema import (
+    HEAD_ROW_ID,
+    ActivityMarkRow,
+    AuditEventRow,
+    AuditHeadRow,
+    IdempotencyKeyRow,
+    RequestRow,
+)
 from kubejit.domain.audit import AuditEntry, AuditEvent, JSONValue, canonical_json, chain_many, chain_next
 from kubejit.domain.errors import Conflict, InvalidInput, NotFound, StaleWrite, Unavailable
 from kubejit.domain.workflow import AccessRequest, State
@@ -498,6 +505,22 @@ class SqlIdempotency:
             earlier = self.remembered(user, key)
             if earlier != request_id:
                 raise Conflict(f"{user} already used idempotency key {key!r} for request {earlier}")
+
+    def activity_mark(self, instance: str) -> int:
+        query = select(ActivityMarkRow.seq).where(ActivityMarkRow.instance == instance)
+        connection = self._uow.writer()  # the row stays locked (PostgreSQL) until the batch is committed
+        mark = connection.execute(query.with_for_update()).scalar_one_or_none()
+        return int(mark or 0)
+
+    def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None:
+        connection = self._uow.writer()
+        values = {"instance": instance, "seq": seq, "updated_at": _aware(at, "at")}
+        if not _insert_ignoring_duplicate(connection, ActivityMarkRow, values):
+            connection.execute(
+                update(ActivityMarkRow)
+                .where(ActivityMarkRow.instance == instance)
+                .values(seq=seq, updated_at=values["updated_at"])
+            )
 
 
 __all__ = ["SqlStore", "SqlUnitOfWork"]

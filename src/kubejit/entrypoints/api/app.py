@@ -307,8 +307,13 @@ def create_app(broker: Broker) -> FastAPI:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     @app.post("/api/v1/gateway/activity", status_code=204)
-    def gateway_activity(events: list[dict[str, Any]], gateway: GatewayCaller) -> Response:
-        feed().record_activity(gateway, events)
+    def gateway_activity(
+        events: list[dict[str, Any]],
+        gateway: GatewayCaller,
+        instance: Annotated[str | None, Header(alias="Kubejit-Gateway-Instance")] = None,
+    ) -> Response:
+        """Record a batch of a gateway's activity; events it numbered and already sent are not recorded twice."""
+        feed().record_activity(gateway, events, instance)
         return Response(status_code=204)
 
     # ---- audit -----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ class BrokerLink:
     _pooled: httpx.AsyncClient | None = None
     _resync: asyncio.Task[None] | None = None
     delivered: int = 0
+    instance: str = field(default_factory=lambda: f"gw-{uuid.uuid4().hex[:16]}")  # this process, for the broker
+    _numbered: int = 0
     dropped: int = 0
 
     def client(self, timeout: float | None = 10.0) -> httpx.AsyncClient:
@@ -147,7 +150,9 @@ class BrokerLink:
     # ---- activity ---------------------------------------------------------------------------------------------
 
     def emit(self, event: dict[str, Any]) -> None:
-        self._queue.append((time.monotonic(), event))
+        """Queue an event for the broker, numbered in this process's sequence (gaps show on the audit trail)."""
+        self._numbered += 1
+        self._queue.append((time.monotonic(), {**event, "gatewaySeq": self._numbered}))
 
     def ready(self) -> bool:
         """Whether requests may proceed: recorded activity is being delivered (always True when failing open)."""
@@ -177,7 +182,9 @@ class BrokerLink:
         while self._queue:
             chunk = [event for _, event in itertools.islice(self._queue, size)]
             try:
-                response = await self.pooled.post("/api/v1/gateway/activity", json=chunk)
+                response = await self.pooled.post(
+                    "/api/v1/gateway/activity", json=chunk, headers={"Kubejit-Gateway-Instance": self.instance}
+                )
             except httpx.HTTPError as error:
                 log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
                 return size

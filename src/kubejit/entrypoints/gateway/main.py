@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import signal
 import ssl
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,6 +146,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         on_gone=close_sessions,
         on_listed=sessions.listed,
         gateway_name=config.name,
+        instance=f"{re.sub(r'[^A-Za-z0-9._:-]', '-', config.name)[:200]}/{uuid.uuid4().hex[:16]}",
         fail_closed=config.audit.fail_mode == "closed",
         max_delay=config.audit.max_delay,
     )
