@@ -159,6 +159,8 @@ def walk_the_readme_through_the_gateway(directory: Path) -> None:
     assert eventually(  # the request kubectl made through the gateway is on the audit trail
         lambda: '"activity.request"' in as_user(directory, "dave", f"kubejit audit --grant {grant[1]} -o json").stdout
     )
+    readable = as_user(directory, "dave", f"COLUMNS=200 kubejit audit --grant {grant[1]}").stdout
+    assert "GET /api/v1/namespaces/payments/pods -> 200" in readable, readable
 
 
 def test_a_failed_start_names_the_process_and_shows_its_log(tmp_path: Path) -> None:

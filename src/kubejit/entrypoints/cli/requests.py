@@ -18,6 +18,7 @@ from rich.table import Table
 
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput, Unavailable
+from kubejit.entrypoints.cli.audit_text import describe
 from kubejit.entrypoints.cli.client import BrokerClient, CaOption, ServerOption, TokenOption
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
 from kubejit.entrypoints.cli.output import OutputOption, checked, print_json
@@ -283,7 +284,7 @@ def audit(
     for column in ("seq", "at", "kind", "actor", "request", "details"):
         table.add_column(column, overflow="fold")
     for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in ("", None, [], {}))
+        details = describe(e["kind"], e["data"])
         table.add_row(str(e["seq"]), e["at"], e["kind"], e["actor"], e["requestId"], escape(details))
     _out.print(table if events else "no events")
 
