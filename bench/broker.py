@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import ssl
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -31,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from _report import percentile, progress
 
 from kubejit.adapters.policy_file import load_policy
 from kubejit.adapters.store.sql import SqlStore
@@ -54,15 +54,6 @@ spec:
       approval: {approvers: {groups: [payments-leads]}}
       reason: {required: false}
 """
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(samples: list[float]) -> str:

@@ -30,7 +30,6 @@ import base64
 import os
 import ssl
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import httpx
 import yaml
+from _report import percentile, progress
 
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
@@ -68,15 +68,6 @@ spec:
       approval: {approvers: {groups: [payments-leads]}}
       reason: {required: false}
 """
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 @dataclass

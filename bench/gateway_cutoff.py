@@ -28,7 +28,8 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from gateway import NAMESPACE, Setup, auth, percentile, progress, start  # bench/gateway.py
+from _report import percentile, progress
+from gateway import NAMESPACE, Setup, auth, start  # bench/gateway.py
 
 from kubejit.devcluster.cluster import DevCluster
 

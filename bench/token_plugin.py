@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from _report import percentile, progress
 
 from kubejit.adapters.policy_file import load_policy
 from kubejit.devcluster.broker import broker_config, start_broker
@@ -52,15 +53,6 @@ spec:
 """
 KUBEJIT = str(Path(sys.executable).parent / "kubejit")
 TARGET_MS = 150.0
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def percentile(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def summary(samples: list[float]) -> str:

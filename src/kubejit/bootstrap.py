@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify.webhooks import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
-from kubejit.config import BrokerConfig
+from kubejit.config import BrokerConfig, OidcIssuerConfig
 from kubejit.domain.errors import KubejitError
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
@@ -194,20 +195,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         replica=replica,
     )
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
-    verifier = OidcVerifier(
-        [
-            OidcIssuer(
-                url=i.issuer,
-                audience=i.audience,
-                ca_pem=i.ca_file.read_bytes() if i.ca_file else None,
-                username_claim=i.username_claim,
-                groups_claim=i.groups_claim,
-                clock_skew=i.clock_skew,
-            )
-            for i in config.oidc
-        ],
-        clock=clock,
-    )
+    verifier = oidc_verifier(config.oidc, clock=clock)
     stats = keeper.stats
     metrics = BrokerMetrics(
         KeeperView(
@@ -243,3 +231,21 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     )
     broker._audit("policy.loaded", {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def oidc_verifier(issuers: Sequence[OidcIssuerConfig], *, clock: Clock | None = None) -> OidcVerifier:
+    """The ID-token verifier for the configured issuers (the broker's, and optionally a gateway's)."""
+    return OidcVerifier(
+        [
+            OidcIssuer(
+                url=i.issuer,
+                audience=i.audience,
+                ca_pem=i.ca_file.read_bytes() if i.ca_file else None,
+                username_claim=i.username_claim,
+                groups_claim=i.groups_claim,
+                clock_skew=i.clock_skew,
+            )
+            for i in issuers
+        ],
+        clock=clock,
+    )

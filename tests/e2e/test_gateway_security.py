@@ -458,7 +458,7 @@ async def _forward_through_gateway(cluster: DevCluster, directory: Path) -> list
     def authenticate(token: str, moment: datetime) -> Identity:
         if token != "alices-grant-token":
             raise Unauthenticated("unknown token")
-        return Identity("alice", frozenset({"payments-devs"}), "g1", moment + timedelta(minutes=5))
+        return Identity("alice", frozenset({"payments-devs"}), "g1")
 
     def rules(profile: Profile) -> tuple[PolicyRule, ...]:
         return profile.role.rules or ()

@@ -73,6 +73,11 @@ class Allowed:
     cluster_groups: tuple[str, ...]
 
 
+def not_active(grant_id: str, why: str = "ended or revoked") -> str:
+    """What a person is told when the grant their token names is no longer active."""
+    return f"grant {grant_id} is not active ({why}): request access again"
+
+
 def snapshot_digest(grants: Sequence[Mapping[str, Any]]) -> str:
     """A short fingerprint of a snapshot of the active grants, the same at the broker and at every gateway.
 
@@ -177,7 +182,7 @@ class GatewayAccess:
         if grant_id is not None:
             grant = self.book.grants.get(grant_id)
             if grant is None:
-                raise Unauthenticated(f"grant {grant_id} is not active (ended or revoked): request access again")
+                raise Unauthenticated(not_active(grant_id))
             if grant.user != user:
                 raise Unauthenticated("this token belongs to another user's grant")
             candidates = [grant]

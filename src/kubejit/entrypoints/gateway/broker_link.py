@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import time
 import uuid
 from collections import deque
@@ -45,9 +46,12 @@ class BrokerLink:
     _pooled: httpx.AsyncClient | None = None
     _resync: asyncio.Task[None] | None = None
     delivered: int = 0
-    instance: str = field(default_factory=lambda: f"gw-{uuid.uuid4().hex[:16]}")  # this process, for the broker
-    _numbered: int = 0
     dropped: int = 0
+    instance: str = field(init=False)  # this process, as the broker knows it: the gateway's name and a random part
+    _numbered: int = 0  # the last number given to an activity event of this process
+
+    def __post_init__(self) -> None:
+        self.instance = f"{re.sub(r'[^A-Za-z0-9._:-]', '-', self.gateway_name)[:200]}/{uuid.uuid4().hex[:16]}"
 
     def client(self, timeout: float | None = 10.0) -> httpx.AsyncClient:
         return httpx.AsyncClient(

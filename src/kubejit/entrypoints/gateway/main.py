@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import signal
 import ssl
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +27,10 @@ if sys.platform != "win32":  # uvloop has no Windows build; the gateway runs on 
     import uvloop
 
 from kubejit.adapters.grant_tokens import GrantTokenVerifier
-from kubejit.adapters.idp.oidc import OidcIssuer, OidcVerifier
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.role_rules import ClusterRoleRules
 from kubejit.adapters.policy_file import load_policy_file
+from kubejit.bootstrap import oidc_verifier
 from kubejit.config import GatewayConfig
 from kubejit.domain.errors import InvalidInput, Unauthenticated
 from kubejit.domain.grant_token import GrantClaims
@@ -146,7 +144,6 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
         on_gone=close_sessions,
         on_listed=sessions.listed,
         gateway_name=config.name,
-        instance=f"{re.sub(r'[^A-Za-z0-9._:-]', '-', config.name)[:200]}/{uuid.uuid4().hex[:16]}",
         fail_closed=config.audit.fail_mode == "closed",
         max_delay=config.audit.max_delay,
     )
@@ -158,23 +155,7 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
             log.warning("waiting for the broker's public keys: %s", error)
             await asyncio.sleep(1)
     grant_tokens = VerifiedGrantTokens(GrantTokenVerifier(keys))
-    oidc = (
-        OidcVerifier(
-            [
-                OidcIssuer(
-                    url=i.issuer,
-                    audience=i.audience,
-                    ca_pem=i.ca_file.read_bytes() if i.ca_file else None,
-                    username_claim=i.username_claim,
-                    groups_claim=i.groups_claim,
-                    clock_skew=i.clock_skew,
-                )
-                for i in config.oidc
-            ]
-        )
-        if config.oidc
-        else None
-    )
+    oidc = oidc_verifier(config.oidc) if config.oidc else None
 
     def authenticate(token: str, now: datetime) -> Identity:
         try:
@@ -183,8 +164,8 @@ async def run(config: GatewayConfig, *, on_ready: Any = None) -> None:
             if oidc is None:
                 raise
             who = oidc.verify(token)
-            return Identity(who.user, who.groups, None, datetime.max.replace(tzinfo=UTC))
-        return Identity(claims.user, claims.groups, claims.grant_id, claims.expires_at)
+            return Identity(who.user, who.groups, None)
+        return Identity(claims.user, claims.groups, claims.grant_id)
 
     gateway = Gateway(
         access=GatewayAccess(lambda: policy, rules, book),

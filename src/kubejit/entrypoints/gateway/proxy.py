@@ -29,7 +29,7 @@ from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming, header_text
 from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream, header_safe
-from kubejit.services.gateway_access import Allowed, GatewayAccess
+from kubejit.services.gateway_access import Allowed, GatewayAccess, not_active
 
 log = logging.getLogger("kubejit.gateway")
 
@@ -61,7 +61,6 @@ class Identity:
     user: str
     groups: frozenset[str]
     grant_id: str | None  # None for an OIDC ID token: any of the user's grants that covers the request
-    expires_at: datetime
 
 
 Authenticate = Callable[[str, datetime], Identity]
@@ -100,7 +99,7 @@ def refusal_for(error: KubejitError) -> tuple[int, str]:
 
 @dataclass
 class Sessions:
-    """Long-lived streams by grant, closed when their grant ends, is revoked, or their token expires."""
+    """Long-lived streams by grant, closed when their grant ends or is revoked (or the broker falls silent)."""
 
     streams: dict[int, tuple[str, float, Callable[[str], None]]] = field(default_factory=dict)
     ended: dict[str, str] = field(default_factory=dict)  # grants already closed, with the reason (newest last)
@@ -112,10 +111,10 @@ class Sessions:
         registration are separated by the await that reaches kube-apiserver) has its stream closed at once,
         or it would escape the cut-off that already ran."""
         self._next += 1
-        self.streams[self._next] = (grant_id, deadline, close)
         if grant_id in self.ended:
-            self.streams.pop(self._next)
             close(self.ended[grant_id])
+        else:
+            self.streams[self._next] = (grant_id, deadline, close)
         return self._next
 
     def remove(self, key: int) -> None:
@@ -128,31 +127,28 @@ class Sessions:
             del self.ended[grant_id]
 
     def close_all(self, reason: str) -> int:
-        doomed = list(self.streams)
-        for key in doomed:
-            self.streams.pop(key)[2](reason)
-        return len(doomed)
+        return self._close(list(self.streams), reason)
 
     def close_grant(self, grant_id: str, reason: str) -> int:
         self.ended[grant_id] = reason
         if len(self.ended) > self.max_ended:
             self.ended.pop(next(iter(self.ended)))
-        doomed = [k for k, (g, _, _) in self.streams.items() if g == grant_id]
-        for key in doomed:
-            self.streams.pop(key)[2](reason)
-        return len(doomed)
+        return self._close([k for k, (g, _, _) in self.streams.items() if g == grant_id], reason)
 
     def close_due(self, now: float, current_end: Callable[[str], float | None] = lambda _grant: None) -> int:
         """Close the streams whose grant's time is up: its current end (an extension moves it) when known,
         else the end it had when the stream opened."""
-        doomed = []
+        due = []
         for key, (grant, opened_with, _) in self.streams.items():
             end = current_end(grant)
             if (opened_with if end is None else end) <= now:
-                doomed.append(key)
-        for key in doomed:
-            self.streams.pop(key)[2]("the grant's time is up")
-        return len(doomed)
+                due.append(key)
+        return self._close(due, "the grant's time is up")
+
+    def _close(self, keys: list[int], reason: str) -> int:
+        for key in keys:
+            self.streams.pop(key)[2](reason)
+        return len(keys)
 
 
 def _request_read(connection: h11.Connection) -> bool:
@@ -250,7 +246,7 @@ class Gateway:
         record: dict[str, Any] = {"kind": "activity.request", "method": method, "path": path}
         upgrade: bytes | None = None
         try:
-            upgrade = self._check_headers(headers)
+            upgrade, client_closes = self._check_headers(headers)
             attrs = parse_request(method, path, query, upgrade=upgrade is not None)
             record.update(_describe(attrs))
             if not self.audit_ready():
@@ -289,7 +285,9 @@ class Gateway:
             await self._upgrade(connection, request, forward, reader, writer, allowed, attrs, record, deadline)
             self._record(record, started)
             return False
-        status, size, keep_alive = await self._forward(connection, request, forward, body, writer, allowed, deadline)
+        status, size, keep_alive = await self._forward(
+            connection, request, forward, body, writer, allowed, deadline, client_closes=client_closes
+        )
         record.update({"status": status, "bytes": size})
         self._record(record, started)
         return keep_alive
@@ -297,8 +295,9 @@ class Gateway:
     # ---- checks ----------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _check_headers(headers: list[tuple[bytes, bytes]]) -> bytes | None:
-        """Refuse hop-by-hop tricks; return the Upgrade protocol if this is an upgrade request."""
+    def _check_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
+        """Refuse hop-by-hop tricks; return the Upgrade protocol if this is an upgrade request, and whether the
+        client asked to close the connection after this request."""
         tokens: set[str] = set()
         for name, value in headers:
             if name == b"connection":
@@ -311,10 +310,10 @@ class Gateway:
             )
         upgrades = [value for name, value in headers if name == b"upgrade"]
         if "upgrade" in tokens and len(upgrades) == 1:
-            return upgrades[0]
+            return upgrades[0], "close" in tokens
         if upgrades:
             raise InvalidInput("an Upgrade header needs exactly one protocol and Connection: Upgrade")
-        return None
+        return None, "close" in tokens
 
     def _identify(self, headers: list[tuple[bytes, bytes]]) -> Identity:
         values = [value for name, value in headers if name == b"authorization"]
@@ -371,6 +370,8 @@ class Gateway:
         writer: asyncio.StreamWriter,
         allowed: Allowed,
         deadline: float,
+        *,
+        client_closes: bool,
     ) -> tuple[int, int, bool]:
         """Forward the request and stream the response back; (status, body bytes, whether to keep the
         connection)."""
@@ -403,9 +404,7 @@ class Gateway:
             framing = ResponseFraming(
                 head_request=request.method == b"HEAD",
                 http_10=request.http_version == b"1.0",
-                client_closes=any(
-                    name == b"connection" and b"close" in value.lower() for name, value in request.headers
-                ),
+                client_closes=client_closes,
             )
             # What has arrived is passed on in one write, and written before waiting for more: a small response
             # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
@@ -414,36 +413,31 @@ class Gateway:
             responded = True
             while True:
                 data = upstream.take_body()
-                if data:
-                    size += len(data)
-                    pending.append(framing.data(data))
+                size += len(data)
+                pending.append(framing.data(data))
                 if upstream.complete:
                     pending.append(framing.end())
-                    writer.write(b"".join(pending))
-                    await writer.drain()
-                    break
                 writer.write(b"".join(pending))
                 pending.clear()
                 await writer.drain()
+                if upstream.complete:
+                    break
                 await upstream.read_more()
             self.upstream.release(upstream)
             return upstream.status, size, framing.keep_alive
         except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
             upstream.close()
             if not responded:
+                code, reason, message = 502, "BadGateway", f"kube-apiserver: {error}"
                 if cut.is_set() and not sent:
-                    message = f"grant {allowed.grant.id} is not active ({why['reason']}): request access again"
-                    await self._plain(writer, connection, 403, "Forbidden", message)
-                    return 403, size, True
-                if cut.is_set():
+                    code, reason, message = 403, "Forbidden", not_active(allowed.grant.id, why["reason"])
+                elif cut.is_set():
                     message = (
                         f"grant {allowed.grant.id} ended ({why['reason']}) while kube-apiserver was answering: "
                         "the request may have been carried out; check before repeating it"
                     )
-                    await self._plain(writer, connection, 502, "BadGateway", message)
-                    return 502, size, True
-                await self._plain(writer, connection, 502, "BadGateway", f"kube-apiserver: {error}")
-                return 502, size, True
+                await self._plain(writer, connection, code, reason, message)
+                return code, size, True
             if cut.is_set():
                 writer.close()  # the grant ended mid-stream: cut the client off too
             raise ConnectionError("upstream failed mid-response") from error
@@ -466,7 +460,7 @@ class Gateway:
         if allowed.grant.id in self.sessions.ended or allowed.grant.id not in self.access.book.grants:
             # The grant ended while the connection to kube-apiserver was being made: nothing is sent.
             upstream.close()
-            message = f"grant {allowed.grant.id} is not active (ended or revoked): request access again"
+            message = not_active(allowed.grant.id)
             await self._plain(writer, connection, 401, "Unauthorized", message, close=True)
             record.update({"kind": "activity.refused", "status": 401, "reason": message})
             return
