@@ -15,6 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
+from kubejit.transport import is_loopback
 
 
 class _Model(BaseModel):
@@ -45,8 +46,7 @@ class ListenConfig(_Model):
     def _tls_off_loopback(self) -> ListenConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("set both tlsCertFile and tlsKeyFile, or neither")
-        loopback = self.address in ("127.0.0.1", "::1", "localhost")
-        if self.tls_cert_file is None and not loopback and not self.allow_plain_http:
+        if self.tls_cert_file is None and not is_loopback(self.address) and not self.allow_plain_http:
             raise ValueError(
                 f"listening on {self.address} without TLS would send ID tokens in clear text: set tlsCertFile and "
                 "tlsKeyFile, or allowPlainHttp: true behind a TLS-terminating proxy"

@@ -1,8 +1,9 @@
-"""The broker's HTTP API: routes, authentication, and one mapping from kubejit's errors to HTTP.
+"""The broker's HTTP API: routes, authentication, and kubejit's errors in HTTP.
 
 Every route but health and metrics needs a bearer ID token, verified against the configured OIDC issuers;
 the identity in it is the identity the cluster sees. Errors come back as ``{"error": {"type", "message"}}``
-with 400 (bad input), 401 (no valid token), 403 (refused by policy), 404, 409 (wrong state) or 503.
+with the status that ``kubejit.domain.errors.ERROR_TABLE`` gives: 400 (bad input), 401 (no valid token), 403
+(refused by policy), 404, 409 (wrong state), 413 (body too large) or 503.
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubejit import __version__
 from kubejit.domain.durations import parse_duration
-from kubejit.domain.errors import (
-    Conflict,
-    InvalidInput,
-    KubejitError,
-    NotFound,
-    Refused,
-    Unauthenticated,
-    Unavailable,
-)
+from kubejit.domain.errors import InvalidInput, KubejitError, NotFound, TooLarge, Unauthenticated, meaning_of
 from kubejit.domain.policy import Identity
 from kubejit.domain.workflow import State, Verdict
 from kubejit.entrypoints.api.schemas import (
@@ -51,24 +44,13 @@ from kubejit.services.gateway_feed import GatewayFeed, require_gateway
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
 
-_STATUS: tuple[tuple[type[KubejitError], int, str], ...] = (
-    (InvalidInput, 400, "invalid"),
-    (Unauthenticated, 401, "unauthenticated"),
-    (Refused, 403, "refused"),
-    (NotFound, 404, "not-found"),
-    (Conflict, 409, "conflict"),
-    (Unavailable, 503, "unavailable"),
-)
-
 
 def error_response(error: KubejitError) -> JSONResponse:
-    status, kind = 500, "error"
-    for cls, code, name in _STATUS:
-        if isinstance(error, cls):
-            status, kind = code, name
-            break
-    headers = {"WWW-Authenticate": 'Bearer realm="kubejit"'} if status == 401 else None
-    return JSONResponse({"error": {"type": kind, "message": str(error)}}, status_code=status, headers=headers)
+    meaning = meaning_of(error)
+    headers = {"WWW-Authenticate": 'Bearer realm="kubejit"'} if meaning.http_status == 401 else None
+    return JSONResponse(
+        {"error": {"type": meaning.api_type, "message": str(error)}}, status_code=meaning.http_status, headers=headers
+    )
 
 
 def caller(request: Request, authorization: Annotated[str | None, Header()] = None) -> Identity:
@@ -134,8 +116,7 @@ class BodyLimit:
 
 
 async def _refuse_body(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-    response = error_response(InvalidInput(f"the request body is larger than {limit} bytes"))
-    response.status_code = 413
+    response = error_response(TooLarge(f"the request body is larger than {limit} bytes"))
     await response(scope, receive, send)
 
 

@@ -1,8 +1,8 @@
 """The CLI's connection to the broker: where it is, who the caller is, and errors in kubejit's terms.
 
 The server comes from ``--server`` or ``KUBEJIT_SERVER``, the token from ``--token`` or ``KUBEJIT_TOKEN``;
-HTTP statuses map back to kubejit's errors (so the CLI exits with DESIGN.md's codes), and an unreachable
-broker is exit code 3.
+HTTP statuses map back to kubejit's errors through the one error table read backwards (so the CLI exits with
+DESIGN.md's codes), and an unreachable broker is exit code 3.
 """
 
 from __future__ import annotations
@@ -12,30 +12,12 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import httpx
 import typer
 
-from kubejit.domain.errors import (
-    Conflict,
-    InvalidInput,
-    KubejitError,
-    NotFound,
-    Refused,
-    Unauthenticated,
-    Unavailable,
-)
-
-_ERRORS: dict[int, type[KubejitError]] = {
-    400: InvalidInput,
-    401: Unauthenticated,
-    403: Refused,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-    503: Unavailable,
-}
+from kubejit.domain.errors import InvalidInput, Unavailable, error_for_status
+from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, TrustError, trust_context, url_problem
 
 ServerOption = Annotated[
     str | None, typer.Option("--server", envvar="KUBEJIT_SERVER", help="The broker's URL.", show_envvar=True)
@@ -60,10 +42,10 @@ class BrokerClient:
     def from_options(cls, server: str | None, token: str | None, ca_file: str | None = None) -> BrokerClient:
         if not server:
             raise InvalidInput("say which broker to use: --server URL or KUBEJIT_SERVER")
-        parts = urlsplit(server)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = url_problem(server)
+        if problem == NOT_AN_HTTP_URL:
             raise InvalidInput(f"--server {server!r} must be an https:// URL")
-        if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+        if problem == PLAIN_HTTP_OFF_LOOPBACK:
             raise InvalidInput(
                 f"--server {server!r}: your ID token would travel in clear text; use https:// (plain http is "
                 "accepted only for a broker on this machine)"
@@ -75,7 +57,10 @@ class BrokerClient:
     def _client(self) -> httpx.Client:
         verify: ssl.SSLContext | bool = True
         if self.ca_file:
-            verify = ssl.create_default_context(cafile=self.ca_file)
+            try:
+                verify = trust_context(cafile=self.ca_file)
+            except TrustError as error:
+                raise InvalidInput(f"--certificate-authority / KUBEJIT_CA {self.ca_file!r}: {error}") from None
         return httpx.Client(
             base_url=self.server,
             headers={"Authorization": f"Bearer {self.token}"},
@@ -109,4 +94,4 @@ class BrokerClient:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = f"the broker answered {response.status_code}: {response.text[:200]}"
-        raise _ERRORS.get(response.status_code, Unavailable)(message)
+        raise error_for_status(response.status_code)(message)

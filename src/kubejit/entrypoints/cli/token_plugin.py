@@ -61,9 +61,6 @@ Usage: kubejit token [--grant ID]
 
 _GRANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _TOKEN_CHARS = _GRANT_CHARS | {"."}  # a JWS in compact form: base64url segments joined by dots
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-# Broker statuses -> exit codes, as kubejit.entrypoints.cli.client maps them to kubejit's errors.
-_STATUS_EXIT = {400: EXIT_USAGE, 422: EXIT_USAGE, 401: EXIT_REFUSED, 403: EXIT_REFUSED, 404: EXIT_REFUSED}
 _ENDED = ("expired", "revoked", "denied", "cancelled", "timed-out")
 
 
@@ -247,7 +244,9 @@ def fetch(grant: str, env: Mapping[str, str], id_token: str) -> tuple[str, int]:
         message = _message(body, status)
         raise PluginError(f"the broker did not accept your ID token (KUBEJIT_TOKEN): {message}", EXIT_REFUSED)
     if status >= 300:
-        raise PluginError(_message(body, status), _STATUS_EXIT.get(status, EXIT_UNREACHABLE))
+        from kubejit.domain.errors import error_for_status, exit_code_for
+
+        raise PluginError(_message(body, status), exit_code_for(error_for_status(status)))
     answer = _json(body)
     token = answer.get("token") if isinstance(answer, dict) else None
     expires_at = answer.get("expiresAt") if isinstance(answer, dict) else None
@@ -302,33 +301,27 @@ class _Broker:
     """Where the broker is and how to reach it: ``KUBEJIT_SERVER``, ``KUBEJIT_CA``; plain HTTP only on loopback."""
 
     def __init__(self, env: Mapping[str, str], id_token: str) -> None:
-        from urllib.parse import urlsplit
+        from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, url_problem
 
         server = env.get("KUBEJIT_SERVER", "").strip()
         if not server:
             raise PluginError("say which broker to use: set KUBEJIT_SERVER", EXIT_USAGE)
-        not_url = PluginError(f"KUBEJIT_SERVER {server[:200]!r} must be an https:// URL", EXIT_USAGE)
-        try:
-            parts = urlsplit(server)
-            hostname = parts.hostname
-        except ValueError:
-            raise not_url from None
-        if parts.scheme not in ("http", "https") or not hostname:
-            raise not_url
-        if parts.scheme == "http" and hostname not in _LOOPBACK:
+        problem = url_problem(server)
+        if problem == NOT_AN_HTTP_URL:
+            raise PluginError(f"KUBEJIT_SERVER {server[:200]!r} must be an https:// URL", EXIT_USAGE)
+        if problem == PLAIN_HTTP_OFF_LOOPBACK:
             raise PluginError(
                 f"KUBEJIT_SERVER {server[:200]!r}: your ID token would travel in clear text; use https:// "
                 "(plain http is accepted only for a broker on this machine)",
                 EXIT_USAGE,
             )
         self.server = server.rstrip("/")
-        self.https = parts.scheme == "https"
+        self.https = server.lower().startswith("https:")
         self.ca_file = env.get("KUBEJIT_CA") or None
         self._id_token = id_token
 
     def call(self, method: str, path: str) -> tuple[int, bytes]:
         """The status and body of one request; redirects are not followed (they would carry the ID token)."""
-        import ssl
         import urllib.error
         import urllib.request
         from http.client import HTTPException
@@ -341,11 +334,12 @@ class _Broker:
 
         handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
         if self.https:
+            from kubejit.transport import TrustError, trust_context
+
             try:
-                context = ssl.create_default_context(cafile=self.ca_file)
-            except (OSError, ssl.SSLError) as error:
-                message = f"KUBEJIT_CA {self.ca_file!r} is not a readable CA bundle: {error}"
-                raise PluginError(message, EXIT_USAGE) from None
+                context = trust_context(cafile=self.ca_file)
+            except TrustError as error:
+                raise PluginError(f"KUBEJIT_CA {self.ca_file!r}: {error}", EXIT_USAGE) from None
             handlers.append(urllib.request.HTTPSHandler(context=context))
         else:
             handlers.append(urllib.request.ProxyHandler({}))  # a loopback broker: the ID token stays on this machine

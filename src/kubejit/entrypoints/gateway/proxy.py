@@ -24,7 +24,7 @@ from typing import Any
 
 import h11
 
-from kubejit.domain.errors import InvalidInput, KubejitError, Refused, Unauthenticated, Unavailable
+from kubejit.domain.errors import InvalidInput, KubejitError, Unauthenticated, Unavailable, meaning_of
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming, header_text
@@ -82,19 +82,10 @@ def status_body(code: int, reason: str, message: str) -> bytes:
     ).encode()
 
 
-_REFUSALS: tuple[tuple[type[KubejitError], int, str], ...] = (
-    (InvalidInput, 400, "BadRequest"),
-    (Unauthenticated, 401, "Unauthorized"),
-    (Refused, 403, "Forbidden"),
-    (Unavailable, 503, "ServiceUnavailable"),
-)
-
-
 def refusal_for(error: KubejitError) -> tuple[int, str]:
-    for cls, code, reason in _REFUSALS:
-        if isinstance(error, cls):
-            return code, reason
-    return 403, "Forbidden"
+    """The status code and Kubernetes ``Status`` reason of a refusal, from the one error table."""
+    meaning = meaning_of(error)
+    return meaning.http_status, meaning.status_reason
 
 
 @dataclass
