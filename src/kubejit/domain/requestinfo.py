@@ -115,9 +115,10 @@ def parse_request(method: str, raw_path: str, raw_query: str = "", *, upgrade: b
         )
     segments, path = _split_path(raw_path)
     query = _parse_query(raw_query) if raw_query else ()
+    non_resource_verb = _NON_RESOURCE_VERBS[method]
     if len(segments) < 3 or segments[0] not in _API_PREFIXES:
         return RequestAttributes(
-            path=path, verb=_NON_RESOURCE_VERBS[method], is_resource_request=False, query=query, upgrade=upgrade
+            path=path, verb=non_resource_verb, is_resource_request=False, query=query, upgrade=upgrade
         )
     prefix = segments[0]
     group = ""
@@ -126,7 +127,7 @@ def parse_request(method: str, raw_path: str, raw_query: str = "", *, upgrade: b
         if len(rest) < 3:  # /apis/GROUP/VERSION is discovery: non-resource, yet RequestInfo keeps the prefix
             return RequestAttributes(
                 path=path,
-                verb=_NON_RESOURCE_VERBS[method],
+                verb=non_resource_verb,
                 is_resource_request=False,
                 api_prefix=prefix,
                 query=query,
@@ -135,35 +136,8 @@ def parse_request(method: str, raw_path: str, raw_query: str = "", *, upgrade: b
         group = rest[0]
         rest = rest[1:]
     version = rest[0]
-    rest = rest[1:]
-
-    verb_via_path = rest[0] in _SPECIAL_VERBS
-    if verb_via_path:
-        if len(rest) < 2:
-            raise InvalidInput(
-                f"request path {path!r} names the verb {rest[0]!r} but no resource; kube-apiserver cannot "
-                "resolve it either (it answers 500): refused"
-            )
-        verb = rest[0]
-        rest = rest[1:]
-    else:
-        method_verb = _METHOD_VERBS.get(method)
-        if method_verb is None:
-            raise InvalidInput(
-                f"{method} {path!r} is refused: kube-apiserver derives no verb for {method} on an API resource"
-            )
-        verb = method_verb
-
-    namespace = ""
-    if rest[0] == "namespaces" and len(rest) > 1:
-        namespace = rest[1]
-        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
-            if rest[2] == "namespaces":
-                raise NonCanonicalPath(
-                    f"request path {path!r} puts namespaces inside the namespace {namespace!r}; refused: "
-                    "kube-apiserver has no such route and reads it like the namespace object itself"
-                )
-            rest = rest[2:]
+    verb, verb_via_path, rest = _resource_verb(method, path, rest[1:])
+    namespace, rest = _namespace_scope(path, rest)
 
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ""
@@ -198,6 +172,39 @@ def parse_request(method: str, raw_path: str, raw_query: str = "", *, upgrade: b
     )
 
 
+def _resource_verb(method: str, path: str, rest: list[str]) -> tuple[str, bool, list[str]]:
+    """The verb of a resource request (named in the path, like ``watch``, or derived from the method), whether
+    the path named it, and the segments after it."""
+    if rest[0] in _SPECIAL_VERBS:
+        if len(rest) < 2:
+            raise InvalidInput(
+                f"request path {path!r} names the verb {rest[0]!r} but no resource; kube-apiserver cannot "
+                "resolve it either (it answers 500): refused"
+            )
+        return rest[0], True, rest[1:]
+    method_verb = _METHOD_VERBS.get(method)
+    if method_verb is None:
+        raise InvalidInput(
+            f"{method} {path!r} is refused: kube-apiserver derives no verb for {method} on an API resource"
+        )
+    return method_verb, False, rest
+
+
+def _namespace_scope(path: str, rest: list[str]) -> tuple[str, list[str]]:
+    """The namespace a resource path is in ("" for cluster scope) and the segments from the resource on."""
+    if rest[0] != "namespaces" or len(rest) < 2:
+        return "", rest
+    namespace = rest[1]
+    if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+        if rest[2] == "namespaces":
+            raise NonCanonicalPath(
+                f"request path {path!r} puts namespaces inside the namespace {namespace!r}; refused: "
+                "kube-apiserver has no such route and reads it like the namespace object itself"
+            )
+        return namespace, rest[2:]
+    return namespace, rest
+
+
 def _refuse(raw_path: str, problem: str) -> NonCanonicalPath:
     shown = raw_path if len(raw_path) <= 200 else raw_path[:200] + "..."
     return NonCanonicalPath(
@@ -221,16 +228,10 @@ def _split_path(raw_path: str) -> tuple[list[str], str]:
     segments = raw_path[1:-1].split("/") if trailing_slash else raw_path[1:].split("/")
     if segments == [""]:
         segments = []
+    path = raw_path
     if "%" in raw_path:
-        for index, segment in enumerate(segments):
-            if "%" in segment:
-                decoded = unquote(segment, errors="replace")
-                if _DECODED_SEGMENT.fullmatch(decoded) is None:
-                    raise _refuse(raw_path, _decoded_problem(decoded))
-                segments[index] = decoded
+        _decode_segments(raw_path, segments)
         path = "/" + "/".join(segments) + ("/" if trailing_slash and segments else "")
-    else:
-        path = raw_path
     if "." in raw_path or "%" in raw_path:
         for segment in segments:
             if segment in (".", ".."):
@@ -242,6 +243,16 @@ def _split_path(raw_path: str) -> tuple[list[str], str]:
             "a non-resource path",
         )
     return segments, path
+
+
+def _decode_segments(raw_path: str, segments: list[str]) -> None:
+    """Percent-decode ``segments`` in place, refusing any whose decoded form is not a plain segment."""
+    for index, segment in enumerate(segments):
+        if "%" in segment:
+            decoded = unquote(segment, errors="replace")
+            if _DECODED_SEGMENT.fullmatch(decoded) is None:
+                raise _refuse(raw_path, _decoded_problem(decoded))
+            segments[index] = decoded
 
 
 def _raw_problem(raw_path: str) -> str:
