@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -138,54 +138,50 @@ class BrokerConfig(_Model):
     gateway: GatewayLinkConfig | None = None
 
 
-def _resolve(base: Path, path: Path | None) -> Path | None:
-    return None if path is None else (path if path.is_absolute() else base / path)
+_Config = TypeVar("_Config", bound=BaseModel)
 
 
-def load_config(path: Path) -> BrokerConfig:
-    """Read and validate a broker config; relative paths are taken from the file's directory."""
+def _load(path: Path, model: type[_Config], what: str) -> _Config:
+    """Read and validate one config file; every problem is listed at once, under the file's name."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
-        raise InvalidInput(f"cannot read config file {path}: {error.strerror or error}") from error
+        raise InvalidInput(f"cannot read {what} {path}: {error.strerror or error}") from error
     except yaml.YAMLError as error:
         raise InvalidInput(f"{path}: not valid YAML: {error}") from error
     try:
-        config = BrokerConfig.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as error:
         lines = [
             f"  {'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg'].removeprefix('Value error, ')}"
             for e in error.errors(include_url=False)
         ]
-        raise InvalidInput(f"{path}: {len(lines)} problem(s) in the broker config:\n" + "\n".join(lines)) from None
-    base = path.parent
+        raise InvalidInput(f"{path}: {len(lines)} problem(s) in the {what}:\n" + "\n".join(lines)) from None
+    return _paths_from(path.parent, config)
+
+
+def _paths_from(base: Path, value: _Config) -> _Config:
+    """``value`` with every relative path in it (nested settings and lists of them too) taken from ``base``."""
+    update: dict[str, object] = {}
+    for name in type(value).model_fields:
+        field_value = getattr(value, name)
+        if isinstance(field_value, Path) and not field_value.is_absolute():
+            update[name] = base / field_value
+        elif isinstance(field_value, BaseModel):
+            update[name] = _paths_from(base, field_value)
+        elif isinstance(field_value, list) and any(isinstance(item, BaseModel) for item in field_value):
+            update[name] = [_paths_from(base, item) for item in field_value]
+    return value.model_copy(update=update)
+
+
+def load_config(path: Path) -> BrokerConfig:
+    """Read and validate a broker config; relative paths (and a relative SQLite file) are taken from the file's
+    directory."""
+    config = _load(path, BrokerConfig, "broker config")
     database_url = config.database_url
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
-        database_url = f"sqlite:///{base / database_url.removeprefix('sqlite:///')}"
-    return config.model_copy(
-        update={
-            "policy_file": _resolve(base, config.policy_file),
-            "database_url": database_url,
-            "kubernetes": config.kubernetes.model_copy(
-                update={"kubeconfig": _resolve(base, config.kubernetes.kubeconfig)}
-            ),
-            "audit": config.audit.model_copy(
-                update={
-                    "checkpoint_file": _resolve(base, config.audit.checkpoint_file),
-                    "signing_key_file": _resolve(base, config.audit.signing_key_file),
-                }
-            ),
-            "oidc": [i.model_copy(update={"ca_file": _resolve(base, i.ca_file)}) for i in config.oidc],
-            "gateway": config.gateway.model_copy(
-                update={
-                    "ca_file": _resolve(base, config.gateway.ca_file),
-                    "signing_key_file": _resolve(base, config.gateway.signing_key_file),
-                }
-            )
-            if config.gateway
-            else None,
-        }
-    )
+        database_url = f"sqlite:///{path.parent / database_url.removeprefix('sqlite:///')}"
+    return config.model_copy(update={"database_url": database_url})
 
 
 class GatewayBrokerConfig(_Model):
@@ -224,44 +220,6 @@ class GatewayConfig(_Model):
         return self
 
 
-def _read(path: Path, what: str) -> tuple[object, Path]:
-    try:
-        return yaml.safe_load(path.read_text()), path.parent
-    except OSError as error:
-        raise InvalidInput(f"cannot read {what} {path}: {error.strerror or error}") from error
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"{path}: not valid YAML: {error}") from error
-
-
 def load_gateway_config(path: Path) -> GatewayConfig:
-    data, base = _read(path, "gateway config")
-    try:
-        config = GatewayConfig.model_validate(data)
-    except ValidationError as error:
-        lines = [
-            f"  {'.'.join(str(p) for p in e['loc']) or '(document)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors(include_url=False)
-        ]
-        raise InvalidInput(f"{path}: {len(lines)} problem(s) in the gateway config:\n" + "\n".join(lines)) from None
-    listen = config.listen
-    return config.model_copy(
-        update={
-            "policy_file": _resolve(base, config.policy_file),
-            "listen": listen.model_copy(
-                update={
-                    "tls_cert_file": _resolve(base, listen.tls_cert_file),
-                    "tls_key_file": _resolve(base, listen.tls_key_file),
-                }
-            ),
-            "kubernetes": config.kubernetes.model_copy(
-                update={"kubeconfig": _resolve(base, config.kubernetes.kubeconfig)}
-            ),
-            "broker": config.broker.model_copy(
-                update={
-                    "ca_file": _resolve(base, config.broker.ca_file),
-                    "client_token_file": _resolve(base, config.broker.client_token_file),
-                }
-            ),
-            "oidc": [i.model_copy(update={"ca_file": _resolve(base, i.ca_file)}) for i in config.oidc],
-        }
-    )
+    """Read and validate a gateway config; relative paths are taken from the file's directory."""
+    return _load(path, GatewayConfig, "gateway config")
