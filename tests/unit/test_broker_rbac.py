@@ -9,8 +9,8 @@ import yaml
 
 from kubejit.adapters.kube.install import (
     broker_rbac,
-    broker_rbac_yaml,
     inline_role_name,
+    render_yaml,
 )
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.policy import AccessPolicy, RoleKind, RoleSource, Scope
@@ -162,7 +162,7 @@ def test_a_policy_without_cluster_roles_grants_no_bind_on_cluster_roles_at_all()
 
 
 def test_yaml_rendering_round_trips() -> None:
-    text = broker_rbac_yaml(sample_policy())
+    text = render_yaml(broker_rbac(sample_policy()))
     assert text.startswith("---")
     assert list(yaml.safe_load_all(text)) == broker_rbac(sample_policy())
 

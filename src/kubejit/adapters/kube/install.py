@@ -249,28 +249,6 @@ def render_yaml(manifests: Iterable[Mapping[str, Any]]) -> str:
     return yaml.safe_dump_all([dict(m) for m in manifests], sort_keys=False, explicit_start=True)
 
 
-def broker_rbac_yaml(
-    policy: AccessPolicy,
-    *,
-    namespace: str = DEFAULT_NAMESPACE,
-    service_account: str = DEFAULT_SERVICE_ACCOUNT,
-    lease_name: str = DEFAULT_LEASE,
-    checkpoint_configmap: str = DEFAULT_CHECKPOINT_CONFIGMAP,
-    role_name: str = BROKER_ROLE,
-) -> str:
-    """:func:`broker_rbac` rendered as YAML, for a CLI to print or pipe to ``kubectl apply -f -``."""
-    return render_yaml(
-        broker_rbac(
-            policy,
-            namespace=namespace,
-            service_account=service_account,
-            lease_name=lease_name,
-            checkpoint_configmap=checkpoint_configmap,
-            role_name=role_name,
-        )
-    )
-
-
 GATEWAY_ROLE = "kubejit:gateway"
 DEFAULT_GATEWAY_USER = "kubejit-gateway"
 

@@ -248,7 +248,7 @@ def rbac(
     ),
 ) -> None:
     """Print the broker's least-privilege RBAC for FILE's profiles (pipe it to `kubectl apply -f -`)."""
-    from kubejit.adapters.kube.install import broker_rbac_yaml
+    from kubejit.adapters.kube.install import broker_rbac, render_yaml
 
     policy = load_policy_file(file)
-    print(broker_rbac_yaml(policy, namespace=namespace, service_account=service_account), end="")
+    print(render_yaml(broker_rbac(policy, namespace=namespace, service_account=service_account)), end="")
