@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kubejit.adapters.clock import SystemClock
 from kubejit.adapters.grant_tokens import GrantTokenSigner, load_or_create_key
-from kubejit.adapters.idp.oidc import OidcIssuer, OidcVerifier
+from kubejit.adapters.idp import OidcIssuer, OidcVerifier
 from kubejit.adapters.kube.bindings import RbacBindings
 from kubejit.adapters.kube.checkpoint import (
     ConfigMapCheckpoints,
@@ -29,7 +29,7 @@ from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.lease import LeaseElection
 from kubejit.adapters.kube.role_rules import ClusterRoleRules
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
-from kubejit.adapters.notify.webhooks import WebhookNotifier, WebhookTarget
+from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, OidcIssuerConfig
