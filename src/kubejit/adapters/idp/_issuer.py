@@ -3,13 +3,12 @@
 Why it exists: the configuration of an issuer is checked once, when it is made (``kubejit.bootstrap`` builds one
 :class:`OidcIssuer` per configured issuer, as kube-apiserver's AuthenticationConfiguration names it), so the
 verifier's hot path never meets a half-valid setting. The algorithm tables here are the allow-list the token
-reader and the key set consult; the two transport rules (which URLs may be fetched, which CA is trusted) live in
-:func:`fetch_url_problem` and :meth:`OidcIssuer.ssl_context`, one place each.
+reader and the key set consult; the two transport rules (which URLs may be fetched, which CA is trusted) come from
+``kubejit.transport``, worded for an issuer by :func:`fetch_url_problem` and :meth:`OidcIssuer.ssl_context`.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from kubejit.domain.errors import InvalidInput
+from kubejit.transport import NOT_AN_HTTP_URL, TrustError, trust_context, url_problem
 
 # alg -> (JWK key type, curve or None). HS* and "none" are deliberately absent; so is "EdDSA", which RFC 9864
 # deprecates in favour of the fully specified "Ed25519" / "Ed448".
@@ -52,27 +52,13 @@ _MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def fetch_url_problem(url: str) -> str | None:
-    """Why ``url`` may not be fetched for keys, or None: HTTPS, or plain HTTP to loopback only (for tests).
-
-    The adapters' "plain HTTP only to loopback" rule, in one place for this package.
-    """
-    parts = urlsplit(url)
-    if not parts.hostname:
+    """Why ``url`` may not be fetched for keys, or None: HTTPS, or plain HTTP to loopback only (for tests)."""
+    problem = url_problem(url)
+    if problem is None:
+        return None
+    if problem == NOT_AN_HTTP_URL and not urlsplit(url).netloc:
         return f"{url!r} is not an absolute URL"
-    if parts.scheme == "https":
-        return None
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return None
     return f"{url!r} must use https (plain http is allowed only on loopback, for tests)"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -111,13 +97,8 @@ class OidcIssuer:
             )
 
     def ssl_context(self) -> ssl.SSLContext:
-        """TLS trust for this issuer: only ``ca_pem`` when given, the system's roots otherwise.
-
-        The adapters' "PEM bundle -> SSLContext" rule, in one place for this package.
-        """
-        if self.ca_pem is None:
-            return ssl.create_default_context()
+        """TLS trust for this issuer: only ``ca_pem`` when given, the system's roots otherwise."""
         try:
-            return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
-        except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
-            raise InvalidInput(f"OIDC issuer {self.url}: ca_pem is not a PEM certificate bundle ({error})") from error
+            return trust_context(cadata=self.ca_pem)
+        except TrustError as error:
+            raise InvalidInput(f"OIDC issuer {self.url}: ca_pem: {error}") from error

@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx2
 from lightkube import ApiError, Client
@@ -38,16 +38,12 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
+from kubejit.adapters.clock import SystemClock
 from kubejit.adapters.kube.install import MANAGED_BY, MANAGED_BY_LABEL
 from kubejit.domain.errors import Conflict, InvalidInput, KubejitError
 from kubejit.ports import Clock
 
 log = logging.getLogger(__name__)
-
-
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 class LeaseElection:
@@ -86,7 +82,7 @@ class LeaseElection:
         self._margin = margin
         self._record_seconds = math.ceil(self._duration)  # what challengers wait: never less than ours
         self._client = client
-        self._clock: Clock = clock or _UtcClock()
+        self._clock: Clock = clock or SystemClock()
         self._monotonic = monotonic
         self._on_change = on_change
         self._field_manager = field_manager

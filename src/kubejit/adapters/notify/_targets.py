@@ -4,13 +4,12 @@ Why it exists: a target is checked once, when it is configured (``kubejit.bootst
 :class:`WebhookTarget` per configured webhook), so a bad URL, header or CA bundle fails at start-up and not at
 the first delivery. A target's URL and headers may be credentials (a Slack webhook URL is one): everything that
 names a target in logs, ``repr`` or failure reasons uses :attr:`WebhookTarget.label`, scheme and host only.
-The two transport rules (plain HTTP only to loopback, a PEM bundle as the only trust) are :func:`_is_loopback`
-and :meth:`WebhookTarget.ssl_context`, one place each.
+The two transport rules (plain HTTP only to loopback, a PEM bundle as the only trust) come from
+``kubejit.transport``; this module only words them for a webhook.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,16 +18,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from kubejit.domain.errors import InvalidInput
-
-
-def _is_loopback(host: str) -> bool:
-    """Whether plain HTTP may be used to ``host`` (tests only): the adapters' loopback rule for this package."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, TrustError, trust_context, url_problem
 
 
 @dataclass(frozen=True, repr=False)
@@ -46,11 +36,10 @@ class WebhookTarget:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        if not host or parts.scheme not in ("https", "http"):
+        problem = url_problem(self.url)
+        if problem == NOT_AN_HTTP_URL:
             raise InvalidInput(f"webhook {self.label}: the URL must be an absolute https URL")
-        if parts.scheme == "http" and not _is_loopback(host):
+        if problem == PLAIN_HTTP_OFF_LOOPBACK:
             raise InvalidInput(f"webhook {self.label}: use https (plain http is allowed only on loopback, for tests)")
         if self.format not in ("generic", "slack"):
             raise InvalidInput(f"webhook {self.label}: format must be 'generic' or 'slack', not {self.format!r}")
@@ -80,12 +69,10 @@ class WebhookTarget:
 
     def ssl_context(self) -> ssl.SSLContext:
         """Only ``ca_pem`` is trusted when given; the system's roots otherwise (the adapters' PEM trust rule)."""
-        if self.ca_pem is None:
-            return ssl.create_default_context()
         try:
-            return ssl.create_default_context(cadata=self.ca_pem.decode("ascii"))
-        except (ssl.SSLError, UnicodeDecodeError, ValueError) as error:
-            raise InvalidInput(f"webhook {self.label}: ca_pem is not a PEM certificate bundle ({error})") from error
+            return trust_context(cadata=self.ca_pem)
+        except TrustError as error:
+            raise InvalidInput(f"webhook {self.label}: ca_pem: {error}") from error
 
     def __repr__(self) -> str:
         events = "all" if self.events is None else ",".join(sorted(self.events))
