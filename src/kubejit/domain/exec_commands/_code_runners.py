@@ -27,6 +27,7 @@ from kubejit.domain.exec_commands._wrappers import options_or_guess
 if TYPE_CHECKING:
     from kubejit.domain.exec_commands._analyzer import Analyzer
 
+
 _WATCH_OPTIONS = OptionSpec(
     short_val="nq",
     short_flag="bcCdegprtwx",
@@ -35,12 +36,28 @@ _WATCH_OPTIONS = OptionSpec(
         "precise:p no-rerun:r no-title:t no-wrap:w no-linewrap:w"
     ),
 )
+_FLOCK_OPTIONS = OptionSpec(
+    short_val="wEc",
+    short_flag="sxenuoFv",
+    long=long_options(
+        "shared:s exclusive:x nonblock:n nb:n unlock:u timeout:w= wait:w= conflict-exit-code:E= close:o "
+        "no-fork:F command:c= verbose:v"
+    ),
+)
+_SU_OPTIONS = OptionSpec(
+    short_val="cgGswu",
+    short_flag="flmpP",
+    long=long_options(
+        "command:c= session-command:c= group:g= supp-group:G= shell:s= whitelist-environment:w= login:l "
+        "fast:f preserve-environment:p pty:P user:u="
+    ),
+)
+_MAPFILE_OPTIONS = OptionSpec(short_val="dnOsuCc", short_flag="t")
 
 
 def watch(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
     """watch [OPTIONS] COMMAND...: the arguments are joined and run with sh -c, unless -x."""
-    parsed = options_or_guess(analysis, words, _WATCH_OPTIONS, ctx, trailing)
-    if parsed is None:
+    if (parsed := options_or_guess(analysis, words, _WATCH_OPTIONS, ctx, trailing)) is None:
         return
     index, seen = parsed
     rest = words[index:]
@@ -52,20 +69,9 @@ def watch(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, 
         analysis.inner((), ctx, trailing, name)
 
 
-_FLOCK_OPTIONS = OptionSpec(
-    short_val="wEc",
-    short_flag="sxenuoFv",
-    long=long_options(
-        "shared:s exclusive:x nonblock:n nb:n unlock:u timeout:w= wait:w= conflict-exit-code:E= close:o "
-        "no-fork:F command:c= verbose:v"
-    ),
-)
-
-
 def flock(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
     """flock [OPTIONS] FILE COMMAND... or flock [OPTIONS] FILE -c STRING."""
-    parsed = options_or_guess(analysis, words, _FLOCK_OPTIONS, ctx, trailing)
-    if parsed is None:
+    if (parsed := options_or_guess(analysis, words, _FLOCK_OPTIONS, ctx, trailing)) is None:
         return
     index, seen = parsed
     codes = [value for key, value in seen if key == "c"]
@@ -77,16 +83,6 @@ def flock(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, 
         analysis.code_word(code, ctx, "flock -c")
     if not codes and index < len(words):
         analysis.inner(rest, ctx, trailing, name)
-
-
-_SU_OPTIONS = OptionSpec(
-    short_val="cgGswu",
-    short_flag="flmpP",
-    long=long_options(
-        "command:c= session-command:c= group:g= supp-group:G= shell:s= whitelist-environment:w= login:l "
-        "fast:f preserve-environment:p pty:P user:u="
-    ),
-)
 
 
 @dataclass
@@ -240,9 +236,6 @@ def trap(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, _
     args = _after_double_dash(words)
     if len(args) >= 2 and not args[0].text.startswith("-"):
         analysis.code_word(args[0], ctx, name)
-
-
-_MAPFILE_OPTIONS = OptionSpec(short_val="dnOsuCc", short_flag="t")
 
 
 def mapfile(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, _trailing: bool) -> None:

@@ -163,6 +163,26 @@ LOOSE_WRAPPERS = frozenset(
 )  # fmt: skip
 
 
+_ENV_OPTIONS = OptionSpec(
+    short_val="uCSa",
+    short_flag="i0v",
+    long=long_options(
+        "ignore-environment:i null:0 unset:u= chdir:C= split-string:S= block-signal:bs? "
+        "default-signal:ds? ignore-signal:is? list-signal-handling:ls debug:v argv0:a="
+    ),
+)
+_XARGS_OPTIONS = OptionSpec(
+    short_val="adEILnPs",
+    short_opt="eil",
+    short_flag="0oprtx",
+    long=long_options(
+        "arg-file:a= delimiter:d= eof:e? replace:i? max-lines:l? max-args:n= max-procs:P= max-chars:s= "
+        "process-slot-var:psv= null:0 open-tty:o interactive:p no-run-if-empty:r verbose:t exit:x "
+        "show-limits:sl"
+    ),
+)
+
+
 def options_or_guess(
     analysis: Analyzer, words: Sequence[Word], spec: OptionSpec, ctx: Context, trailing: bool
 ) -> tuple[int, ParsedOptions] | None:
@@ -177,15 +197,24 @@ def options_or_guess(
     return index, seen
 
 
+def options_unless_help(
+    analysis: Analyzer, words: Sequence[Word], spec: OptionSpec, ctx: Context, trailing: bool
+) -> tuple[int, ParsedOptions] | None:
+    """Like :func:`options_or_guess`, and None also after ``--help`` or ``--version``, which run nothing."""
+    parsed = options_or_guess(analysis, words, spec, ctx, trailing)
+    if parsed is None or option_keys(parsed[1]) & HELP_KEYS:
+        return None
+    return parsed
+
+
 def wrapper(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
     """A wrapper of :data:`WRAPPERS`: options, then fixed operands, then the command."""
     spec = WRAPPERS[name]
-    parsed = options_or_guess(analysis, words, spec.options, ctx, trailing)
-    if parsed is None:
+    if (parsed := options_unless_help(analysis, words, spec.options, ctx, trailing)) is None:
         return
     index, seen = parsed
     keys = option_keys(seen)
-    if keys & spec.no_command or keys & HELP_KEYS:
+    if keys & spec.no_command:
         return
     rest = words[index + spec.operands :]
     if not rest and not trailing and (spec.shell_if_empty or keys & spec.shell_keys):
@@ -199,24 +228,11 @@ def loose(analysis: Analyzer, _name: str, words: tuple[Word, ...], ctx: Context,
     analysis.suffixes(words, 1, ctx, trailing)
 
 
-_ENV_OPTIONS = OptionSpec(
-    short_val="uCSa",
-    short_flag="i0v",
-    long=long_options(
-        "ignore-environment:i null:0 unset:u= chdir:C= split-string:S= block-signal:bs? "
-        "default-signal:ds? ignore-signal:is? list-signal-handling:ls debug:v argv0:a="
-    ),
-)
-
-
 def env(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
     """env [OPTIONS] [-] [NAME=VALUE...] [COMMAND...]; ``-S STRING`` is split into words before the command."""
-    parsed = options_or_guess(analysis, words, _ENV_OPTIONS, ctx, trailing)
-    if parsed is None:
+    if (parsed := options_unless_help(analysis, words, _ENV_OPTIONS, ctx, trailing)) is None:
         return
     index, seen = parsed
-    if option_keys(seen) & HELP_KEYS:
-        return
     while index < len(words) and (words[index].text == "-" or "=" in words[index].text):
         index += 1  # "-" is -i; NAME=VALUE sets a variable
     split: list[Word] = []
@@ -250,26 +266,11 @@ def coproc(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context,
     analysis.inner(rest, ctx, trailing, name)
 
 
-_XARGS_OPTIONS = OptionSpec(
-    short_val="adEILnPs",
-    short_opt="eil",
-    short_flag="0oprtx",
-    long=long_options(
-        "arg-file:a= delimiter:d= eof:e? replace:i? max-lines:l? max-args:n= max-procs:P= max-chars:s= "
-        "process-slot-var:psv= null:0 open-tty:o interactive:p no-run-if-empty:r verbose:t exit:x "
-        "show-limits:sl"
-    ),
-)
-
-
 def xargs(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, _trailing: bool) -> None:
     """xargs [OPTIONS] COMMAND...: its input is appended, or replaces the -I string."""
-    parsed = options_or_guess(analysis, words, _XARGS_OPTIONS, ctx, True)
-    if parsed is None:
+    if (parsed := options_unless_help(analysis, words, _XARGS_OPTIONS, ctx, True)) is None:
         return
     index, seen = parsed
-    if option_keys(seen) & HELP_KEYS:
-        return
     replace_str: str | None = None
     for key, value in seen:
         if key == "I":
