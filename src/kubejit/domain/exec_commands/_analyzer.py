@@ -39,7 +39,7 @@ class Analyzer:
 
     def doubt(self, ctx: Context, reason: str) -> None:
         """Something cannot be checked (ignored in a speculative reading)."""
-        if not ctx.spec and reason not in self.unresolved:
+        if not ctx.speculative and reason not in self.unresolved:
             self.unresolved.append(reason)
 
     def doubt_unknown_arguments(self, ctx: Context, what: str, word: Word) -> None:
@@ -54,7 +54,7 @@ class Analyzer:
                 f"{what} reads its commands from a pipe, redirect or here-document, which is not visible; "
                 "pass shell commands as sh -c '...' instead",
             )
-        elif not ctx.spec:
+        elif not ctx.speculative:
             self.interactive.append(what)
 
     def command(self, words: Sequence[Word], ctx: Context, trailing: bool = False) -> None:
@@ -80,7 +80,7 @@ class Analyzer:
                 "run time; write the program name literally",
             )
             return
-        self.commands.append(SimpleCommand(command_words, trailing, ctx.spec))
+        self.commands.append(SimpleCommand(command_words, trailing, ctx.speculative))
         name = basename(program.text)
         handler = handler_for(name)
         if handler is not None:
@@ -126,7 +126,7 @@ class Analyzer:
         if text in self.scanned:
             return
         self.scanned.add(text)
-        ShellParser(self, text).run(0, replace(ctx.deeper(), spec=True), until_paren=False)
+        ShellParser(self, text).run(0, replace(ctx.deeper(), speculative=True), until_paren=False)
 
 
 def _expansion_kind(program: Word) -> str:

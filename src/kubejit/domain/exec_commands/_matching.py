@@ -154,11 +154,11 @@ def _match(pattern: CommandPattern, command: SimpleCommand, program: str) -> _Ma
 
 
 def _matching(
-    commands: Sequence[SimpleCommand], patterns: Sequence[CommandPattern], outcome: _Match, *, speculative: bool
+    commands: Sequence[SimpleCommand], patterns: Sequence[CommandPattern], outcome: _Match, *, include_speculative: bool
 ) -> Iterator[tuple[CommandPattern, SimpleCommand]]:
     """Each (pattern, command) pair that compares as ``outcome``; commands of speculative readings if asked."""
     for command in commands:
-        if command.spec and not speculative:
+        if command.speculative and not include_speculative:
             continue
         program = basename(command.words[0].text)
         for pattern in patterns:
@@ -170,7 +170,7 @@ def first_match(
     commands: Sequence[SimpleCommand], patterns: Sequence[CommandPattern]
 ) -> tuple[CommandPattern, SimpleCommand] | None:
     """The first command that matches a pattern, with that pattern."""
-    return next(_matching(commands, patterns, _Match.YES, speculative=True), None)
+    return next(_matching(commands, patterns, _Match.YES, include_speculative=True), None)
 
 
 def partial_matches(commands: Sequence[SimpleCommand], patterns: Sequence[CommandPattern]) -> list[str]:
@@ -179,5 +179,5 @@ def partial_matches(commands: Sequence[SimpleCommand], patterns: Sequence[Comman
         f"the arguments of {show_command(command)} are only partly known before it runs (variables, "
         f"substitutions, globs or xargs input), so they may complete the denied pattern "
         f"{pattern.text!r}; write them literally (put -- before file names)"
-        for pattern, command in _matching(commands, patterns, _Match.MAYBE, speculative=False)
+        for pattern, command in _matching(commands, patterns, _Match.MAYBE, include_speculative=False)
     ]

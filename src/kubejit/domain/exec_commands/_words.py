@@ -77,7 +77,7 @@ class Context:
     depth: int = 0  # shell text nesting
     chain: int = 0  # wrappers around the current command
     fed: bool = False  # stdin may come from a pipe, redirect or here-document
-    spec: bool = False  # speculative reading: matches count, doubts do not
+    speculative: bool = False  # a speculative reading: matches count, doubts do not
 
     def deeper(self) -> Context:
         """One level of shell text further in (sh -c, $(...), eval); the wrapper count starts again."""
@@ -101,7 +101,7 @@ class SimpleCommand:
 
     words: tuple[Word, ...]
     trailing: bool  # unknown arguments are appended (xargs)
-    spec: bool  # found in a speculative reading
+    speculative: bool  # found in a speculative reading
 
 
 def basename(program: str) -> str:
