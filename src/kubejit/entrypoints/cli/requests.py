@@ -122,11 +122,11 @@ def request(
         raise typer.Exit(EXIT_REFUSED)
 
 
-def _wait_until_active(broker: BrokerClient, request_id: str, timeout: float = 3600.0) -> dict[str, Any]:
+def _wait_until_active(client: BrokerClient, request_id: str, timeout: float = 3600.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     announced = False
     while time.monotonic() < deadline:
-        current: dict[str, Any] = broker.call("GET", f"/api/v1/requests/{request_id}")
+        current: dict[str, Any] = client.call("GET", f"/api/v1/requests/{request_id}")
         if current["state"] == "active" or current["state"] in ENDED:
             return current
         if not announced:
