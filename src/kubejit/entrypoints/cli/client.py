@@ -1,8 +1,8 @@
 """The CLI's connection to the broker: where it is, who the caller is, and errors in kubejit's terms.
 
-The server comes from ``--server`` or ``KUBEJIT_SERVER``, the token from ``--token`` or ``KUBEJIT_TOKEN``;
-HTTP statuses map back to kubejit's errors through the one error table read backwards (so the CLI exits with
-DESIGN.md's codes), and an unreachable broker is exit code 3.
+The server comes from ``--server`` or ``KUBEJIT_SERVER``, the token from ``--token`` or ``KUBEJIT_TOKEN`` (the
+options are declared once, in ``broker_options``); HTTP statuses map back to kubejit's errors through the one
+error table read backwards (so the CLI exits with DESIGN.md's codes), and an unreachable broker is exit code 3.
 """
 
 from __future__ import annotations
@@ -11,25 +11,12 @@ import os
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
-import typer
 
 from kubejit.domain.errors import InvalidInput, Unavailable, error_for_status
 from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, TrustError, trust_context, url_problem
-
-ServerOption = Annotated[
-    str | None, typer.Option("--server", envvar="KUBEJIT_SERVER", help="The broker's URL.", show_envvar=True)
-]
-TokenOption = Annotated[
-    str | None,
-    typer.Option("--token", envvar="KUBEJIT_TOKEN", help="Your ID token.", show_envvar=True, show_default=False),
-]
-CaOption = Annotated[
-    str | None,
-    typer.Option("--certificate-authority", envvar="KUBEJIT_CA", help="CA bundle (PEM file) for an HTTPS broker."),
-]
 
 
 @dataclass

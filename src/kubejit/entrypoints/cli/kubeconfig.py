@@ -18,14 +18,16 @@ import typer
 import yaml
 
 from kubejit.domain.errors import InvalidInput, Refused, Unavailable
-from kubejit.entrypoints.cli.client import BrokerClient, CaOption, ServerOption, TokenOption
+from kubejit.domain.workflow import ENDED
+from kubejit.entrypoints.cli.broker_options import BrokerOptions, with_connection
 from kubejit.entrypoints.cli.token_plugin import API_VERSION, is_grant_id
 
-_ENDED = {"expired", "revoked", "denied", "cancelled", "timed-out"}
 _PROGRAMS = ("kubejit", "kubectl-jit")
 
 
+@with_connection
 def kubeconfig(
+    options: BrokerOptions,
     grant: Annotated[str, typer.Option("--grant", help="The grant (request id, req-...).", show_default=False)],
     output_file: Annotated[
         str | None,
@@ -34,9 +36,6 @@ def kubeconfig(
     context: Annotated[
         str | None, typer.Option("--context", help="Name of the context (and its cluster and user): jit-<grant>.")
     ] = None,
-    server: ServerOption = None,
-    token: TokenOption = None,
-    ca: CaOption = None,
 ) -> None:
     """Write a kubeconfig that reaches the gateway with `kubejit token` (kubectl's exec credential plugin).
 
@@ -47,13 +46,13 @@ def kubeconfig(
         raise InvalidInput(f"--grant {grant[:100]!r} is not a grant id (they look like req-0123abcd...)")
     if output_file in ("json", "yaml", "text"):
         raise InvalidInput(f"-o names the file to write (the kubeconfig is YAML), not a format: -o {output_file}")
-    broker = BrokerClient.from_options(server, token, ca)
+    broker = options.client()
     info = broker.call("GET", "/api/v1/gateway/info")
     request = broker.call("GET", f"/api/v1/requests/{grant}")
     me = broker.call("GET", "/api/v1/whoami")
     if request["requester"] != me["user"]:
         raise Refused(f"{grant} was requested by {request['requester']}: only its requester can use a grant")
-    if request["state"] in _ENDED:
+    if request["state"] in ENDED:
         raise Refused(f"grant {grant} is {request['state']}: request access again with kubejit request")
     url = info.get("url")
     if not isinstance(url, str) or not url.startswith("https://"):

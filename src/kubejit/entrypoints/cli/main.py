@@ -30,7 +30,17 @@ def build_app() -> typer.Typer:
     """The Typer application of every command (``token`` is listed here too, for ``kubejit --help``)."""
     import typer
 
-    from kubejit.entrypoints.cli import demo, devcluster, gateway, kubeconfig, policy, requests, serve, token_plugin
+    from kubejit.entrypoints.cli import (
+        audit,
+        demo,
+        devcluster,
+        gateway,
+        kubeconfig,
+        policy,
+        requests,
+        serve,
+        token_plugin,
+    )
 
     app = typer.Typer(
         name="kubejit",
@@ -44,6 +54,7 @@ def build_app() -> typer.Typer:
     app.command("serve")(serve.serve)
     app.command("gateway")(gateway.gateway)
     requests.register(app)
+    app.add_typer(audit.app, name="audit")
     app.command("demo")(demo.demo)
 
     @app.command("token")

@@ -4,6 +4,7 @@ machines (DESIGN.md section 4)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -23,3 +24,11 @@ def checked(output: str) -> str:
 
 def print_json(document: Any) -> None:
     print(json.dumps(document, indent=2, sort_keys=False))
+
+
+def emit(document: Any, output: str, *, text: Callable[[Any], None]) -> None:
+    """``document`` as JSON for ``-o json``, otherwise as ``text`` prints it for people."""
+    if output == "json":
+        print_json(document)
+    else:
+        text(document)

@@ -1,0 +1,11 @@
+"""The broker's routes, one APIRouter per job; ``create_app`` includes them in this order."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kubejit.entrypoints.api.routes import audit, gateway, health, requests
+
+ROUTERS: tuple[APIRouter, ...] = (health.router, requests.router, gateway.router, audit.router)
+
+__all__ = ["ROUTERS"]
