@@ -33,6 +33,7 @@ from kubejit.adapters.notify.webhooks import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, OidcIssuerConfig
+from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import KubejitError
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
@@ -102,13 +103,14 @@ class Broker:
             policy = self.policy.reload()
         except KubejitError as error:
             log.error("policy reload failed, keeping the previous policy: %s", error)
-            self._audit("policy.reload-failed", {"file": str(self.config.policy_file), "error": str(error)})
+            self._audit(AuditKind.POLICY_RELOAD_FAILED, {"file": str(self.config.policy_file), "error": str(error)})
             return
         self._audit(
-            "policy.loaded", {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()}
+            AuditKind.POLICY_LOADED,
+            {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()},
         )
 
-    def _audit(self, kind: str, data: dict[str, object]) -> None:
+    def _audit(self, kind: AuditKind, data: dict[str, object]) -> None:
         with self.store() as uow:
             uow.audit.append(kind=kind, actor="kubejit", at=self.clock.now(), data=data)
             uow.commit()
@@ -160,7 +162,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     def audit_failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
         with store() as uow:
             uow.audit.append(
-                kind="notification.failed",
+                kind=AuditKind.NOTIFICATION_FAILED,
                 actor="kubejit",
                 at=clock.now(),
                 request_id=notification.request.id,
@@ -229,7 +231,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         gateway,
         lease,
     )
-    broker._audit("policy.loaded", {**_policy_facts(config.policy_file), "name": policy.name})
+    broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
 
 

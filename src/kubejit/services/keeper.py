@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kubejit.domain import workflow as wf
+from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import KubejitError, NotFound, StaleWrite, Unavailable
 from kubejit.domain.policy import AccessPolicy
 from kubejit.domain.workflow import AccessRequest, State
@@ -119,7 +120,7 @@ class GrantKeeper:
         entry = self._backoff.get(grant_id)
         return entry is not None and self.monotonic() < entry[1]
 
-    def _failed(self, grant_id: str, kind: str, error: KubejitError, data: dict[str, object]) -> None:
+    def _failed(self, grant_id: str, kind: AuditKind, error: KubejitError, data: dict[str, object]) -> None:
         """Retry later with exponential backoff; audit the first failure of a run of failures only."""
         count = self._backoff.get(grant_id, (0, 0.0))[0] + 1
         delay = min(MAX_BACKOFF_SECONDS, self.poll_interval.total_seconds() * 2**count)
@@ -166,7 +167,7 @@ class GrantKeeper:
         try:
             refs = self.cluster.bind(request, profile, policy.identity, ends_at)
         except Unavailable as error:
-            self._failed(request.id, "grant.activation-failed", error, {})
+            self._failed(request.id, AuditKind.GRANT_ACTIVATION_FAILED, error, {})
             return 0
         except KubejitError as error:
             return self._end_unusable(request, f"the cluster refused the binding: {error}")
@@ -181,14 +182,14 @@ class GrantKeeper:
                 active = wf.activate(fresh, now)  # from the record read here: nothing written meanwhile is lost
                 uow.requests.update(active, stored.version)
                 uow.audit.append(
-                    kind="binding.created",
+                    kind=AuditKind.BINDING_CREATED,
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
                     data=self._tag({"bindings": _refs(refs), "ends_at": ends_at.isoformat()}),
                 )
                 uow.audit.append(
-                    kind="grant.activated",
+                    kind=AuditKind.GRANT_ACTIVATED,
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
@@ -199,7 +200,7 @@ class GrantKeeper:
             # Fail closed: the access exists in the cluster but not on the record, so take it away again.
             removed = self.cluster.unbind(request.id, request.namespaces)
             self._audit(
-                "grant.activation-failed" if not isinstance(error, StaleWrite) else "binding.deleted",
+                AuditKind.GRANT_ACTIVATION_FAILED if not isinstance(error, StaleWrite) else AuditKind.BINDING_DELETED,
                 request.id,
                 {"error": str(error), "bindings_removed": _refs(removed)},
             )
@@ -230,7 +231,7 @@ class GrantKeeper:
             ended = wf.abandon(stored.request, now, reason)
             uow.requests.update(ended, stored.version)
             uow.audit.append(
-                kind="grant.activation-failed",
+                kind=AuditKind.GRANT_ACTIVATION_FAILED,
                 actor=ACTOR,
                 at=now,
                 request_id=request.id,
@@ -259,7 +260,7 @@ class GrantKeeper:
         try:
             refs = self.cluster.unbind(request.id, request.namespaces)
         except KubejitError as error:
-            self._failed(request.id, "grant.expiry-failed", error, {})
+            self._failed(request.id, AuditKind.GRANT_EXPIRY_FAILED, error, {})
             return None
         self._succeeded(request.id)
         return refs
@@ -286,14 +287,14 @@ class GrantKeeper:
                     continue  # revoked or extended meanwhile: the next pass looks again
                 ends_at = request.ends_at or now
                 uow.audit.append(
-                    kind="binding.deleted",
+                    kind=AuditKind.BINDING_DELETED,
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
                     data=self._tag({"bindings": _refs(removed), "reason": "grant ended"}),
                 )
                 uow.audit.append(
-                    kind="grant.expired",
+                    kind=AuditKind.GRANT_EXPIRED,
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
@@ -326,9 +327,9 @@ class GrantKeeper:
         try:
             refs = self.cluster.bind(request, profile, policy.identity, request.ends_at)
         except KubejitError as error:
-            self._failed(request.id, "grant.rebind-failed", error, {})
+            self._failed(request.id, AuditKind.GRANT_REBIND_FAILED, error, {})
             return
-        self._audit("binding.created", request.id, {"bindings": _refs(refs), "reason": "extended while ending"})
+        self._audit(AuditKind.BINDING_CREATED, request.id, {"bindings": _refs(refs), "reason": "extended while ending"})
 
     def time_out_pending(self) -> int:
         """Pending requests past the policy's pendingTimeout end as timed-out (audited, requester told)."""
@@ -349,7 +350,7 @@ class GrantKeeper:
                 except StaleWrite:
                     continue
                 uow.audit.append(
-                    kind="request.timed-out",
+                    kind=AuditKind.REQUEST_TIMED_OUT,
                     actor=ACTOR,
                     at=now,
                     request_id=request.id,
@@ -383,12 +384,14 @@ class GrantKeeper:
             try:
                 removed = self.cluster.unbind(request.id, request.namespaces)
             except KubejitError as error:
-                self._failed(request.id, "grant.unbind-failed", error, {})
+                self._failed(request.id, AuditKind.GRANT_UNBIND_FAILED, error, {})
                 continue
             self._succeeded(request.id)
             self._unbound.add(request.id)
             if removed:
-                self._audit("binding.deleted", request.id, {"bindings": _refs(removed), "reason": "grant revoked"})
+                self._audit(
+                    AuditKind.BINDING_DELETED, request.id, {"bindings": _refs(removed), "reason": "grant revoked"}
+                )
                 self.stats.unbound_revoked += 1
                 done += 1
         return done
@@ -455,14 +458,14 @@ class GrantKeeper:
                 break
             removed = self.cluster.unbind(grant_id)
             if removed:
-                self._audit("binding.swept", grant_id, {"bindings": _refs(removed), "reason": reason})
+                self._audit(AuditKind.BINDING_SWEPT, grant_id, {"bindings": _refs(removed), "reason": reason})
                 self.stats.swept += len(removed)
         return len(reasons)
 
     def _tag(self, data: dict[str, object]) -> dict[str, object]:
         return {**data, "replica": self.replica} if self.replica else data
 
-    def _audit(self, kind: str, request_id: str, data: dict[str, object]) -> None:
+    def _audit(self, kind: AuditKind, request_id: str, data: dict[str, object]) -> None:
         with self.uow() as uow:
             uow.audit.append(kind=kind, actor=ACTOR, at=self.clock.now(), request_id=request_id, data=self._tag(data))
             uow.commit()
