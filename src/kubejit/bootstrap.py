@@ -41,6 +41,7 @@ from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.gateway_feed import GatewayFeed
 from kubejit.services.keeper import GrantKeeper
 from kubejit.services.policy_review import PolicyHolder
+from kubejit.services.reconciler import GrantReconciler
 
 log = logging.getLogger("kubejit.broker")
 
@@ -184,17 +185,19 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         on_failure=audit_failed_delivery,
     )
     keeper = GrantKeeper(
-        holder,
-        store,
-        RbacBindings(client, instance=config.instance),
-        clock,
-        leader,
-        notifier,
-        poll_interval=config.reconcile.poll_interval,
-        sweep_interval=config.reconcile.sweep_interval,
-        expiring_notice=config.notifications.expiring_notice,
-        on_audit=checkpointer.moved,
-        replica=replica,
+        GrantReconciler(
+            holder,
+            store,
+            RbacBindings(client, instance=config.instance),
+            clock,
+            leader,
+            notifier,
+            poll_interval=config.reconcile.poll_interval,
+            sweep_interval=config.reconcile.sweep_interval,
+            expiring_notice=config.notifications.expiring_notice,
+            on_audit=checkpointer.moved,
+            replica=replica,
+        )
     )
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)

@@ -20,6 +20,8 @@ _C, _H, _M = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 
 @dataclass(frozen=True)
 class Hit:
+    """A risk found in one rule, adjusted and worded: what becomes a Finding."""
+
     severity: Severity
     why: str
 
