@@ -33,6 +33,7 @@ from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, OidcIssuerConfig
+from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import KubejitError
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
@@ -40,6 +41,7 @@ from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.gateway_feed import GatewayFeed
 from kubejit.services.keeper import GrantKeeper
 from kubejit.services.policy_review import PolicyHolder
+from kubejit.services.reconciler import GrantReconciler
 
 log = logging.getLogger("kubejit.broker")
 
@@ -102,13 +104,14 @@ class Broker:
             policy = self.policy.reload()
         except KubejitError as error:
             log.error("policy reload failed, keeping the previous policy: %s", error)
-            self._audit("policy.reload-failed", {"file": str(self.config.policy_file), "error": str(error)})
+            self._audit(AuditKind.POLICY_RELOAD_FAILED, {"file": str(self.config.policy_file), "error": str(error)})
             return
         self._audit(
-            "policy.loaded", {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()}
+            AuditKind.POLICY_LOADED,
+            {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()},
         )
 
-    def _audit(self, kind: str, data: dict[str, object]) -> None:
+    def _audit(self, kind: AuditKind, data: dict[str, object]) -> None:
         with self.store() as uow:
             uow.audit.append(kind=kind, actor="kubejit", at=self.clock.now(), data=data)
             uow.commit()
@@ -160,7 +163,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     def audit_failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
         with store() as uow:
             uow.audit.append(
-                kind="notification.failed",
+                kind=AuditKind.NOTIFICATION_FAILED,
                 actor="kubejit",
                 at=clock.now(),
                 request_id=notification.request.id,
@@ -182,17 +185,19 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         on_failure=audit_failed_delivery,
     )
     keeper = GrantKeeper(
-        holder,
-        store,
-        RbacBindings(client, instance=config.instance),
-        clock,
-        leader,
-        notifier,
-        poll_interval=config.reconcile.poll_interval,
-        sweep_interval=config.reconcile.sweep_interval,
-        expiring_notice=config.notifications.expiring_notice,
-        on_audit=checkpointer.moved,
-        replica=replica,
+        GrantReconciler(
+            holder,
+            store,
+            RbacBindings(client, instance=config.instance),
+            clock,
+            leader,
+            notifier,
+            poll_interval=config.reconcile.poll_interval,
+            sweep_interval=config.reconcile.sweep_interval,
+            expiring_notice=config.notifications.expiring_notice,
+            on_audit=checkpointer.moved,
+            replica=replica,
+        )
     )
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
@@ -229,7 +234,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         gateway,
         lease,
     )
-    broker._audit("policy.loaded", {**_policy_facts(config.policy_file), "name": policy.name})
+    broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
 
 

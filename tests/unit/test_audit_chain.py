@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubejit.domain.audit import AuditEvent, Checkpoint, Tampering, canonical_json, chain_next, verify
+from kubejit.domain.audit import AuditEvent, AuditKind, Checkpoint, Tampering, canonical_json, chain_next, verify
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -118,3 +118,52 @@ def test_any_single_field_edit_anywhere_is_detected(n: int, data: st.DataObject)
     }[field]
     events[index] = replace(target, **{field: changed})
     assert not verify(events).ok
+
+
+# The kind strings kubejit wrote before AuditKind existed: stored trails and their hashes depend on them.
+KINDS_BEFORE_THE_ENUM = [
+    "request.submitted",
+    "request.auto-approved",
+    "request.break-glass",
+    "request.approved",
+    "request.denied",
+    "request.cancelled",
+    "request.quorum-reached",
+    "request.timed-out",
+    "operation.refused",
+    "grant.activated",
+    "grant.activation-failed",
+    "grant.expired",
+    "grant.expiry-failed",
+    "grant.revoked",
+    "grant.unbind-failed",
+    "grant.rebind-failed",
+    "grant.extension-requested",
+    "grant.extension-approved",
+    "grant.extension-denied",
+    "grant.break-glass-reviewed",
+    "binding.created",
+    "binding.deleted",
+    "binding.swept",
+    "policy.loaded",
+    "policy.reload-failed",
+    "notification.failed",
+    "activity.request",
+    "activity.refused",
+    "activity.exec",
+    "activity.session-closed",
+]
+
+
+def test_audit_kinds_keep_the_strings_used_before() -> None:
+    assert [str(kind) for kind in AuditKind] == KINDS_BEFORE_THE_ENUM
+    assert {kind for kind in AuditKind if kind.is_activity} == {k for k in KINDS_BEFORE_THE_ENUM if "activity." in k}
+
+
+def test_a_kind_given_as_enum_hashes_and_stores_as_its_string() -> None:
+    as_enum = chain_next(
+        None, kind=AuditKind.GRANT_EXPIRED, actor="kubejit", data={"k": AuditKind.BINDING_SWEPT}, at=T0
+    )
+    as_text = chain_next(None, kind="grant.expired", actor="kubejit", data={"k": "binding.swept"}, at=T0)
+    assert as_enum.hash == as_text.hash
+    assert type(as_enum.kind) is str

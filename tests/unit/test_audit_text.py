@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubejit.domain.audit import AuditKind
 from kubejit.entrypoints.cli.audit_text import MAX_OUTPUT_LINES, describe
 
 REQUEST = {
@@ -54,3 +55,13 @@ def test_long_output_is_cut_with_a_pointer_to_the_whole_record() -> None:
 
 def test_other_events_show_their_data() -> None:
     assert describe("request.approved", {"comment": "ok", "empty": ""}) == "comment=ok"
+
+
+def test_every_audit_kind_has_its_wording() -> None:
+    from kubejit.entrypoints.cli.audit_text import _WORDING
+
+    assert set(_WORDING) == set(AuditKind)
+    for kind in AuditKind:
+        assert isinstance(describe(kind, REQUEST), str)
+    assert describe(AuditKind.BINDING_SWEPT, {"reason": "gone", "bindings": []}) == "reason=gone"
+    assert describe("some.future-kind", {"a": 1}) == "a=1"  # a newer broker's kinds still read as data

@@ -11,7 +11,11 @@ from hypothesis import strategies as st
 
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac import PolicyRule, rule_allows_resource
-from kubejit.domain.rbac_risk import _CHECKS, RISK_IDS, Finding, Severity, _grants, analyze
+from kubejit.domain.rbac_risk import Finding, RiskId, Severity, analyze
+from kubejit.domain.rbac_risk._matching import grants as _grants
+from kubejit.domain.rbac_risk._registry import RISKS as _CHECKS
+
+RISK_IDS = frozenset(RiskId)
 
 CRITICAL, HIGH, MEDIUM = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM
 RBAC = "rbac.authorization.k8s.io"
@@ -171,7 +175,7 @@ def test_each_risk_is_found_with_its_severity(
 
 def test_the_table_covers_every_contract_id_and_every_check_has_one() -> None:
     assert {case[0] for case in POSITIVE} == RISK_IDS
-    assert {risk_id for risk_id, _ in _CHECKS} == RISK_IDS
+    assert [risk.id for risk in _CHECKS] == sorted(RISK_IDS)  # one check per id, run in id order
 
 
 NEGATIVE: list[tuple[str, list[PolicyRule]]] = [
@@ -252,7 +256,9 @@ def test_non_resource_wildcard_alone_is_not_cluster_admin() -> None:
     found = severities(analyze([urls("*", "*")], cluster_wide=True))
     assert found == {"wildcard-verbs": MEDIUM, "wildcard-resources": MEDIUM}
     cluster_admin_role = [rule("*", "*", "*"), urls("*", "*")]
-    assert [f.id for f in analyze(cluster_admin_role) if f.id == "cluster-admin"] == ["cluster-admin"]
+    assert [f.id for f in analyze(cluster_admin_role) if f.id == "cluster-admin"] == [
+        "cluster-admin",
+    ]
     assert analyze(cluster_admin_role)[0].rule_index == 0
 
 
@@ -469,12 +475,12 @@ EDIT_RULES = [
 
 
 def test_the_builtin_edit_role_is_flagged_for_what_it_really_allows() -> None:
-    found = {f.id: f.severity for f in analyze(EDIT_RULES)}
+    found: dict[str, Severity] = {f.id: f.severity for f in analyze(EDIT_RULES)}
     required = {"secrets-read", "pods-exec", "pods-attach", "pods-portforward", "workloads-create", "pods-create"}
     assert required | {"impersonate", "serviceaccount-token"} <= set(found)
     assert found["impersonate"] is HIGH  # ServiceAccounts of the namespace only
     assert not {"cluster-admin", "escalate", "bind", "rbac-write", "nodes-proxy", "webhook-config"} & set(found)
-    wide = {f.id: f.severity for f in analyze(EDIT_RULES, cluster_wide=True)}
+    wide: dict[str, Severity] = {f.id: f.severity for f in analyze(EDIT_RULES, cluster_wide=True)}
     assert wide["secrets-read"] is CRITICAL
     assert wide["impersonate"] is CRITICAL
 
@@ -620,3 +626,63 @@ def test_fast_matcher_agrees_with_kubernetes_matching(r: PolicyRule, verb: str, 
         rule_allows_resource(r, verb, group, resource, subresource, name, conservative=True) for name in candidates
     )
     assert _grants(r, (verb,), ((group, resource, subresource),)) is expected
+
+
+# --- the registry -----------------------------------------------------------------------------------------
+
+
+def test_risk_ids_keep_their_contract_values() -> None:
+    contract = [
+        "wildcard-verbs",
+        "wildcard-resources",
+        "wildcard-apigroups",
+        "escalate",
+        "bind",
+        "impersonate",
+        "secrets-read",
+        "pods-exec",
+        "pods-attach",
+        "pods-portforward",
+        "pods-create",
+        "workloads-create",
+        "nodes-proxy",
+        "serviceaccount-token",
+        "csr-approve",
+        "webhook-config",
+        "rbac-write",
+        "persistentvolume-create",
+        "cluster-admin",
+    ]
+    assert [str(risk_id) for risk_id in RiskId] == contract
+    assert RiskId.parse("secrets-read") is RiskId.SECRETS_READ
+    assert RiskId.parse("Secrets-Read") is None
+    assert RiskId.parse("no-such-risk") is None
+
+
+def test_the_registry_refuses_an_id_without_an_entry_or_with_two() -> None:
+    from kubejit.domain.rbac_risk._registry import _in_id_order
+
+    entries = tuple(_CHECKS)
+    with pytest.raises(RuntimeError, match="without an entry: bind; ids with two: none"):
+        _in_id_order(tuple(e for e in entries if e.id is not RiskId.BIND))
+    with pytest.raises(RuntimeError, match="without an entry: none; ids with two: bind"):
+        _in_id_order((*entries, next(e for e in entries if e.id is RiskId.BIND)))
+    assert _in_id_order(tuple(reversed(entries))) == _CHECKS
+
+
+def test_an_entry_raises_cluster_wide_then_narrows_by_resource_names_and_says_so() -> None:
+    from kubejit.domain.rbac_risk._checks import Match, Profile
+    from kubejit.domain.rbac_risk._registry import Risk
+
+    wide = Profile(cluster_wide=True, has_csr_approval=False, has_csr_signer=False, signer_power=HIGH)
+    named = rule("get", "", "secrets", names=["db"])
+    entry = Risk(RiskId.SECRETS_READ, HIGH, "reads", lambda _r, _p: True, cluster_wide=CRITICAL, narrowed_by_names=True)
+    hit = entry.hit(named, wide)
+    assert hit is not None
+    assert (hit.severity, hit.why) == (
+        HIGH,
+        "reads, and the grant covers every namespace, kube-system included (limited to resourceNames db).",
+    )
+    worded = Risk(RiskId.SECRETS_READ, HIGH, "reads", lambda _r, _p: Match("peeks", MEDIUM, narrowed=False), None, True)
+    assert worded.hit(named, wide) == type(hit)(MEDIUM, "peeks.")
+    assert Risk(RiskId.SECRETS_READ, HIGH, "reads", lambda _r, _p: False, None, True).hit(named, wide) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import timedelta
 
@@ -15,6 +14,7 @@ from kubejit.ports import BindingRef
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
 from kubejit.services.keeper import GrantKeeper
+from kubejit.services.reconciler import GrantReconciler
 from tests.unit.fakes import (
     FakeClock,
     FakeCluster,
@@ -41,7 +41,7 @@ class World:
         self.access = AccessService(
             lambda: POLICY, self.store, self.clock, self.notifier, wake_keeper=self._wake, new_id=lambda: next(ids)
         )
-        self.keeper = GrantKeeper(lambda: POLICY, self.store, self.cluster, self.clock, self.leader, self.notifier)
+        self.keeper = GrantReconciler(lambda: POLICY, self.store, self.cluster, self.clock, self.leader, self.notifier)
         self.audit = AuditService(lambda: POLICY, self.store, self.clock, MemoryCheckpoints())
 
     def _wake(self) -> None:
@@ -164,16 +164,27 @@ def test_a_refused_binding_ends_the_request_with_the_reason(world: World) -> Non
 
 def test_an_unreachable_cluster_is_retried_later(world: World) -> None:
     request_id = world.approved()
-    ticks = iter(range(0, 10_000, 1))
-    world.keeper.monotonic = lambda: float(next(ticks))
+    binds = f"bind {request_id}"
     world.cluster.fail_bind = Unavailable("connection refused")
     assert world.keeper.activate_approved() == 0
     assert world.keeper.activate_approved() == 0  # backing off, not hammering the API server
+    assert world.cluster.calls.count(binds) == 1
     assert world.store.kinds().count("grant.activation-failed") == 1  # audited once, not once per pass
     assert world.store.db.requests[request_id].request.state is State.APPROVED
-    world.cluster.fail_bind = None
-    for _ in range(5):
+    world.clock.advance(seconds=1)  # poll_interval (0.5 s) * 2 after the first failure
+    assert world.keeper.activate_approved() == 0
+    assert world.cluster.calls.count(binds) == 2
+    world.clock.advance(seconds=1.9)  # 2 s after the second
+    world.keeper.activate_approved()
+    assert world.cluster.calls.count(binds) == 2
+    for _ in range(8):  # the wait doubles up to a minute, never beyond
+        world.clock.advance(minutes=1)
         world.keeper.activate_approved()
+    assert world.cluster.calls.count(binds) == 10
+    assert world.store.kinds().count("grant.activation-failed") == 1
+    world.cluster.fail_bind = None
+    world.clock.advance(minutes=1)
+    assert world.keeper.activate_approved() == 1
     assert world.store.db.requests[request_id].request.state is State.ACTIVE
 
 
@@ -201,7 +212,7 @@ def test_a_crash_between_expiry_and_restart_is_caught_up(world: World) -> None:
     request_id = world.approved(minutes=5)
     world.keeper.activate_approved()
     world.clock.advance(hours=2)  # the broker was down past the end time
-    restarted = GrantKeeper(lambda: POLICY, world.store, world.cluster, world.clock, world.leader, world.notifier)
+    restarted = GrantReconciler(lambda: POLICY, world.store, world.cluster, world.clock, world.leader, world.notifier)
     restarted.reconcile()
     assert request_id not in world.cluster.bindings
     expired = [e for e in world.store.db.audit if e.kind == "grant.expired"]
@@ -285,30 +296,52 @@ def test_a_replica_that_lost_the_lease_changes_nothing(world: World) -> None:
     assert request_id in world.cluster.bindings
 
 
-def test_the_keeper_loop_survives_a_failing_pass(world: World) -> None:
-    calls = {"n": 0}
-    original = world.keeper.reconcile
+def test_the_keeper_survives_a_failing_pass(world: World) -> None:
+    keeper = GrantKeeper(world.keeper)
+    request_id = world.approved()
+    world.cluster.fail_bind = RuntimeError("connection reset by peer")  # not a KubejitError: the pass fails
+    assert keeper.tick() == keeper.poll_interval  # caught, counted, and the next pass comes after the poll interval
+    assert keeper.stats.failures == 1
+    assert not keeper.passed_recently()
+    assert world.store.db.requests[request_id].request.state is State.APPROVED
+    world.cluster.fail_bind = None
+    world.clock.advance(seconds=1)
+    keeper.tick()
+    assert world.store.db.requests[request_id].request.state is State.ACTIVE
+    assert keeper.passed_recently()
+    assert keeper.stats.failures == 1
+    world.clock.advance(minutes=1)
+    assert not keeper.passed_recently()  # readiness: passes stopped happening
 
-    def flaky() -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("connection reset by peer")
-        original()
 
-    world.keeper.reconcile = flaky  # type: ignore[method-assign]
-    world.keeper.poll_interval = timedelta(milliseconds=10)
-    world.keeper.start()
-    try:
-        request_id = world.approved()
-        deadline = time.monotonic() + 5
-        while world.store.db.requests[request_id].request.state is not State.ACTIVE:
-            assert time.monotonic() < deadline, "the keeper did not recover"
-            world.keeper.wake()
-            time.sleep(0.01)
-        assert world.keeper.alive()
-    finally:
-        world.keeper.stop()
-    assert world.keeper.stats.failures >= 1
+def test_the_next_pass_waits_until_the_next_end_at_most_the_poll_interval(world: World) -> None:
+    keeper = GrantReconciler(
+        lambda: POLICY, world.store, world.cluster, world.clock, world.leader, world.notifier, batch=1
+    )
+    assert keeper.next_pass_in() == keeper.poll_interval
+    world.approved(minutes=10)
+    world.approved(minutes=10)
+    keeper.reconcile()
+    assert keeper.next_pass_in() == timedelta(0)  # one approved request was left for the next pass
+    keeper.reconcile()
+    keeper.poll_interval = timedelta(minutes=5)
+    assert keeper.next_pass_in() == timedelta(minutes=5)
+    world.clock.advance(minutes=8)
+    assert keeper.next_pass_in() == timedelta(minutes=2)
+    world.clock.advance(minutes=3)
+    assert keeper.next_pass_in() == timedelta(0)  # overdue
+
+
+def test_sweeps_follow_the_clock(world: World) -> None:
+    ghost = [BindingRef("req-ghost", "RoleBinding", "kubejit-req-ghost", "payments")]
+    world.keeper.reconcile()  # the first pass sweeps
+    world.cluster.bindings["req-ghost"] = ghost
+    world.clock.advance(seconds=9)
+    world.keeper.reconcile()
+    assert "req-ghost" in world.cluster.bindings  # not yet: every sweep_interval (10 s)
+    world.clock.advance(seconds=1)
+    world.keeper.reconcile()
+    assert "req-ghost" not in world.cluster.bindings
 
 
 def test_a_checkpoint_is_never_moved_past_tampering(world: World) -> None:

@@ -22,6 +22,52 @@ GENESIS_HASH = "0" * 64
 JSONValue = Any  # JSON-compatible: str, int, float, bool, None, lists and string-keyed mappings of these
 
 
+class AuditKind(StrEnum):
+    """What an audit event records. The values are stored, hashed into the chain and read by people and
+    scripts (``kubejit audit -o json``): they never change; new kinds get new values."""
+
+    # requests: submitted, reviewed, ended before they were granted
+    REQUEST_SUBMITTED = "request.submitted"
+    REQUEST_AUTO_APPROVED = "request.auto-approved"
+    REQUEST_BREAK_GLASS = "request.break-glass"
+    REQUEST_APPROVED = "request.approved"
+    REQUEST_DENIED = "request.denied"
+    REQUEST_CANCELLED = "request.cancelled"
+    REQUEST_QUORUM_REACHED = "request.quorum-reached"
+    REQUEST_TIMED_OUT = "request.timed-out"
+    OPERATION_REFUSED = "operation.refused"  # a review, revoke or extension that the policy refused
+    # grants: the keeper's work and what people do to a running grant
+    GRANT_ACTIVATED = "grant.activated"
+    GRANT_ACTIVATION_FAILED = "grant.activation-failed"
+    GRANT_EXPIRED = "grant.expired"
+    GRANT_EXPIRY_FAILED = "grant.expiry-failed"
+    GRANT_REVOKED = "grant.revoked"
+    GRANT_UNBIND_FAILED = "grant.unbind-failed"
+    GRANT_REBIND_FAILED = "grant.rebind-failed"
+    GRANT_EXTENSION_REQUESTED = "grant.extension-requested"
+    GRANT_EXTENSION_APPROVED = "grant.extension-approved"
+    GRANT_EXTENSION_DENIED = "grant.extension-denied"
+    GRANT_BREAK_GLASS_REVIEWED = "grant.break-glass-reviewed"
+    # the RBAC bindings kubejit manages in the cluster
+    BINDING_CREATED = "binding.created"
+    BINDING_DELETED = "binding.deleted"
+    BINDING_SWEPT = "binding.swept"
+    # the broker itself
+    POLICY_LOADED = "policy.loaded"
+    POLICY_RELOAD_FAILED = "policy.reload-failed"
+    NOTIFICATION_FAILED = "notification.failed"
+    # what people did through the gateway (sent to the broker in batches)
+    ACTIVITY_REQUEST = "activity.request"
+    ACTIVITY_REFUSED = "activity.refused"
+    ACTIVITY_EXEC = "activity.exec"
+    ACTIVITY_SESSION_CLOSED = "activity.session-closed"
+
+    @property
+    def is_activity(self) -> bool:
+        """Recorded by a gateway: the only kinds a gateway may send."""
+        return self.value.startswith("activity.")
+
+
 def timestamp(at: datetime) -> str:
     """The canonical text of a time: UTC, microseconds, ``Z``."""
     if at.tzinfo is None:
@@ -35,7 +81,7 @@ class AuditEvent:
 
     seq: int
     at: datetime
-    kind: str  # e.g. request.submitted, request.approved, binding.created, grant.expired, policy.loaded
+    kind: str  # an AuditKind's value (a plain string: trails may hold kinds this version does not know)
     actor: str  # the user, or "kubejit" for the broker's own actions
     request_id: str  # "" when the event is not about one request
     data: Mapping[str, JSONValue] = field(default_factory=dict)
@@ -78,7 +124,7 @@ def chain_next(
     event = AuditEvent(
         seq=(previous.seq + 1) if previous else 1,
         at=at,
-        kind=kind,
+        kind=str(kind),  # stored and hashed as its plain value, also when given an AuditKind
         actor=actor,
         request_id=request_id,
         data=dict(data or {}),

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from kubejit.domain.durations import format_duration
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac import PolicyRule
-from kubejit.domain.rbac_risk import RISK_IDS, Finding, Severity
+from kubejit.domain.rbac_risk import Finding, RiskId, Severity
 
 if TYPE_CHECKING:
     from kubejit.domain.guardrails import Guardrail
@@ -336,10 +336,10 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
                 f"guardrail {name!r} is not defined in spec.guardrails (defined: {known})",
             )
     for r, risk in enumerate(profile.allow_risks):
-        if risk.id not in RISK_IDS:
+        if RiskId.parse(risk.id) is None:
             yield Issue(
                 f"{at}.allowRisks[{r}].id",
-                f"{risk.id!r} is not a risk id; known ids: {', '.join(sorted(RISK_IDS))}",
+                f"{risk.id!r} is not a risk id; known ids: {', '.join(sorted(RiskId))}",
             )
         if not risk.justification.strip():
             yield Issue(f"{at}.allowRisks[{r}].justification", "say why this risk is accepted")

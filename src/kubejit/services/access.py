@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from kubejit.domain import workflow as wf
+from kubejit.domain.audit import AuditKind
 from kubejit.domain.durations import format_duration
 from kubejit.domain.errors import NotFound, Refused, StaleWrite
 from kubejit.domain.policy import AccessPolicy, Identity
@@ -132,13 +133,17 @@ class AccessService:
             if idempotency_key:
                 uow.idempotency.remember(who.user, idempotency_key, request.id, now)
             uow.audit.append(
-                kind="request.submitted", actor=who.user, at=now, request_id=request.id, data=request_summary(request)
+                kind=AuditKind.REQUEST_SUBMITTED,
+                actor=who.user,
+                at=now,
+                request_id=request.id,
+                data=request_summary(request),
             )
             if request.auto_approved:
-                uow.audit.append(kind="request.auto-approved", actor="kubejit", at=now, request_id=request.id)
+                uow.audit.append(kind=AuditKind.REQUEST_AUTO_APPROVED, actor="kubejit", at=now, request_id=request.id)
             if request.break_glass:
                 uow.audit.append(
-                    kind="request.break-glass",
+                    kind=AuditKind.REQUEST_BREAK_GLASS,
                     actor=who.user,
                     at=now,
                     request_id=request.id,
@@ -153,29 +158,39 @@ class AccessService:
         return self._transition(
             who,
             request_id,
-            "request.approved",
+            AuditKind.REQUEST_APPROVED,
             lambda p, r, now: wf.approve(p, r, who, now, comment),
             {"comment": comment},
         )
 
     def deny(self, who: Identity, request_id: str, comment: str) -> AccessRequest:
         return self._transition(
-            who, request_id, "request.denied", lambda p, r, now: wf.deny(p, r, who, now, comment), {"comment": comment}
+            who,
+            request_id,
+            AuditKind.REQUEST_DENIED,
+            lambda p, r, now: wf.deny(p, r, who, now, comment),
+            {"comment": comment},
         )
 
     def cancel(self, who: Identity, request_id: str) -> AccessRequest:
-        return self._transition(who, request_id, "request.cancelled", lambda p, r, now: wf.cancel(p, r, who, now), {})
+        return self._transition(
+            who, request_id, AuditKind.REQUEST_CANCELLED, lambda p, r, now: wf.cancel(p, r, who, now), {}
+        )
 
     def revoke(self, who: Identity, request_id: str, reason: str = "") -> AccessRequest:
         return self._transition(
-            who, request_id, "grant.revoked", lambda p, r, now: wf.revoke(p, r, who, now, reason), {"reason": reason}
+            who,
+            request_id,
+            AuditKind.GRANT_REVOKED,
+            lambda p, r, now: wf.revoke(p, r, who, now, reason),
+            {"reason": reason},
         )
 
     def extend(self, who: Identity, request_id: str, extra: timedelta, reason: str) -> AccessRequest:
         return self._transition(
             who,
             request_id,
-            "grant.extension-requested",
+            AuditKind.GRANT_EXTENSION_REQUESTED,
             lambda p, r, now: wf.request_extension(p, r, who, extra, reason, now),
             {"extra": format_duration(extra), "reason": reason},
         )
@@ -184,7 +199,7 @@ class AccessService:
         return self._transition(
             who,
             request_id,
-            f"grant.extension-{'approved' if verdict is Verdict.APPROVE else 'denied'}",
+            AuditKind.GRANT_EXTENSION_APPROVED if verdict is Verdict.APPROVE else AuditKind.GRANT_EXTENSION_DENIED,
             lambda p, r, now: wf.review_extension(p, r, who, verdict, now, comment),
             {"comment": comment},
         )
@@ -193,7 +208,7 @@ class AccessService:
         return self._transition(
             who,
             request_id,
-            "grant.break-glass-reviewed",
+            AuditKind.GRANT_BREAK_GLASS_REVIEWED,
             lambda p, r, now: wf.review_break_glass(p, r, who, verdict, now, comment),
             {"verdict": str(verdict), "comment": comment},
         )
@@ -202,7 +217,7 @@ class AccessService:
         self,
         who: Identity,
         request_id: str,
-        kind: str,
+        kind: AuditKind,
         change: Callable[[AccessPolicy, AccessRequest, Any], AccessRequest],
         data: dict[str, Any],
     ) -> AccessRequest:
@@ -229,7 +244,7 @@ class AccessService:
                     uow.audit.append(kind=kind, actor=who.user, at=now, request_id=request_id, data=event_data)
                     if updated.state is State.APPROVED and stored.request.state is State.PENDING:
                         uow.audit.append(
-                            kind="request.quorum-reached",
+                            kind=AuditKind.REQUEST_QUORUM_REACHED,
                             actor="kubejit",
                             at=now,
                             request_id=request_id,
@@ -244,14 +259,14 @@ class AccessService:
             return updated
         raise StaleWrite(f"request {request_id} kept changing while {who.user} acted on it: try again")
 
-    def _audit_refusal(self, who: Identity, request_id: str, kind: str, message: str) -> None:
+    def _audit_refusal(self, who: Identity, request_id: str, kind: AuditKind, message: str) -> None:
         with self.uow() as uow:
             uow.audit.append(
-                kind="operation.refused",
+                kind=AuditKind.OPERATION_REFUSED,
                 actor=who.user,
                 at=self.clock.now(),
                 request_id=request_id,
-                data={"operation": kind, "message": message},
+                data={"operation": str(kind), "message": message},
             )
             uow.commit()
         self.on_audit()

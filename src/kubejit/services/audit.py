@@ -8,7 +8,6 @@ removing events from the end of the trail is detected too.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from kubejit.domain.audit import AuditEvent, Checkpoint, Problem, Tampering, Ver
 from kubejit.domain.errors import Refused
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
+from kubejit.services._background import BackgroundThread
 
 log = logging.getLogger(__name__)
 
@@ -131,23 +131,20 @@ class Checkpointer:
     leader: LeaderElection
     delay: timedelta = timedelta(seconds=0.5)
     period: timedelta = timedelta(seconds=5)
-    _dirty: threading.Event = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
     errors: int = 0
+    _thread: BackgroundThread = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._thread = BackgroundThread("audit-checkpointer", self._run)
 
     def moved(self) -> None:
-        self._dirty.set()
+        self._thread.wake()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="audit-checkpointer", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._dirty.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
         self.flush()
 
     def flush(self) -> None:
@@ -156,14 +153,15 @@ class Checkpointer:
                 self.audit.checkpoint()
             except Exception:
                 self.errors += 1
-                self._dirty.set()
+                self._thread.wake()
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        dirty, stopping = self._thread.woken, self._thread.stopping
+        while not stopping.is_set():
             # Also on a timer: events written on standby replicas do not reach this process's moved().
-            self._dirty.wait(self.period.total_seconds())
-            if self._stop.is_set():
+            dirty.wait(self.period.total_seconds())
+            if stopping.is_set():
                 return
-            self._stop.wait(self.delay.total_seconds())
-            self._dirty.clear()
+            stopping.wait(self.delay.total_seconds())
+            dirty.clear()
             self.flush()

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubejit.domain.audit import AuditEntry
+from kubejit.domain.audit import AuditEntry, AuditKind
 from kubejit.domain.errors import InvalidInput, NotFound, Unauthenticated
 from kubejit.domain.grant_token import DEFAULT_TTL, claims_for
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.domain.workflow import State
 from kubejit.ports import Clock, TokenSigner, UnitOfWorkFactory
 
-ACTIVITY_KINDS = frozenset({"activity.request", "activity.exec", "activity.session-closed", "activity.refused"})
+ACTIVITY_KINDS = frozenset(kind for kind in AuditKind if kind.is_activity)  # what a gateway may send
 MAX_ACTIVITY_BATCH = 1000
 _INSTANCE = re.compile(r"[A-Za-z0-9._:/-]{1,255}")
 

@@ -1,469 +1,77 @@
-"""The grant keeper: makes the cluster match the requests, on time, even across crashes.
+"""The grant keeper: runs the reconciler's passes in a thread of their own, on time, for the broker.
 
-Only the leader replica acts. It activates approved requests (RBAC bindings first, then the state change and
-its audit events in one transaction; if that transaction fails, the bindings are removed again: fail closed),
-removes bindings at each grant's end time (a precise timer: it sleeps until the next end time or until woken),
-removes the bindings of revoked grants, and sweeps: every binding kubejit manages whose grant is not active,
-is unknown, or has passed its end time is deleted, whatever happened before (a crash, a lost leader, a binding
-made by hand with kubejit's labels). Each action is an audit event saying why.
+A pass (:class:`kubejit.services.reconciler.GrantReconciler`) does the work; this module only schedules it:
+it passes again as soon as something is due (a precise timer: it sleeps until the next end time, at most
+``poll_interval``, or until woken by a new approval), survives a failing pass (counted, logged, retried),
+and says whether passes still happen (readiness). Built by :mod:`kubejit.bootstrap` around its reconciler.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from kubejit.domain import workflow as wf
-from kubejit.domain.errors import KubejitError, NotFound, StaleWrite, Unavailable
-from kubejit.domain.policy import AccessPolicy
-from kubejit.domain.workflow import AccessRequest, State
-from kubejit.ports import BindingRef, Clock, Cluster, LeaderElection, Notification, Notifier, UnitOfWorkFactory
+from kubejit.services._background import BackgroundThread
+from kubejit.services.reconciler import GrantReconciler, KeeperStats
 
 log = logging.getLogger(__name__)
-ACTOR = "kubejit"
-MIN_WAIT_SECONDS = 0.02  # never spin, even when something is overdue
-MAX_BACKOFF_SECONDS = 60.0
+MIN_WAIT = timedelta(seconds=0.02)  # never spin, even when something is overdue
 
-
-def _refs(refs: list[BindingRef]) -> list[str]:
-    return [f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}" for r in refs]
-
-
-@dataclass
-class KeeperStats:
-    """What the keeper did, for metrics and the benchmark."""
-
-    activated: int = 0
-    expired: int = 0
-    unbound_revoked: int = 0
-    swept: int = 0
-    failures: int = 0
-    expiry_lag_seconds: list[float] = field(default_factory=list)
+__all__ = ["GrantKeeper"]
 
 
 @dataclass
 class GrantKeeper:
-    policy: Callable[[], AccessPolicy]
-    uow: UnitOfWorkFactory
-    cluster: Cluster
-    clock: Clock
-    leader: LeaderElection
-    notifier: Notifier
-    poll_interval: timedelta = timedelta(seconds=0.5)
-    sweep_interval: timedelta = timedelta(seconds=10)
-    expiring_notice: timedelta = timedelta(minutes=5)
-    on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
-    replica: str = ""  # which broker replica acted, recorded in the keeper's audit events
-    parallelism: int = 16  # concurrent cluster calls when many grants end at once
-    batch: int = 50  # activations per pass
-    monotonic: Callable[[], float] = time.monotonic  # for retry backoff (a fake in tests)
-    stats: KeeperStats = field(default_factory=KeeperStats)
-    _wake: threading.Event = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _last_sweep: float = float("-inf")
-    _unbound: set[str] = field(default_factory=set)  # ended grants whose bindings this process removed
-    _warned: set[str] = field(default_factory=set)  # grants told they are about to end
-    _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
-    _backoff: dict[str, tuple[int, float]] = field(default_factory=dict)  # grant -> (failures, retry after)
-    last_pass: float = 0.0
+    reconciler: GrantReconciler  # the passes, and the clock, leader election and poll interval they go by
+    last_pass: datetime | None = None  # when the last pass finished
+    _thread: BackgroundThread = field(init=False)
 
-    # ---- loop ----------------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._thread = BackgroundThread("grant-keeper", self.run)
+
+    @property
+    def poll_interval(self) -> timedelta:
+        return self.reconciler.poll_interval
+
+    @property
+    def stats(self) -> KeeperStats:
+        return self.reconciler.stats
 
     def wake(self) -> None:
-        self._wake.set()
+        """Pass now (a request was approved, revoked or extended)."""
+        self._thread.wake()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="grant-keeper", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._thread.stop(timeout)
 
     def run(self) -> None:
-        while not self._stop.is_set():
-            wait = self.poll_interval.total_seconds()
-            try:
-                if self.leader.is_leader():
-                    self.reconcile()
-                self.last_pass = time.monotonic()
-                wait = self._seconds_until_next_action()
-            except Exception:  # the loop must survive anything (a dropped database connection too)
-                self.stats.failures += 1
-                log.exception("grant keeper pass failed; retrying")
-            self._wake.wait(max(wait, MIN_WAIT_SECONDS))
-            self._wake.clear()
+        while not self._thread.stopping.is_set():
+            wait = self.tick()
+            self._thread.woken.wait(max(wait, MIN_WAIT).total_seconds())
+            self._thread.woken.clear()
+
+    def tick(self) -> timedelta:
+        """One pass on the leader, and how long until the next is due. Never raises: the loop must survive
+        anything (a dropped database connection too); a failed pass is counted and retried after
+        ``poll_interval``."""
+        try:
+            if self.reconciler.leader.is_leader():
+                self.reconciler.reconcile()
+            self.last_pass = self.reconciler.clock.now()
+            return self.reconciler.next_pass_in()
+        except Exception:
+            self.stats.failures += 1
+            log.exception("grant keeper pass failed; retrying")
+            return self.poll_interval
 
     def alive(self) -> bool:
         """The keeper thread runs and finished a pass recently (for readiness)."""
-        recent = time.monotonic() - self.last_pass < max(30.0, 4 * self.poll_interval.total_seconds())
-        return self._thread is not None and self._thread.is_alive() and recent
+        return self._thread.running() and self.passed_recently()
 
-    def _seconds_until_next_action(self) -> float:
-        wait = self.poll_interval.total_seconds()
-        with self.uow(read_only=True) as uow:
-            next_end = uow.requests.next_end()
-        if next_end is not None:
-            wait = min(wait, max(0.0, (next_end - self.clock.now()).total_seconds()))
-        return wait
-
-    def _backing_off(self, grant_id: str) -> bool:
-        entry = self._backoff.get(grant_id)
-        return entry is not None and self.monotonic() < entry[1]
-
-    def _failed(self, grant_id: str, kind: str, error: KubejitError, data: dict[str, object]) -> None:
-        """Retry later with exponential backoff; audit the first failure of a run of failures only."""
-        count = self._backoff.get(grant_id, (0, 0.0))[0] + 1
-        delay = min(MAX_BACKOFF_SECONDS, self.poll_interval.total_seconds() * 2**count)
-        self._backoff[grant_id] = (count, self.monotonic() + delay)
-        self.stats.failures += 1
-        if count == 1:
-            self._audit(kind, grant_id, {**data, "error": str(error), "retry": True})
-
-    def _succeeded(self, grant_id: str) -> None:
-        self._backoff.pop(grant_id, None)
-
-    def reconcile(self) -> None:
-        """One pass: end what is due, activate what is approved, unbind what was revoked, sweep when due."""
-        self.expire_due()
-        self.activate_approved()
-        self.unbind_ended()
-        self.time_out_pending()
-        self.sync_end_times()
-        self.warn_expiring()
-        if time.monotonic() - self._last_sweep >= self.sweep_interval.total_seconds():
-            self.sweep()
-
-    # ---- actions -------------------------------------------------------------------------------------------------
-
-    def activate_approved(self) -> int:
-        """Activate approved requests, oldest approval first, at most ``batch`` per pass so that grants ending
-        meanwhile are not kept waiting (the loop comes straight back for the rest)."""
-        with self.uow(read_only=True) as uow:
-            approved = uow.requests.find(states=[State.APPROVED], limit=10_000)
-        approved.sort(key=lambda s: s.request.approved_at or s.request.created_at)
-        if len(approved) > self.batch:
-            self._wake.set()
-        return sum(self._activate(stored.request) for stored in approved[: self.batch])
-
-    def _activate(self, request: AccessRequest) -> int:
-        if self._backing_off(request.id) or not self.leader.is_leader():
-            return 0
-        policy = self.policy()
-        profile = policy.profile(request.profile)
-        now = self.clock.now()
-        if profile is None:
-            return self._end_unusable(request, f"profile {request.profile} is no longer in the policy")
-        ends_at = now + request.duration
-        try:
-            refs = self.cluster.bind(request, profile, policy.identity, ends_at)
-        except Unavailable as error:
-            self._failed(request.id, "grant.activation-failed", error, {})
-            return 0
-        except KubejitError as error:
-            return self._end_unusable(request, f"the cluster refused the binding: {error}")
-        try:
-            with self.uow() as uow:
-                stored = uow.requests.get(request.id)
-                fresh = stored.request
-                if fresh.state is State.ACTIVE:
-                    return 0  # another leader activated it meanwhile: the bindings are its, keep them
-                if fresh.state is not State.APPROVED:
-                    raise StaleWrite(f"{request.id} became {fresh.state} meanwhile")
-                active = wf.activate(fresh, now)  # from the record read here: nothing written meanwhile is lost
-                uow.requests.update(active, stored.version)
-                uow.audit.append(
-                    kind="binding.created",
-                    actor=ACTOR,
-                    at=now,
-                    request_id=request.id,
-                    data=self._tag({"bindings": _refs(refs), "ends_at": ends_at.isoformat()}),
-                )
-                uow.audit.append(
-                    kind="grant.activated",
-                    actor=ACTOR,
-                    at=now,
-                    request_id=request.id,
-                    data=self._tag({"starts_at": now.isoformat(), "ends_at": ends_at.isoformat()}),
-                )
-                uow.commit()
-        except Exception as error:
-            # Fail closed: the access exists in the cluster but not on the record, so take it away again.
-            removed = self.cluster.unbind(request.id, request.namespaces)
-            self._audit(
-                "grant.activation-failed" if not isinstance(error, StaleWrite) else "binding.deleted",
-                request.id,
-                {"error": str(error), "bindings_removed": _refs(removed)},
-            )
-            if not isinstance(error, StaleWrite):
-                raise
-            return 0
-        self._succeeded(request.id)
-        self.on_audit()
-        self._ends_written[request.id] = ends_at
-        self.stats.activated += 1
-        self.notifier.notify(
-            Notification(
-                "grant.active",
-                active,
-                now,
-                f"{request.requester.user} now has {request.profile} until {ends_at.isoformat()} ({request.id})",
-            )
-        )
-        return 1
-
-    def _end_unusable(self, request: AccessRequest, reason: str) -> int:
-        """An approved request that can never be activated is revoked by kubejit, with the reason."""
-        now = self.clock.now()
-        with self.uow() as uow:
-            stored = uow.requests.get(request.id)
-            if stored.request.state is not State.APPROVED:
-                return 0
-            ended = wf.abandon(stored.request, now, reason)
-            uow.requests.update(ended, stored.version)
-            uow.audit.append(
-                kind="grant.activation-failed",
-                actor=ACTOR,
-                at=now,
-                request_id=request.id,
-                data=self._tag({"error": reason, "retry": False}),
-            )
-            uow.commit()
-        self.on_audit()
-        self.stats.failures += 1
-        return 0
-
-    def expire_due(self) -> int:
-        """End every grant whose time is up: bindings first (in parallel), then the records (one transaction)."""
-        now = self.clock.now()
-        with self.uow(read_only=True) as uow:
-            due = [s.request for s in uow.requests.ending_before(now) if not self._backing_off(s.request.id)]
-        if not due or not self.leader.is_leader():
-            return 0
-        unbound: list[tuple[AccessRequest, list[BindingRef]]] = []
-        with ThreadPoolExecutor(max_workers=min(self.parallelism, len(due))) as pool:
-            outcomes = pool.map(self._unbind_for_expiry, due)
-            unbound = [(request, refs) for request, refs in zip(due, outcomes, strict=True) if refs is not None]
-        return self._record_expiries(unbound)
-
-    def _unbind_for_expiry(self, request: AccessRequest) -> list[BindingRef] | None:
-        """Access first: the record follows. None when the cluster could not be reached (retried next pass)."""
-        try:
-            refs = self.cluster.unbind(request.id, request.namespaces)
-        except KubejitError as error:
-            self._failed(request.id, "grant.expiry-failed", error, {})
-            return None
-        self._succeeded(request.id)
-        return refs
-
-    def _record_expiries(self, unbound: list[tuple[AccessRequest, list[BindingRef]]]) -> int:
-        now = self.clock.now()
-        ended: list[AccessRequest] = []
-        extended: list[AccessRequest] = []
-        with self.uow() as uow:
-            for request, removed in unbound:
-                try:
-                    stored = uow.requests.get(request.id)
-                except NotFound:
-                    continue
-                if stored.request.state is not State.ACTIVE:
-                    continue
-                if stored.request.ends_at is not None and stored.request.ends_at > now:
-                    extended.append(stored.request)  # extended after it was read as due: give the access back
-                    continue
-                expired = wf.expire(stored.request, now)
-                try:
-                    uow.requests.update(expired, stored.version)
-                except StaleWrite:
-                    continue  # revoked or extended meanwhile: the next pass looks again
-                ends_at = request.ends_at or now
-                uow.audit.append(
-                    kind="binding.deleted",
-                    actor=ACTOR,
-                    at=now,
-                    request_id=request.id,
-                    data=self._tag({"bindings": _refs(removed), "reason": "grant ended"}),
-                )
-                uow.audit.append(
-                    kind="grant.expired",
-                    actor=ACTOR,
-                    at=now,
-                    request_id=request.id,
-                    data=self._tag(
-                        {
-                            "ends_at": ends_at.isoformat(),
-                            "lag_seconds": round((now - ends_at).total_seconds(), 3),
-                        }
-                    ),
-                )
-                ended.append(expired)
-            uow.commit()
-        if ended:
-            self.on_audit()
-        for request in extended:
-            self._rebind(request)
-        for expired in ended:
-            self._unbound.add(expired.id)
-            self.stats.expired += 1
-            if expired.ends_at is not None:
-                self.stats.expiry_lag_seconds.append((now - expired.ends_at).total_seconds())
-            self.notifier.notify(Notification("grant.ended", expired, now, f"{expired.id} for {expired.profile} ended"))
-        return len(ended)
-
-    def _rebind(self, request: AccessRequest) -> None:
-        policy = self.policy()
-        profile = policy.profile(request.profile)
-        if profile is None or request.ends_at is None:
-            return
-        try:
-            refs = self.cluster.bind(request, profile, policy.identity, request.ends_at)
-        except KubejitError as error:
-            self._failed(request.id, "grant.rebind-failed", error, {})
-            return
-        self._audit("binding.created", request.id, {"bindings": _refs(refs), "reason": "extended while ending"})
-
-    def time_out_pending(self) -> int:
-        """Pending requests past the policy's pendingTimeout end as timed-out (audited, requester told)."""
-        policy = self.policy()
-        now = self.clock.now()
-        with self.uow(read_only=True) as uow:
-            pending = [s.request for s in uow.requests.find(states=[State.PENDING], limit=10_000)]
-        late = [r for r in pending if now >= wf.pending_deadline(policy, r)]
-        done = 0
-        for request in late:
-            with self.uow() as uow:
-                stored = uow.requests.get(request.id)
-                if stored.request.state is not State.PENDING:
-                    continue
-                timed_out = wf.time_out(policy, stored.request, now)
-                try:
-                    uow.requests.update(timed_out, stored.version)
-                except StaleWrite:
-                    continue
-                uow.audit.append(
-                    kind="request.timed-out",
-                    actor=ACTOR,
-                    at=now,
-                    request_id=request.id,
-                    data=self._tag({"pending_since": request.created_at.isoformat()}),
-                )
-                uow.commit()
-            done += 1
-            self.notifier.notify(
-                Notification(
-                    "request.timed-out",
-                    timed_out,
-                    now,
-                    f"{request.id} for {request.profile} waited too long for review",
-                )
-            )
-        if done:
-            self.on_audit()
-        return done
-
-    def unbind_ended(self) -> int:
-        """Bindings of grants revoked (possibly on another replica) since this process last looked."""
-        with self.uow(read_only=True) as uow:
-            ended = uow.requests.find(states=[State.REVOKED], limit=100)
-        done = 0
-        for stored in ended:
-            request = stored.request
-            if request.id in self._unbound or request.starts_at is None or self._backing_off(request.id):
-                continue
-            if not self.leader.is_leader():
-                return done
-            try:
-                removed = self.cluster.unbind(request.id, request.namespaces)
-            except KubejitError as error:
-                self._failed(request.id, "grant.unbind-failed", error, {})
-                continue
-            self._succeeded(request.id)
-            self._unbound.add(request.id)
-            if removed:
-                self._audit("binding.deleted", request.id, {"bindings": _refs(removed), "reason": "grant revoked"})
-                self.stats.unbound_revoked += 1
-                done += 1
-        return done
-
-    def sync_end_times(self) -> int:
-        """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
-        with self.uow(read_only=True) as uow:
-            active = [s.request for s in uow.requests.find(states=[State.ACTIVE])]
-        changed = []
-        for request in active:
-            written = self._ends_written.get(request.id)
-            if request.ends_at is not None and written != request.ends_at:
-                if written is not None:
-                    changed.append(request)
-                self._ends_written[request.id] = request.ends_at
-
-        def write(request: AccessRequest) -> None:
-            try:
-                self.cluster.set_end(request.id, request.ends_at or self.clock.now(), request.namespaces)
-            except KubejitError as error:
-                log.warning("could not record the new end time of %s on its bindings: %s", request.id, error)
-
-        if changed:
-            with ThreadPoolExecutor(max_workers=min(self.parallelism, len(changed))) as pool:
-                list(pool.map(write, changed))
-        return len(changed)
-
-    def warn_expiring(self) -> None:
-        soon = self.clock.now() + self.expiring_notice
-        with self.uow(read_only=True) as uow:
-            ending = uow.requests.ending_before(soon)
-        for stored in ending:
-            request = stored.request
-            if request.id not in self._warned and request.ends_at is not None:
-                self._warned.add(request.id)
-                self.notifier.notify(
-                    Notification(
-                        "grant.expiring",
-                        request,
-                        self.clock.now(),
-                        f"{request.requester.user}'s access {request.id} to {request.profile} ends at "
-                        f"{request.ends_at.isoformat()}",
-                    )
-                )
-
-    def sweep(self) -> int:
-        """Delete every managed binding whose grant is not active and within its time."""
-        self._last_sweep = time.monotonic()
-        bindings = self.cluster.managed_bindings()
-        grant_ids = sorted({b.grant_id for b in bindings})
-        reasons: dict[str, str] = {}
-        with self.uow(read_only=True) as uow:
-            for grant_id in grant_ids:
-                try:
-                    request = uow.requests.get(grant_id).request
-                except NotFound:
-                    reasons[grant_id] = "no such grant in kubejit's records"
-                    continue
-                if request.state in (State.ACTIVE, State.APPROVED):
-                    continue  # in time, being activated, or due (expire_due ends it with its own events)
-                reasons[grant_id] = f"the grant is {request.state}"
-        for grant_id, reason in reasons.items():
-            if not self.leader.is_leader():
-                break
-            removed = self.cluster.unbind(grant_id)
-            if removed:
-                self._audit("binding.swept", grant_id, {"bindings": _refs(removed), "reason": reason})
-                self.stats.swept += len(removed)
-        return len(reasons)
-
-    def _tag(self, data: dict[str, object]) -> dict[str, object]:
-        return {**data, "replica": self.replica} if self.replica else data
-
-    def _audit(self, kind: str, request_id: str, data: dict[str, object]) -> None:
-        with self.uow() as uow:
-            uow.audit.append(kind=kind, actor=ACTOR, at=self.clock.now(), request_id=request_id, data=self._tag(data))
-            uow.commit()
-        self.on_audit()
+    def passed_recently(self) -> bool:
+        recent = max(timedelta(seconds=30), 4 * self.poll_interval)
+        return self.last_pass is not None and self.reconciler.clock.now() - self.last_pass < recent
