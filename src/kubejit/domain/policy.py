@@ -269,6 +269,16 @@ def semantic_issues(policy: AccessPolicy) -> list[Issue]:
 
 
 def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable[Issue]:
+    """Every problem of one profile, in the order a reader meets its fields."""
+    max_duration = policy.max_duration_of(profile)
+    yield from _duration_issues(policy, profile, at, max_duration)
+    yield from _scope_issues(profile, at)
+    yield from _approval_issues(profile, at)
+    yield from _reference_issues(policy, profile, at)
+    yield from _requester_issues(profile, at, max_duration)
+
+
+def _duration_issues(policy: AccessPolicy, profile: Profile, at: str, max_duration: timedelta) -> Iterable[Issue]:
     cap = policy.defaults.max_duration
     if profile.max_duration is not None and profile.max_duration > cap:
         yield Issue(
@@ -276,7 +286,6 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
             f"maxDuration {_fmt(profile.max_duration)} is above the policy's cap spec.defaults.maxDuration "
             f"({_fmt(cap)}): lower it or raise the cap",
         )
-    max_duration = policy.max_duration_of(profile)
     if profile.default_duration is not None and profile.default_duration > max_duration:
         yield Issue(
             f"{at}.defaultDuration",
@@ -290,6 +299,9 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
             f"maxExtendedDuration {_fmt(extended)} is shorter than maxDuration ({_fmt(max_duration)}): "
             "it caps a grant's whole life including extensions, so raise it or remove it",
         )
+
+
+def _scope_issues(profile: Profile, at: str) -> Iterable[Issue]:
     if profile.scope is Scope.NAMESPACED and not profile.namespaces:
         yield Issue(
             f"{at}.namespaces",
@@ -316,6 +328,9 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
                 f"Role {profile.role.namespace}/{profile.role.name} can only be bound in namespace "
                 f"{profile.role.namespace!r}, but the profile also lists {', '.join(others)}: use a ClusterRole",
             )
+
+
+def _approval_issues(profile: Profile, at: str) -> Iterable[Issue]:
     if profile.approval.approvers.empty and profile.approval.auto_approve.empty:
         yield Issue(
             f"{at}.approval",
@@ -328,6 +343,10 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
             f"{profile.approval.required} distinct approvers are required but only {len(approvers.users)} "
             "approver user(s) are named and no groups: lower required or add approvers",
         )
+
+
+def _reference_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable[Issue]:
+    """Names the profile uses that must exist: guardrails and accepted risk ids."""
     for g, name in enumerate(profile.guardrails):
         if name not in policy.guardrails:
             known = ", ".join(sorted(policy.guardrails)) or "none are defined"
@@ -343,6 +362,9 @@ def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable
             )
         if not risk.justification.strip():
             yield Issue(f"{at}.allowRisks[{r}].justification", "say why this risk is accepted")
+
+
+def _requester_issues(profile: Profile, at: str, max_duration: timedelta) -> Iterable[Issue]:
     if profile.requesters.empty and profile.break_glass is None:
         yield Issue(f"{at}.requesters", "nobody may request this profile: name requester groups or users")
     if profile.break_glass is not None:
