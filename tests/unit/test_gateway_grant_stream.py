@@ -8,14 +8,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 
+from kubejit.entrypoints.gateway import Sessions
 from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.entrypoints.gateway.proxy import Sessions
-from kubejit.services.gateway_access import GrantBook
 from tests.unit.test_gateway_grant_book import beat, snapshot, wire
+from tests.unit.test_gateway_grant_book import link_to as grant_book_link_to
 
 STREAM = "/api/v1/gateway/grants/stream"
 
@@ -54,24 +54,18 @@ class StreamingBroker:
 
 
 class LinkTo(BrokerLink):
-    """The real link, with its clients talking to the in-process broker."""
+    """The real link, with its stream client talking to the in-process broker too."""
 
-    broker: StreamingBroker
+    transport: httpx.MockTransport
 
     def client(self, timeout: float | None = 10.0) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, transport=httpx.MockTransport(self.broker.handler))
+        return httpx.AsyncClient(base_url=self.url, transport=self.transport)
 
 
-def link_to(broker: StreamingBroker, sessions: Sessions) -> LinkTo:
-    link = LinkTo(
-        url="https://broker.invalid",
-        client_token="t",
-        verify=True,
-        book=GrantBook(timedelta(seconds=5)),
-        on_gone=lambda grant, reason: sessions.close_grant(grant, reason),
-        on_listed=sessions.listed,
-    )
-    link.broker = broker
+def link_to(broker: StreamingBroker, sessions: Sessions) -> BrokerLink:
+    link = grant_book_link_to(broker, sessions, LinkTo)  # type: ignore[arg-type]  # a broker of the same shape
+    assert isinstance(link, LinkTo)
+    link.transport = httpx.MockTransport(broker.handler)
     return link
 
 

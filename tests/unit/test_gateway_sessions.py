@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubejit.entrypoints.gateway.proxy import Sessions
+from kubejit.entrypoints.gateway import Sessions
 
 
 def test_closing_a_grant_closes_its_streams_only() -> None:

@@ -6,17 +6,11 @@ runs it, ``broker_link.py`` follows the broker, ``upstream.py`` reaches kube-api
 the proxy's parts and are not imported from outside.
 """
 
-from kubejit.entrypoints.gateway.proxy import (
-    Authenticate,
-    Emit,
-    Gateway,
-    Identity,
-    OpenStream,
-    Sessions,
-    refusal_for,
-    serve,
-    status_body,
-)
+from kubejit.entrypoints.gateway._sessions import OpenStream, Sessions
+from kubejit.entrypoints.gateway._status import refusal_for, status_body
+from kubejit.entrypoints.gateway._upgrade import Emit
+from kubejit.entrypoints.gateway.proxy import Authenticate, Gateway, serve
+from kubejit.services.gateway_authentication import Identity
 
 __all__ = [
     "Authenticate",

@@ -25,9 +25,9 @@ if sys.platform != "win32":  # uvloop has no Windows build; the gateway runs on 
 
 from kubejit.bootstrap import build_gateway
 from kubejit.config import GatewayConfig
+from kubejit.entrypoints.gateway import Gateway, Sessions, serve
 from kubejit.entrypoints.gateway._kubeconfig import upstream_from_kubeconfig
 from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.entrypoints.gateway.proxy import Gateway, Sessions, serve
 from kubejit.services.gateway_access import GrantBook
 
 log = logging.getLogger("kubejit.gateway")

@@ -25,24 +25,12 @@ from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway._forwarding import forward
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers
-from kubejit.entrypoints.gateway._sessions import OpenStream, Sessions
-from kubejit.entrypoints.gateway._status import refusal_for, send_status, status_body
+from kubejit.entrypoints.gateway._sessions import Sessions
+from kubejit.entrypoints.gateway._status import refusal_for, send_status
 from kubejit.entrypoints.gateway._upgrade import Emit, splice_upgrade
 from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream
 from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import Identity
-
-__all__ = [
-    "Authenticate",
-    "Emit",
-    "Gateway",
-    "Identity",
-    "OpenStream",
-    "Sessions",
-    "refusal_for",
-    "serve",
-    "status_body",
-]
 
 log = logging.getLogger("kubejit.gateway")
 
