@@ -1,9 +1,16 @@
-"""The one place where concrete adapters are chosen and wired into the services: the running broker.
+"""The one place where concrete adapters are chosen and wired into the services: the running broker and the
+gateway's parts.
 
 :func:`build_broker` turns a :class:`~kubejit.config.BrokerConfig` into a :class:`Broker`: storage
 (migrated), the cluster adapters with the broker's own least-privilege credentials, leader election, the
 audit checkpoint store, OIDC verification, notifications, the policy (loaded and reviewed against the
 cluster: a policy with refused profiles does not start), and the services and threads on top of them.
+
+:func:`build_gateway` turns a :class:`~kubejit.config.GatewayConfig` into :class:`GatewayParts`: the policy
+(reviewed against the cluster, each profile's rules resolved once), the grant book and the access check on it,
+the OIDC verifier if one is configured, and the authentication built from the broker's keys. The gateway's
+entrypoint (``entrypoints/gateway/main.py``) adds what sits in the entrypoint layer (the broker link, the
+kube-apiserver client, the open-stream registry and the proxy) and runs it.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubejit.adapters.clock import SystemClock
-from kubejit.adapters.grant_tokens import GrantTokenSigner, load_or_create_key
+from kubejit.adapters.grant_tokens import GrantTokenSigner, GrantTokenVerifier, load_or_create_key
 from kubejit.adapters.idp import OidcIssuer, OidcVerifier
 from kubejit.adapters.kube.bindings import RbacBindings
 from kubejit.adapters.kube.checkpoint import (
@@ -32,15 +40,19 @@ from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
-from kubejit.config import BrokerConfig, OidcIssuerConfig
+from kubejit.config import BrokerConfig, GatewayConfig, OidcIssuerConfig
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import KubejitError
+from kubejit.domain.policy import AccessPolicy, Profile
+from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService, Checkpointer
+from kubejit.services.gateway_access import GatewayAccess, GrantBook
+from kubejit.services.gateway_authentication import GatewayAuthentication, VerifiedGrantTokens
 from kubejit.services.gateway_feed import GatewayFeed
 from kubejit.services.keeper import GrantKeeper
-from kubejit.services.policy_review import PolicyHolder
+from kubejit.services.policy_review import PolicyHolder, require_usable, review_policy
 from kubejit.services.reconciler import GrantReconciler
 
 log = logging.getLogger("kubejit.broker")
@@ -253,4 +265,42 @@ def oidc_verifier(issuers: Sequence[OidcIssuerConfig], *, clock: Clock | None = 
             for i in issuers
         ],
         clock=clock,
+    )
+
+
+@dataclass(frozen=True)
+class GatewayParts:
+    """What the gateway is made of below its entrypoint: built by :func:`build_gateway`, nothing started."""
+
+    config: GatewayConfig
+    policy: AccessPolicy
+    book: GrantBook  # the active grants as the broker link reports them
+    access: GatewayAccess
+    id_tokens: OidcVerifier | None
+    clock: Clock
+
+    def authentication(self, public_keys: dict[str, Any]) -> GatewayAuthentication:
+        """How bearer tokens are checked, once the broker's public keys (for grant tokens) are known."""
+        return GatewayAuthentication(VerifiedGrantTokens(GrantTokenVerifier(public_keys)), self.id_tokens)
+
+
+def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> GatewayParts:
+    """The gateway's policy (reviewed: a policy with refused profiles does not start), its profiles' rules
+    resolved from the cluster once, the grant book, the access check and the OIDC verifier if configured."""
+    policy = load_policy_file(config.policy_file)
+    role_rules = ClusterRoleRules(make_client(config.kubernetes.kubeconfig, field_manager="kubejit-gateway"))
+    require_usable(review_policy(policy, role_rules))
+    resolved: dict[str, tuple[PolicyRule, ...]] = {p.name: role_rules.rules_of(p.role) or () for p in policy.profiles}
+
+    def rules(profile: Profile) -> tuple[PolicyRule, ...]:
+        return resolved.get(profile.name, ())
+
+    book = GrantBook(config.broker.max_staleness)
+    return GatewayParts(
+        config=config,
+        policy=policy,
+        book=book,
+        access=GatewayAccess(lambda: policy, rules, book),
+        id_tokens=oidc_verifier(config.oidc) if config.oidc else None,
+        clock=clock or SystemClock(),
     )

@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
+from kubejit.entrypoints.gateway import Sessions
 from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.entrypoints.gateway.proxy import Sessions
 from kubejit.services.gateway_access import GrantBook, snapshot_digest
 
 ENDS = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
@@ -55,8 +55,8 @@ class Broker:
         return httpx.Response(200, text=self.text)
 
 
-def link_to(broker: Broker, sessions: Sessions) -> BrokerLink:
-    link = BrokerLink(
+def link_to(broker: Broker, sessions: Sessions, link_class: type[BrokerLink] = BrokerLink) -> BrokerLink:
+    link = link_class(
         url="https://broker.invalid",
         client_token="t",
         verify=True,

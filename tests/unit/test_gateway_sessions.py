@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubejit.entrypoints.gateway.proxy import Sessions
+from kubejit.entrypoints.gateway import Sessions
 
 
 def test_closing_a_grant_closes_its_streams_only() -> None:
@@ -12,7 +12,7 @@ def test_closing_a_grant_closes_its_streams_only() -> None:
     sessions.add("g2", 1e12, lambda why: closed.append(("g2", why)))
     assert sessions.close_grant("g1", "revoked") == 1
     assert closed == [("g1", "revoked")]
-    assert [grant for grant, _, _ in sessions.streams.values()] == ["g2"]
+    assert [stream.grant_id for stream in sessions.streams.values()] == ["g2"]
 
 
 def test_a_stream_registered_after_its_grant_ended_is_closed_at_once() -> None:
@@ -51,7 +51,7 @@ def test_a_grants_current_end_decides_not_the_end_it_had_when_the_stream_opened(
     ends = {"extended": 400.0, "shortened": 120.0}
     assert sessions.close_due(150.0, ends.get) == 2
     assert sorted(closed) == ["shortened: the grant's time is up", "unknown: the grant's time is up"]
-    assert [grant for grant, _, _ in sessions.streams.values()] == ["extended"]
+    assert [stream.grant_id for stream in sessions.streams.values()] == ["extended"]
 
 
 def test_closing_all_streams_when_the_broker_falls_silent() -> None:

@@ -84,18 +84,25 @@ def broker_config(
     return path
 
 
-def start_broker(config: Path, *, log_name: str = "broker") -> BrokerProcess:
-    """Start ``kubejit serve --config CONFIG`` and wait until it is ready."""
-    document = yaml.safe_load(config.read_text())
-    url = f"http://127.0.0.1:{document['listen']['port']}"
+def start_kubejit(command: str, config: Path, log_name: str) -> ManagedProcess:
+    """Start ``kubejit COMMAND --config CONFIG`` (this environment's ``kubejit``), logging next to the config;
+    the broker's and the gateway's processes are started this way."""
     kubejit = Path(sys.executable).parent / "kubejit"
     process = ManagedProcess(
         log_name,
-        [str(kubejit), "serve", "--config", str(config), "--log-level", "warning"],
+        [str(kubejit), command, "--config", str(config), "--log-level", "warning"],
         config.parent / f"{log_name}.log",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     process.start()
+    return process
+
+
+def start_broker(config: Path, *, log_name: str = "broker") -> BrokerProcess:
+    """Start ``kubejit serve --config CONFIG`` and wait until it is ready."""
+    document = yaml.safe_load(config.read_text())
+    url = f"http://127.0.0.1:{document['listen']['port']}"
+    process = start_kubejit("serve", config, log_name)
 
     def ready() -> bool:
         try:

@@ -8,10 +8,8 @@ presents to the broker (the broker keeps only its hash).
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import ssl
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import yaml
 
 from kubejit.adapters.kube.install import gateway_rbac, render_yaml
 from kubejit.devcluster import configfiles
+from kubejit.devcluster.broker import start_kubejit
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 
@@ -124,14 +123,7 @@ class GatewayProcess:
 
 def start_gateway(config: Path, shared: GatewaySecrets, *, log_name: str = "gateway") -> GatewayProcess:
     """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token)."""
-    kubejit = Path(sys.executable).parent / "kubejit"
-    process = ManagedProcess(
-        log_name,
-        [str(kubejit), "gateway", "--config", str(config), "--log-level", "warning"],
-        config.parent / f"{log_name}.log",
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    process.start()
+    process = start_kubejit("gateway", config, log_name)
     trust = ssl.create_default_context(cafile=str(shared.ca_file))
 
     def ready() -> bool:

@@ -1,5 +1,9 @@
 """The gateway's link to the broker: the active grants (a server-sent event stream), the public keys grant tokens
-are checked with, and the activity the gateway records.
+are checked with, and the activity the gateway records. ``main.py`` builds it; the proxy asks it whether
+activity is being delivered (:meth:`BrokerLink.ready`) and for a fresh read of the grants.
+
+The grant stream is parsed by httpx-sse (events: ``grants``, a snapshot; ``heartbeat``, the digest and revision of
+the broker's current snapshot).
 
 The gateway keeps no database. If the grant stream goes silent for longer than the configured staleness, the
 grant book stops being fresh and every request is refused (fail closed). Activity is sent in batches; with
@@ -22,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from httpx_sse import aconnect_sse
 
 from kubejit.services.gateway_access import ActiveGrant, GrantBook, snapshot_digest
 
@@ -90,15 +95,11 @@ class BrokerLink:
             try:
                 async with (
                     self.client(timeout=None) as client,
-                    client.stream("GET", "/api/v1/gateway/grants/stream") as response,
+                    aconnect_sse(client, "GET", "/api/v1/gateway/grants/stream") as source,
                 ):
-                    response.raise_for_status()
-                    event = ""
-                    async for line in response.aiter_lines():
-                        if line.startswith("event:"):
-                            event = line.partition(":")[2].strip()
-                        elif line.startswith("data:"):
-                            self._handle(event, line.partition(":")[2].strip())
+                    source.response.raise_for_status()
+                    async for message in source.aiter_sse():
+                        self._handle(message.event, message.data)
             except (httpx.HTTPError, ValueError, KeyError) as error:
                 log.warning("grant stream from the broker broke (%s); reconnecting", type(error).__name__)
             await asyncio.sleep(0.5)

@@ -1,0 +1,104 @@
+"""Forwarding one plain (non-upgrade) request to kube-apiserver and streaming its response back.
+
+The connection handler calls :func:`forward` once a request has been checked and its body read. The response
+is passed on as it arrives (a watch is never buffered), and the exchange is registered with its grant for as
+long as it lasts, so a revoke or the grant's end cuts a watch off mid-stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import h11
+
+from kubejit.domain.errors import Unavailable
+from kubejit.entrypoints.gateway._headers import Headers, response_headers
+from kubejit.entrypoints.gateway._sessions import Sessions
+from kubejit.entrypoints.gateway._status import send_status
+from kubejit.entrypoints.gateway.response_framing import ResponseFraming
+from kubejit.entrypoints.gateway.upstream import Upstream
+from kubejit.services.gateway_access import Allowed, not_active
+
+
+async def forward(
+    pool: Upstream,
+    sessions: Sessions,
+    connection: h11.Connection,
+    request: h11.Request,
+    headers: Headers,
+    body: bytes,
+    writer: asyncio.StreamWriter,
+    allowed: Allowed,
+    deadline: float,
+    *,
+    client_closes: bool,
+) -> tuple[int, int, bool]:
+    """Forward the request and stream the response back; (status, body bytes, whether to keep the
+    connection)."""
+    try:
+        upstream = await pool.acquire()
+    except Unavailable as error:
+        await send_status(writer, connection, 502, "BadGateway", str(error))
+        return 502, 0, True
+    size = 0
+    cut: asyncio.Event = asyncio.Event()
+    why = {"reason": ""}
+
+    def cut_off(reason: str) -> None:
+        why["reason"] = reason
+        cut.set()
+        upstream.close()
+
+    key = sessions.add(allowed.grant.id, deadline, cut_off)
+    sent = responded = False
+    try:
+        if cut.is_set():
+            raise ConnectionError("the grant ended before the request was sent")
+        await upstream.send_request(request.method, request.target, headers, body)
+        sent = True
+        await upstream.read_head()
+        if upstream.status == 101:
+            raise ConnectionError("kube-apiserver switched protocols on a request that asked for no upgrade")
+        out_headers = response_headers(upstream.headers, allowed.decision.warnings)
+        framing = ResponseFraming(
+            head_request=request.method == b"HEAD",
+            http_10=request.http_version == b"1.0",
+            client_closes=client_closes,
+        )
+        # What has arrived is passed on in one write, and written before waiting for more: a small response
+        # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
+        # as it comes.
+        pending = [framing.head(upstream.status, upstream.reason, out_headers)]
+        responded = True
+        while True:
+            data = upstream.take_body()
+            size += len(data)
+            pending.append(framing.data(data))
+            if upstream.complete:
+                pending.append(framing.end())
+            writer.write(b"".join(pending))
+            pending.clear()
+            await writer.drain()
+            if upstream.complete:
+                break
+            await upstream.read_more()
+        pool.release(upstream)
+        return upstream.status, size, framing.keep_alive
+    except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
+        upstream.close()
+        if not responded:
+            code, reason, message = 502, "BadGateway", f"kube-apiserver: {error}"
+            if cut.is_set() and not sent:
+                code, reason, message = 403, "Forbidden", not_active(allowed.grant.id, why["reason"])
+            elif cut.is_set():
+                message = (
+                    f"grant {allowed.grant.id} ended ({why['reason']}) while kube-apiserver was answering: "
+                    "the request may have been carried out; check before repeating it"
+                )
+            await send_status(writer, connection, code, reason, message)
+            return code, size, True
+        if cut.is_set():
+            writer.close()  # the grant ended mid-stream: cut the client off too
+        raise ConnectionError("upstream failed mid-response") from error
+    finally:
+        sessions.remove(key)
