@@ -17,7 +17,7 @@ from kubejit.entrypoints.gateway import refusal_for, status_body
         (Unauthenticated("x"), (401, "Unauthorized")),
         (Refused("x"), (403, "Forbidden")),
         (Unavailable("x"), (503, "ServiceUnavailable")),
-        (KubejitError("x"), (403, "Forbidden")),
+        (KubejitError("x"), (500, "InternalError")),  # the error table's fallback: refused, and said so
     ],
 )
 def test_each_error_has_its_status(error: KubejitError, expected: tuple[int, str]) -> None:

@@ -179,17 +179,7 @@ class GatewayAccess:
         if not self.book.fresh(now):
             raise Unavailable("the gateway has not heard from the kubejit broker recently and refuses until it does")
         policy = self.policy()
-        if grant_id is not None:
-            grant = self.book.grants.get(grant_id)
-            if grant is None:
-                raise Unauthenticated(not_active(grant_id))
-            if grant.user != user:
-                raise Unauthenticated("this token belongs to another user's grant")
-            candidates = [grant]
-        else:
-            candidates = self.book.of_user(user)
-            if not candidates:
-                raise Refused(f"{user} has no active grant")
+        candidates = self._candidates(grant_id, user)
         if attrs.is_resource_request is False and rule_allows_non_resource(_DISCOVERY, attrs.verb, attrs.path):
             grant = candidates[0]
             return self._allowed(policy, grant, Decision(Effect.ALLOW))
@@ -211,6 +201,21 @@ class GatewayAccess:
                 raise GuardrailRefusal(f"refused by guardrail {decision.rule}: {decision.message}")
             return self._allowed(policy, grant, decision)
         raise Refused("; ".join(refusals))
+
+    def _candidates(self, grant_id: str | None, user: str) -> list[ActiveGrant]:
+        """The grants that may cover the request: the token's own grant (a grant token), or every active grant of
+        the user (an ID token)."""
+        if grant_id is None:
+            candidates = self.book.of_user(user)
+            if not candidates:
+                raise Refused(f"{user} has no active grant")
+            return candidates
+        grant = self.book.grants.get(grant_id)
+        if grant is None:
+            raise Unauthenticated(not_active(grant_id))
+        if grant.user != user:
+            raise Unauthenticated("this token belongs to another user's grant")
+        return [grant]
 
     def _coverage(self, attrs: RequestAttributes, grant: ActiveGrant, profile: Profile) -> str | None:
         if not attrs.is_resource_request:

@@ -16,7 +16,7 @@ from kubejit.entrypoints.gateway._headers import Headers, response_headers
 from kubejit.entrypoints.gateway._sessions import Sessions
 from kubejit.entrypoints.gateway._status import send_status
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming
-from kubejit.entrypoints.gateway.upstream import Upstream
+from kubejit.entrypoints.gateway.upstream import Upstream, UpstreamConnection
 from kubejit.services.gateway_access import Allowed, not_active
 
 
@@ -40,7 +40,6 @@ async def forward(
     except Unavailable as error:
         await send_status(writer, connection, 502, "BadGateway", str(error))
         return 502, 0, True
-    size = 0
     cut: asyncio.Event = asyncio.Event()
     why = {"reason": ""}
 
@@ -65,40 +64,57 @@ async def forward(
             http_10=request.http_version == b"1.0",
             client_closes=client_closes,
         )
-        # What has arrived is passed on in one write, and written before waiting for more: a small response
-        # (head, body, end) costs one TLS record and one system call, and a watch still streams each event
-        # as it comes.
-        pending = [framing.head(upstream.status, upstream.reason, out_headers)]
         responded = True
-        while True:
-            data = upstream.take_body()
-            size += len(data)
-            pending.append(framing.data(data))
-            if upstream.complete:
-                pending.append(framing.end())
-            writer.write(b"".join(pending))
-            pending.clear()
-            await writer.drain()
-            if upstream.complete:
-                break
-            await upstream.read_more()
+        size = await _relay(upstream, framing, framing.head(upstream.status, upstream.reason, out_headers), writer)
         pool.release(upstream)
         return upstream.status, size, framing.keep_alive
     except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
         upstream.close()
         if not responded:
-            code, reason, message = 502, "BadGateway", f"kube-apiserver: {error}"
-            if cut.is_set() and not sent:
-                code, reason, message = 403, "Forbidden", not_active(allowed.grant.id, why["reason"])
-            elif cut.is_set():
-                message = (
-                    f"grant {allowed.grant.id} ended ({why['reason']}) while kube-apiserver was answering: "
-                    "the request may have been carried out; check before repeating it"
-                )
+            code, reason, message = _failure(allowed.grant.id, why["reason"] if cut.is_set() else None, sent, error)
             await send_status(writer, connection, code, reason, message)
-            return code, size, True
+            return code, 0, True
         if cut.is_set():
             writer.close()  # the grant ended mid-stream: cut the client off too
         raise ConnectionError("upstream failed mid-response") from error
     finally:
         sessions.remove(key)
+
+
+async def _relay(
+    upstream: UpstreamConnection, framing: ResponseFraming, head: bytes, writer: asyncio.StreamWriter
+) -> int:
+    """Pass the response on as it arrives; the number of body bytes.
+
+    What has arrived is passed on in one write, and written before waiting for more: a small response (head,
+    body, end) costs one TLS record and one system call, and a watch still streams each event as it comes.
+    """
+    pending = [head]
+    size = 0
+    while True:
+        data = upstream.take_body()
+        size += len(data)
+        pending.append(framing.data(data))
+        if upstream.complete:
+            pending.append(framing.end())
+        writer.write(b"".join(pending))
+        pending.clear()
+        await writer.drain()
+        if upstream.complete:
+            return size
+        await upstream.read_more()
+
+
+def _failure(grant_id: str, cut_reason: str | None, sent: bool, error: BaseException) -> tuple[int, str, str]:
+    """The answer to a request whose upstream leg failed before any response: a plain 502, unless the grant was
+    cut off (``cut_reason``): before sending, the grant is simply not active; after, the outcome is unknown."""
+    if cut_reason is None:
+        return 502, "BadGateway", f"kube-apiserver: {error}"
+    if not sent:
+        return 403, "Forbidden", not_active(grant_id, cut_reason)
+    return (
+        502,
+        "BadGateway",
+        f"grant {grant_id} ended ({cut_reason}) while kube-apiserver was answering: "
+        "the request may have been carried out; check before repeating it",
+    )

@@ -20,7 +20,7 @@ from kubejit.entrypoints.gateway._headers import Headers
 from kubejit.entrypoints.gateway._sessions import Sessions
 from kubejit.entrypoints.gateway._status import send_status, status_body
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
-from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream
+from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream, UpstreamConnection
 from kubejit.services.gateway_access import Allowed, GrantBook, not_active
 
 Emit = Callable[[dict[str, Any]], None]
@@ -53,22 +53,13 @@ async def splice_upgrade(
     await upstream.send_request(request.method, request.target, headers)
     await upstream.read_head()
     if upstream.status != 101 or upstream.upgraded is None:
-        # Refused by kube-apiserver (RBAC, admission): pass its answer on and finish.
-        while not upstream.complete:
-            await upstream.read_more()
-        status = upstream.status
-        body = upstream.take_body()
-        upstream.close()
-        content = body or status_body(status, "Failure", "kube-apiserver refused the upgrade")
-        await send_status(writer, connection, status, "Failure", "", content=content, close=True)
-        record.update({"status": status})
+        record.update({"status": await _pass_refusal_on(upstream, connection, writer)})
         return
     writer.write(connection.send(h11.InformationalResponse(status_code=101, headers=upstream.headers)))
     await writer.drain()
     client_rest, _ = connection.trailing_data
     upstream_rest = upstream.upgraded
     session = SessionRecord()
-    from_server, from_client = FrameReader(), FrameReader()
     websocket = b"websocket" in (v.lower() for n, v in request.headers if n.lower() == b"upgrade")
     if attrs.subresource == "exec":
         record.update({"kind": AuditKind.ACTIVITY_EXEC, "command": list(attrs.query_values("command"))})
@@ -82,18 +73,7 @@ async def splice_upgrade(
 
     key = sessions.add(allowed.grant.id, deadline, close)
 
-    def server_tap(data: bytes) -> None:
-        if websocket:
-            session.from_server(from_server.feed(data))
-        else:
-            session.output_bytes += len(data)
-
-    def client_tap(data: bytes) -> None:
-        if websocket:
-            session.from_client(from_client.feed(data))
-        else:
-            session.input_bytes += len(data)
-
+    server_tap, client_tap = _taps(session, websocket=websocket)
     tasks = [
         asyncio.ensure_future(_pump(reader, upstream.writer, client_rest, client_tap)),
         asyncio.ensure_future(_pump(upstream.reader, writer, upstream_rest, server_tap)),
@@ -118,6 +98,39 @@ async def splice_upgrade(
             "truncated": session.truncated,
         }
     )
+
+
+def _taps(session: SessionRecord, *, websocket: bool) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
+    """What sees the bytes from kube-apiserver and from the client: WebSocket frames are decoded into the session
+    record; SPDY is spliced undecoded and only counted."""
+    if websocket:
+        from_server, from_client = FrameReader(), FrameReader()
+        return (
+            lambda data: session.from_server(from_server.feed(data)),
+            lambda data: session.from_client(from_client.feed(data)),
+        )
+
+    def count_output(data: bytes) -> None:
+        session.output_bytes += len(data)
+
+    def count_input(data: bytes) -> None:
+        session.input_bytes += len(data)
+
+    return count_output, count_input
+
+
+async def _pass_refusal_on(
+    upstream: UpstreamConnection, connection: h11.Connection, writer: asyncio.StreamWriter
+) -> int:
+    """kube-apiserver refused the upgrade (RBAC, admission): pass its answer on, close, and return its status."""
+    while not upstream.complete:
+        await upstream.read_more()
+    status = upstream.status
+    body = upstream.take_body()
+    upstream.close()
+    content = body or status_body(status, "Failure", "kube-apiserver refused the upgrade")
+    await send_status(writer, connection, status, "Failure", "", content=content, close=True)
+    return status
 
 
 async def _pump(

@@ -104,19 +104,10 @@ class Gateway:
                 if not isinstance(event, h11.Request):
                     return
                 keep_going = await self._serve_request(connection, event, reader, writer)
-                if not keep_going or connection.their_state is not h11.DONE:
+                next_connection = _next_cycle(connection) if keep_going else None
+                if next_connection is None:
                     return
-                if connection.our_state is h11.DONE:  # the gateway's own answer, sent through h11
-                    connection.start_next_cycle()
-                elif connection.our_state is h11.SEND_RESPONSE:
-                    # A forwarded response, framed by the gateway (response_framing): a fresh parser for the next
-                    # request, given whatever of it has already arrived.
-                    leftover, _ = connection.trailing_data
-                    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
-                    if leftover:
-                        connection.receive_data(bytes(leftover))
-                else:
-                    return
+                connection = next_connection
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             return
         except Exception:
@@ -237,3 +228,21 @@ async def serve(
         await started(bound)
     async with server:
         await server.serve_forever()
+
+
+def _next_cycle(connection: h11.Connection) -> h11.Connection | None:
+    """The parser for the connection's next request, or None when the connection must end."""
+    if connection.their_state is not h11.DONE:
+        return None
+    if connection.our_state is h11.DONE:  # the gateway's own answer, sent through h11
+        connection.start_next_cycle()
+        return connection
+    if connection.our_state is h11.SEND_RESPONSE:
+        # A forwarded response, framed by the gateway (response_framing): a fresh parser for the next request,
+        # given whatever of it has already arrived.
+        leftover, _ = connection.trailing_data
+        fresh = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
+        if leftover:
+            fresh.receive_data(bytes(leftover))
+        return fresh
+    return None

@@ -53,17 +53,11 @@ class FrameReader:
         buffer = self._buffer
         if len(buffer) < 2:
             return None
-        fin, opcode = bool(buffer[0] & 0x80), buffer[0] & 0x0F
-        masked, length = bool(buffer[1] & 0x80), buffer[1] & 0x7F
-        offset = 2
-        if length == 126:
-            if len(buffer) < 4:
-                return None
-            length, offset = int.from_bytes(buffer[2:4], "big"), 4
-        elif length == 127:
-            if len(buffer) < 10:
-                return None
-            length, offset = int.from_bytes(buffer[2:10], "big"), 10
+        fin, opcode, masked = bool(buffer[0] & 0x80), buffer[0] & 0x0F, bool(buffer[1] & 0x80)
+        header = _payload_length(buffer)
+        if header is None:
+            return None
+        length, offset = header
         if length > MAX_FRAME:
             self.broken = True
             return None
@@ -79,6 +73,18 @@ class FrameReader:
         if masked:
             payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
         return fin, opcode, payload
+
+
+def _payload_length(buffer: bytearray) -> tuple[int, int] | None:
+    """A WebSocket frame's payload length (7 bits, or the 16- or 64-bit extended length) and where the header
+    goes on after it; None until enough of the header has arrived."""
+    length = buffer[1] & 0x7F
+    if length < 126:
+        return length, 2
+    end = 4 if length == 126 else 10
+    if len(buffer) < end:
+        return None
+    return int.from_bytes(buffer[2:end], "big"), end
 
 
 @dataclass
