@@ -28,6 +28,7 @@ from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
 from kubejit.domain.errors import Unavailable
+from kubejit.transport import trust_context
 
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _START_TIMEOUT = 90.0
@@ -202,7 +203,7 @@ class DevCluster:
         """TLS context trusting the cluster CA and presenting the admin client certificate."""
         if self._admin_cert is None:
             raise Unavailable("the dev cluster is not started")
-        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        context = trust_context(cadata=self.ca.cert_pem)
         context.load_cert_chain(*self._admin_cert)
         return context
 
@@ -325,7 +326,7 @@ class DevCluster:
         """kube-apiserver fetches the issuer's keys in the background: wait until a dev token works."""
         token = self.issuer.mint(DEV_USERS[0], ttl_seconds=300)
         review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        context = trust_context(cadata=self.ca.cert_pem)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=self.server_url, verify=context, headers=headers, timeout=2.0) as client:
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from kubejit.devcluster import configfiles
 from kubejit.devcluster.broker import start_kubejit
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+from kubejit.transport import trust_context
 
 _READY_TIMEOUT = 60.0
 
@@ -124,7 +124,7 @@ class GatewayProcess:
 def start_gateway(config: Path, shared: GatewaySecrets, *, log_name: str = "gateway") -> GatewayProcess:
     """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token)."""
     process = start_kubejit("gateway", config, log_name)
-    trust = ssl.create_default_context(cafile=str(shared.ca_file))
+    trust = trust_context(cafile=shared.ca_file)
 
     def ready() -> bool:
         try:
