@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubejit.adapters.broker_link import BrokerLink
 from kubejit.adapters.clock import SystemClock
 from kubejit.adapters.grant_tokens import GrantTokenSigner, GrantTokenVerifier, load_or_create_key
 from kubejit.adapters.idp import OidcIssuer, OidcVerifier
@@ -36,26 +38,32 @@ from kubejit.adapters.kube.checkpoint import (
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.lease import LeaseElection
 from kubejit.adapters.kube.role_rules import ClusterRoleRules
+from kubejit.adapters.kube.upstream import Upstream
+from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, GatewayConfig, OidcIssuerConfig
 from kubejit.domain.audit import AuditKind
-from kubejit.domain.errors import KubejitError
+from kubejit.domain.errors import InvalidInput, KubejitError
+from kubejit.domain.grant_book import GrantBook
 from kubejit.domain.policy import AccessPolicy, Profile
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService, Checkpointer
-from kubejit.services.gateway_access import GatewayAccess, GrantBook
+from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import GatewayAuthentication, VerifiedGrantTokens
 from kubejit.services.gateway_feed import GatewayFeed
+from kubejit.services.gateway_sessions import Sessions
 from kubejit.services.keeper import GrantKeeper
 from kubejit.services.policy_review import PolicyHolder, require_usable, review_policy
 from kubejit.services.reconciler import GrantReconciler
+from kubejit.transport import TrustError, trust_context
 
 log = logging.getLogger("kubejit.broker")
+gateway_log = logging.getLogger("kubejit.gateway")
 
 
 class AlwaysLeader:
@@ -270,12 +278,18 @@ def oidc_verifier(issuers: Sequence[OidcIssuerConfig], *, clock: Clock | None = 
 
 @dataclass(frozen=True)
 class GatewayParts:
-    """What the gateway is made of below its entrypoint: built by :func:`build_gateway`, nothing started."""
+    """What the gateway is made of below its entrypoint: built by :func:`build_gateway`, nothing started.
+
+    The entrypoint (``entrypoints/gateway/main.py``) puts the proxy on top of these parts, starts the link's
+    tasks and the cut-off loop, and serves."""
 
     config: GatewayConfig
     policy: AccessPolicy
     book: GrantBook  # the active grants as the broker link reports them
     access: GatewayAccess
+    sessions: Sessions  # the open streams, cut when their grant ends
+    link: BrokerLink  # grant stream, public keys and activity, to and from the broker
+    upstream: Upstream  # kube-apiserver, with the gateway's own credentials
     id_tokens: OidcVerifier | None
     clock: Clock
 
@@ -286,7 +300,10 @@ class GatewayParts:
 
 def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> GatewayParts:
     """The gateway's policy (reviewed: a policy with refused profiles does not start), its profiles' rules
-    resolved from the cluster once, the grant book, the access check and the OIDC verifier if configured."""
+    resolved from the cluster once, the grant book and the access check on it, the open-stream registry, the
+    link to the broker (which closes a grant's streams when the broker says it ended), kube-apiserver as the
+    gateway's kubeconfig names it, and the OIDC verifier if one is configured."""
+    kubeconfig = config.kubernetes.kubeconfig or Path("~/.kube/config").expanduser()
     policy = load_policy_file(config.policy_file)
     role_rules = ClusterRoleRules(make_client(config.kubernetes.kubeconfig, field_manager="kubejit-gateway"))
     require_usable(review_policy(policy, role_rules))
@@ -296,11 +313,42 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         return resolved.get(profile.name, ())
 
     book = GrantBook(config.broker.max_staleness)
+    sessions = Sessions()
+
+    def close_sessions(grant: str, reason: str) -> None:
+        closed = sessions.close_grant(grant, reason)
+        if closed:
+            gateway_log.info("closed %d open stream(s) of grant %s: %s", closed, grant, reason)
+
+    link = BrokerLink(
+        url=config.broker.url.rstrip("/"),
+        client_token=config.broker.client_token_file.read_text().strip(),
+        verify=_broker_trust(config),
+        book=book,
+        on_gone=close_sessions,
+        on_listed=sessions.listed,
+        gateway_name=config.name,
+        fail_closed=config.audit.fail_mode == "closed",
+        max_delay=config.audit.max_delay,
+    )
     return GatewayParts(
         config=config,
         policy=policy,
         book=book,
         access=GatewayAccess(lambda: policy, rules, book),
+        sessions=sessions,
+        link=link,
+        upstream=upstream_from_kubeconfig(kubeconfig),
         id_tokens=oidc_verifier(config.oidc) if config.oidc else None,
         clock=clock or SystemClock(),
     )
+
+
+def _broker_trust(config: GatewayConfig) -> ssl.SSLContext | bool:
+    """What the broker's TLS certificate is checked against: the configured CA file, else the system's CAs."""
+    if config.broker.ca_file is None:
+        return True
+    try:
+        return trust_context(cafile=config.broker.ca_file)
+    except TrustError as error:
+        raise InvalidInput(f"gateway config broker.caFile {config.broker.ca_file}: {error}") from None

@@ -41,15 +41,16 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey
 
 from kubejit.adapters.grant_tokens import GrantTokenSigner
+from kubejit.adapters.kube.upstream import Upstream
 from kubejit.adapters.policy_file import load_policy
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.domain.errors import Unauthenticated
+from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.policy import Profile
 from kubejit.domain.rbac import PolicyRule
 from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions
-from kubejit.entrypoints.gateway.upstream import Upstream
-from kubejit.services.gateway_access import ActiveGrant, GatewayAccess, GrantBook
+from kubejit.services.gateway_access import GatewayAccess
 from tests.conftest import eventually
 from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env
 

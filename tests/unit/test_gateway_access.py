@@ -8,11 +8,12 @@ import pytest
 
 from kubejit.adapters.policy_file import load_policy
 from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
+from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.guardrails import Effect
 from kubejit.domain.policy import Profile
 from kubejit.domain.rbac import PolicyRule
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
-from kubejit.services.gateway_access import ActiveGrant, GatewayAccess, GrantBook, GuardrailRefusal
+from kubejit.services.gateway_access import GatewayAccess, GuardrailRefusal
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = load_policy("""\

@@ -11,10 +11,11 @@ import pytest
 
 from kubejit.adapters.grant_tokens import GrantTokenSigner, GrantTokenVerifier, load_or_create_key
 from kubejit.domain.errors import Unauthenticated
+from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.grant_token import AUDIENCE, ISSUER, GrantClaims
 from kubejit.domain.policy import Identity as Person
 from kubejit.domain.requestinfo import parse_request
-from kubejit.services.gateway_access import ActiveGrant, GatewayAccess, GrantBook
+from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import GatewayAuthentication, Identity, VerifiedGrantTokens
 from tests.unit.policies import policy
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from kubejit.adapters.broker_link import BrokerLink
+from kubejit.domain.grant_book import GrantBook, snapshot_digest
 from kubejit.entrypoints.gateway import Sessions
-from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.services.gateway_access import GrantBook, snapshot_digest
 
 ENDS = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import httpx
 
+from kubejit.adapters.broker_link import BrokerLink
 from kubejit.entrypoints.gateway import Sessions
-from kubejit.entrypoints.gateway.broker_link import BrokerLink
 from tests.unit.test_gateway_grant_book import beat, snapshot, wire
 from tests.unit.test_gateway_grant_book import link_to as grant_book_link_to
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from kubejit.adapters.kube.upstream import Upstream
 from kubejit.domain.errors import InvalidInput, Unauthenticated
+from kubejit.domain.grant_book import ActiveGrant
 from kubejit.domain.guardrails import Decision, Effect
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers, response_headers
-from kubejit.entrypoints.gateway.upstream import Upstream
-from kubejit.services.gateway_access import ActiveGrant, Allowed
+from kubejit.services.gateway_access import Allowed
 
 GRANT = ActiveGrant("g1", "alice", frozenset(), "ops", ("a",), datetime(2030, 1, 1, tzinfo=UTC))
 UPSTREAM = Upstream("10.0.0.1", 6443, ssl.create_default_context(), bearer="gateway-credential")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig
 from kubejit.devcluster import configfiles
 from kubejit.devcluster.pki import CertificateAuthority
 from kubejit.domain.errors import InvalidInput
-from kubejit.entrypoints.gateway._kubeconfig import upstream_from_kubeconfig
 
 CA = CertificateAuthority()
 

@@ -11,13 +11,14 @@ import asyncio
 
 import h11
 
+from kubejit.adapters.kube.upstream import Upstream, UpstreamConnection
 from kubejit.domain.errors import Unavailable
+from kubejit.domain.grant_book import not_active
 from kubejit.entrypoints.gateway._headers import Headers, response_headers
-from kubejit.entrypoints.gateway._sessions import Sessions
 from kubejit.entrypoints.gateway._status import send_status
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming
-from kubejit.entrypoints.gateway.upstream import Upstream, UpstreamConnection
-from kubejit.services.gateway_access import Allowed, not_active
+from kubejit.services.gateway_access import Allowed
+from kubejit.services.gateway_sessions import Sessions
 
 
 async def forward(

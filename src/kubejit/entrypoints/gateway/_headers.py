@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kubejit.adapters.kube.upstream import Upstream, header_safe
 from kubejit.domain.errors import InvalidInput, Unauthenticated
 from kubejit.entrypoints.gateway.response_framing import header_text
-from kubejit.entrypoints.gateway.upstream import Upstream, header_safe
 from kubejit.services.gateway_access import Allowed
 
 Headers = list[tuple[bytes, bytes]]

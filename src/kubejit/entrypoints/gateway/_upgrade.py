@@ -14,14 +14,15 @@ from typing import Any
 
 import h11
 
+from kubejit.adapters.kube.upstream import READ_SIZE, Upstream, UpstreamConnection
 from kubejit.domain.audit import AuditKind
+from kubejit.domain.grant_book import GrantBook, not_active
 from kubejit.domain.requestinfo import RequestAttributes
 from kubejit.entrypoints.gateway._headers import Headers
-from kubejit.entrypoints.gateway._sessions import Sessions
 from kubejit.entrypoints.gateway._status import send_status, status_body
 from kubejit.entrypoints.gateway.recorder import FrameReader, SessionRecord
-from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream, UpstreamConnection
-from kubejit.services.gateway_access import Allowed, GrantBook, not_active
+from kubejit.services.gateway_access import Allowed
+from kubejit.services.gateway_sessions import Sessions
 
 Emit = Callable[[dict[str, Any]], None]
 

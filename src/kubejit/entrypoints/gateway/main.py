@@ -1,9 +1,9 @@
-"""``kubejit gateway --config FILE``: compose the gateway and run it until SIGINT/SIGTERM.
+"""``kubejit gateway --config FILE``: run the gateway until SIGINT/SIGTERM.
 
-The parts below the entrypoint layer (policy, grant book, access check, authentication) come from
-:func:`kubejit.bootstrap.build_gateway`; this module adds the broker link (grant stream, public keys,
-activity), the kube-apiserver client from the gateway's kubeconfig, the registry of open streams with the loop
-that cuts them at a grant's end, and serves HTTPS. The CLI (``entrypoints/cli/gateway.py``) calls :func:`main`.
+Every part comes from :func:`kubejit.bootstrap.build_gateway` (policy, grant book, access check, open-stream
+registry, broker link, kube-apiserver client, authentication); this module puts the proxy on top of them,
+starts the link's tasks and the loop that cuts streams at a grant's end, and serves HTTPS. The CLI
+(``entrypoints/cli/gateway.py``) calls :func:`main`.
 """
 
 from __future__ import annotations
@@ -17,32 +17,18 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 if sys.platform != "win32":  # uvloop has no Windows build; the gateway runs on Linux
     import uvloop
 
+from kubejit.adapters.broker_link import BrokerLink
 from kubejit.bootstrap import build_gateway
 from kubejit.config import GatewayConfig
-from kubejit.domain.errors import InvalidInput
+from kubejit.domain.grant_book import GrantBook
 from kubejit.entrypoints.gateway import Gateway, Sessions, serve
-from kubejit.entrypoints.gateway._kubeconfig import upstream_from_kubeconfig
-from kubejit.entrypoints.gateway.broker_link import BrokerLink
-from kubejit.services.gateway_access import GrantBook
-from kubejit.transport import TrustError, trust_context
 
 log = logging.getLogger("kubejit.gateway")
-
-
-def _broker_trust(config: GatewayConfig) -> Any:
-    """What the broker's TLS certificate is checked against: the configured CA file, else the system's CAs."""
-    if config.broker.ca_file is None:
-        return True
-    try:
-        return trust_context(cafile=config.broker.ca_file)
-    except TrustError as error:
-        raise InvalidInput(f"gateway config broker.caFile {config.broker.ca_file}: {error}") from None
 
 
 def _serving_tls(config: GatewayConfig) -> ssl.SSLContext:
@@ -79,30 +65,12 @@ async def _cut_off_loop(sessions: Sessions, book: GrantBook, now: Callable[[], d
 
 async def run(config: GatewayConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
     parts = build_gateway(config)
-    upstream = upstream_from_kubeconfig(config.kubernetes.kubeconfig or Path("~/.kube/config").expanduser())
-    sessions = Sessions()
-
-    def close_sessions(grant: str, reason: str) -> None:
-        closed = sessions.close_grant(grant, reason)
-        if closed:
-            log.info("closed %d open stream(s) of grant %s: %s", closed, grant, reason)
-
-    link = BrokerLink(
-        url=config.broker.url.rstrip("/"),
-        client_token=config.broker.client_token_file.read_text().strip(),
-        verify=_broker_trust(config),
-        book=parts.book,
-        on_gone=close_sessions,
-        on_listed=sessions.listed,
-        gateway_name=config.name,
-        fail_closed=config.audit.fail_mode == "closed",
-        max_delay=config.audit.max_delay,
-    )
+    link, sessions = parts.link, parts.sessions
     authentication = parts.authentication(await _public_keys(link))
     gateway = Gateway(
         access=parts.access,
         authenticate=authentication.authenticate,
-        upstream=upstream,
+        upstream=parts.upstream,
         emit=link.emit,
         sessions=sessions,
         now=parts.clock.now,

@@ -21,17 +21,17 @@ from typing import Any
 
 import h11
 
+from kubejit.adapters.kube.upstream import READ_SIZE, Upstream
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway._forwarding import forward
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers
-from kubejit.entrypoints.gateway._sessions import Sessions
 from kubejit.entrypoints.gateway._status import refusal_for, send_status
 from kubejit.entrypoints.gateway._upgrade import Emit, splice_upgrade
-from kubejit.entrypoints.gateway.upstream import READ_SIZE, Upstream
 from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import Identity
+from kubejit.services.gateway_sessions import Sessions
 
 log = logging.getLogger("kubejit.gateway")
 

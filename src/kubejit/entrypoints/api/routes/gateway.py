@@ -17,9 +17,9 @@ from fastapi import APIRouter, Header
 from fastapi.responses import Response, StreamingResponse
 
 from kubejit.domain.errors import NotFound
+from kubejit.domain.grant_book import snapshot_digest
 from kubejit.entrypoints.api.body_limit import ACTIVITY_PATH
 from kubejit.entrypoints.api.dependencies import NO_GATEWAY, BrokerDep, Caller, Feed, GatewayCaller
-from kubejit.services.gateway_access import snapshot_digest
 from kubejit.services.gateway_feed import GatewayFeed
 
 STREAM_INTERVAL = 0.25

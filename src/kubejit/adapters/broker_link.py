@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from httpx_sse import aconnect_sse
 
-from kubejit.services.gateway_access import ActiveGrant, GrantBook, snapshot_digest
+from kubejit.domain.grant_book import ActiveGrant, GrantBook, snapshot_digest
 
 log = logging.getLogger("kubejit.gateway")
 

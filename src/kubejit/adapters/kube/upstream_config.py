@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from kubejit.adapters.kube.upstream import Upstream, header_safe
 from kubejit.domain.errors import InvalidInput
-from kubejit.entrypoints.gateway.upstream import Upstream, header_safe
 from kubejit.transport import TrustError, trust_context
 
 SCRATCH_PREFIX = "kubejit-gateway-"
