@@ -140,9 +140,13 @@ class GatewayAccess:
 
     def _coverage(self, attrs: RequestAttributes, grant: ActiveGrant, profile: Profile) -> str | None:
         if not attrs.is_resource_request:
-            rules = self.rules(profile)
-            if any(rule_allows_non_resource(r, attrs.verb, attrs.path) for r in rules):
+            if self._rules_allow(attrs, profile) is None:
                 return None
+            if profile.scope is Scope.NAMESPACED:
+                return (
+                    f"grant {grant.id} ({grant.profile}) is namespaced: among paths outside the API it reaches only "
+                    f"discovery (/api, /apis, /version, /openapi), not {attrs.path}"
+                )
             return f"grant {grant.id} ({grant.profile}) does not cover {attrs.verb.upper()} {attrs.path}"
         if profile.scope is Scope.NAMESPACED:
             if not attrs.namespace:
@@ -165,7 +169,11 @@ class GatewayAccess:
         """None when the profile's rules allow the request, else the verb they do not allow."""
         rules = self.rules(profile)
         if not attrs.is_resource_request:
-            allowed = any(rule_allows_non_resource(r, attrs.verb, attrs.path) for r in rules)
+            # Kubernetes grants non-resource URLs only through a ClusterRoleBinding: a namespaced profile's rules
+            # (bound by RoleBindings) never reach /metrics, /logs or /debug, so its grant reaches discovery alone.
+            allowed = profile.scope is Scope.CLUSTER and any(
+                rule_allows_non_resource(r, attrs.verb, attrs.path) for r in rules
+            )
             return None if allowed else attrs.verb
         verb = attrs.verb
         if attrs.resource == "pods" and attrs.subresource in _STREAMING and attrs.verb == "get":

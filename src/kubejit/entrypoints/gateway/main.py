@@ -27,6 +27,7 @@ from kubejit.bootstrap import build_gateway
 from kubejit.config import GatewayConfig
 from kubejit.domain.grant_book import GrantBook
 from kubejit.entrypoints.gateway import Gateway, Sessions, serve
+from kubejit.entrypoints.gateway._anonymous import AnonymousRefusals
 
 log = logging.getLogger("kubejit.gateway")
 
@@ -47,8 +48,11 @@ async def _public_keys(link: BrokerLink) -> dict[str, Any]:
             await asyncio.sleep(1)
 
 
-async def _cut_off_loop(sessions: Sessions, book: GrantBook, now: Callable[[], datetime]) -> None:
-    """Close open streams whose grant's time is up, and all of them while the broker is silent too long."""
+async def _cut_off_loop(
+    sessions: Sessions, book: GrantBook, now: Callable[[], datetime], anonymous: AnonymousRefusals
+) -> None:
+    """Close open streams whose grant's time is up, and all of them while the broker is silent too long; report
+    refusals of unknown callers that are due."""
 
     def grant_end(grant_id: str) -> float | None:
         grant = book.grants.get(grant_id)
@@ -60,6 +64,8 @@ async def _cut_off_loop(sessions: Sessions, book: GrantBook, now: Callable[[], d
             # Fail closed for open streams too: a revoke may be what the silent broker cannot tell us.
             closed = sessions.close_all("the broker has been silent too long to tell whether the grant is active")
             log.warning("closed %d open stream(s): the broker has been silent longer than maxStaleness", closed)
+        if anonymous.due():
+            anonymous.flush()
         await asyncio.sleep(0.1)
 
 
@@ -80,7 +86,7 @@ async def run(config: GatewayConfig, *, on_ready: Callable[[int], None] | None =
     background = [
         asyncio.ensure_future(link.follow_grants()),
         asyncio.ensure_future(link.send_activity()),
-        asyncio.ensure_future(_cut_off_loop(sessions, parts.book, parts.clock.now)),
+        asyncio.ensure_future(_cut_off_loop(sessions, parts.book, parts.clock.now, gateway.anonymous)),
     ]
 
     async def started(port: int) -> None:

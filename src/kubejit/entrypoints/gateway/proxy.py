@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from kubejit.adapters.kube.upstream import READ_SIZE, Upstream
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
+from kubejit.entrypoints.gateway._anonymous import AnonymousRefusals
 from kubejit.entrypoints.gateway._forwarding import forward
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers
 from kubejit.entrypoints.gateway._status import refusal_for, send_status
@@ -89,6 +90,7 @@ class Gateway:
     now: Callable[[], datetime]
     audit_ready: Callable[[], bool] = lambda: True
     refresh_grants: Callable[[], Awaitable[None]] | None = None
+    anonymous: AnonymousRefusals = field(default_factory=AnonymousRefusals)
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
@@ -155,6 +157,8 @@ class Gateway:
             code, reason = refusal_for(error)
             record.update({"kind": AuditKind.ACTIVITY_REFUSED, "status": code, "reason": str(error)})
             self._record(record, started)
+            if "user" not in record:
+                self.anonymous.note(reason, _peer(writer), str(error))
             # Keep the connection only when the refused request was read to its end: a client reuses a
             # kept-alive connection at once (kubectl apply: a refused GET, then a POST that Go will not retry),
             # so closing one after a response that did not say `Connection: close` loses its next request.
@@ -203,6 +207,11 @@ class Gateway:
         record["durationMs"] = round((time.monotonic() - started) * 1000, 2)
         if "user" in record:
             self.emit(record)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else "an unknown address"
 
 
 def _describe(attrs: RequestAttributes) -> dict[str, Any]:
