@@ -93,7 +93,7 @@ def _characters_problem(text: str) -> str | None:
 
 def _reserved_problem(name: str, examples: str) -> str | None:
     if _folded(name).startswith(RESERVED_PREFIX):
-        return f"is in the {RESERVED_PREFIX} namespace, which Kubernetes keeps for its own {examples}"
+        return f"is in the {RESERVED_PREFIX} namespace that Kubernetes keeps for its own {examples}"
     return None
 
 

@@ -154,14 +154,14 @@ def _user(claims: Mapping[str, Any], issuer: OidcIssuer) -> str:
 
 
 def _groups(value: object, claim: str) -> frozenset[str]:
-    """Group names; a missing claim means no groups. A single string is one group, as kube-apiserver reads it."""
+    """Group names; a missing claim means no groups. A single string is one group, as kube-apiserver reads it.
+    Every group must be a name kubejit accepts, or the token is refused (an empty name is skipped, as before)."""
     if value is None:
         return frozenset()
-    if isinstance(value, str):
-        return frozenset({value}) if value else frozenset()
-    if not isinstance(value, list) or not all(isinstance(group, str) for group in value):
+    listed = [value] if isinstance(value, str) else value
+    if not isinstance(listed, list) or not all(isinstance(group, str) for group in listed):
         raise Unauthenticated(f"the token's '{claim}' claim is not a list of group names; ask your IdP admin to fix it")
-    groups = frozenset(group for group in value if group)
+    groups = frozenset(group for group in listed if group)
     for group in sorted(groups):
         problem = group_name_problem(group)
         if problem is not None:
