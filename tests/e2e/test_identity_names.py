@@ -114,4 +114,6 @@ def test_the_gateway_refuses_a_broker_signed_grant_token_with_a_bad_name(
     """Even the broker's own signature does not carry such a name into an Impersonate-* header."""
     claims = {**claims_of(grant_token), **changes}
     what = "user" if "sub" in changes else "group"
-    assert_unauthenticated(pods(env, ns, broker_signer(env).sign(claims)), f"grant token of {claims['gid']} names the {what}")
+    assert_unauthenticated(
+        pods(env, ns, broker_signer(env).sign(claims)), f"grant token of {claims['gid']} names the {what}"
+    )

@@ -79,7 +79,11 @@ def broker_key(tmp_path: Path) -> GrantTokenSigner:
     ("user", "groups", "phrase"),
     [
         (" alice", ["devs"], "names the user ' alice', which starts or ends with whitespace"),
-        ("alice", ["devs", "system:masters"], "names the group 'system:masters', which is in the system: namespace that"),
+        (
+            "alice",
+            ["devs", "system:masters"],
+            "names the group 'system:masters', which is in the system: namespace that",
+        ),
         ("alice\u200b", ["devs"], "U+200B"),
         ("alice", ["de\x00vs"], "control character"),
     ],
@@ -99,9 +103,11 @@ def test_a_grant_token_with_a_bad_name_is_refused(
     [Person(" carol", frozenset()), Person("carol", frozenset({"system:masters"})), Person("system:admin")],
     ids=["space", "system-group", "system-user"],
 )
-def test_an_id_token_with_a_bad_name_is_refused_by_the_gateway_too(broker_key: GrantTokenSigner, person: Person) -> None:
+def test_an_id_token_with_a_bad_name_is_refused_by_the_gateway_too(
+    broker_key: GrantTokenSigner, person: Person
+) -> None:
     issuer = FakeIdTokens({"id-token": person})
-    with pytest.raises(Unauthenticated, match="the ID token names the (user|group)"):
+    with pytest.raises(Unauthenticated, match=r"the ID token names the (user|group)"):
         authentication(broker_key, issuer).authenticate("id-token", GATEWAY_NOW)
 
 

@@ -13,7 +13,15 @@ from kubejit.domain.identity_names import group_name_problem, identity_prefix_pr
 
 CHECKS = [user_name_problem, group_name_problem]
 
-ACCEPTED = ["alice", "alice@example.com", "Payments Devs", "oidc:system:masters", "caf\u00e9", "\u5f20\u4e09", "a-b_c.d"]
+ACCEPTED = [
+    "alice",
+    "alice@example.com",
+    "Payments Devs",
+    "oidc:system:masters",
+    "caf\u00e9",
+    "\u5f20\u4e09",
+    "a-b_c.d",
+]
 
 REFUSED = {
     " alice": "whitespace",
@@ -57,7 +65,8 @@ def test_names_kube_apiserver_could_read_differently_or_that_kubernetes_keeps_ar
 ) -> None:
     for check in CHECKS:
         problem = check(name)
-        assert problem is not None and phrase in problem, (check.__name__, problem)
+        assert problem is not None, check.__name__
+        assert phrase in problem, (check.__name__, problem)
 
 
 def test_the_reserved_names_are_explained_for_users_and_groups() -> None:

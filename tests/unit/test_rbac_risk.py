@@ -22,6 +22,9 @@ RBAC = "rbac.authorization.k8s.io"
 CERTS = "certificates.k8s.io"
 ADMISSION = "admissionregistration.k8s.io"
 AUTHN = "authentication.k8s.io"
+APIREG = "apiregistration.k8s.io"
+APIEXT = "apiextensions.k8s.io"
+CRDS = "customresourcedefinitions"
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "delete", "deletecollection", "patch", "update")
@@ -170,16 +173,16 @@ POSITIVE: list[tuple[str, Severity, list[PolicyRule], bool]] = [
     ("node-write", HIGH, [rule("patch", "", "nodes/*")], False),
     ("node-write", HIGH, [rule("update", "", "nodes")], True),
     ("node-write", MEDIUM, [rule("patch", "", "nodes", names=["worker-1"])], False),
-    ("apiservice-write", CRITICAL, [rule("create", "apiregistration.k8s.io", "apiservices")], False),
-    ("apiservice-write", CRITICAL, [rule("patch", "apiregistration.k8s.io", "apiservices")], False),
-    ("apiservice-write", CRITICAL, [rule("delete", "apiregistration.k8s.io", "apiservices")], True),
-    ("apiservice-write", HIGH, [rule("update", "apiregistration.k8s.io", "apiservices", names=["v1beta1.metrics.k8s.io"])], False),
-    ("crd-write", CRITICAL, [rule("create", "apiextensions.k8s.io", "customresourcedefinitions")], False),
-    ("crd-write", CRITICAL, [rule("update", "apiextensions.k8s.io", "customresourcedefinitions")], False),
-    ("crd-write", CRITICAL, [rule("patch", "apiextensions.k8s.io", "customresourcedefinitions")], False),
-    ("crd-write", CRITICAL, [rule("delete", "apiextensions.k8s.io", "customresourcedefinitions")], False),
-    ("crd-write", CRITICAL, [rule("deletecollection", "apiextensions.k8s.io", "customresourcedefinitions")], True),
-    ("crd-write", HIGH, [rule("patch", "apiextensions.k8s.io", "customresourcedefinitions", names=["x.example.com"])], False),
+    ("apiservice-write", CRITICAL, [rule("create", APIREG, "apiservices")], False),
+    ("apiservice-write", CRITICAL, [rule("patch", APIREG, "apiservices")], False),
+    ("apiservice-write", CRITICAL, [rule("delete", APIREG, "apiservices")], True),
+    ("apiservice-write", HIGH, [rule("update", APIREG, "apiservices", names=["v1beta1.metrics.k8s.io"])], False),
+    ("crd-write", CRITICAL, [rule("create", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("update", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("patch", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("delete", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("deletecollection", APIEXT, CRDS)], True),
+    ("crd-write", HIGH, [rule("patch", APIEXT, CRDS, names=["x.example.com"])], False),
     ("network-redirect", MEDIUM, [rule("create", "", "services")], False),
     ("network-redirect", MEDIUM, [rule("patch", "", "services")], False),
     ("network-redirect", MEDIUM, [rule("update", "", "services/status")], False),

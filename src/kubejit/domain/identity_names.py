@@ -98,5 +98,6 @@ def _reserved_problem(name: str, examples: str) -> str | None:
 
 
 def _folded(text: str) -> str:
-    """Compatibility-normalised and case-folded: ``SYSTEM:``, ``ſystem:`` and a full-width colon all count."""
+    """Compatibility-normalised and case-folded: ``SYSTEM:``, a long s (U+017F) for the s and a full-width
+    colon all count."""
     return unicodedata.normalize("NFKC", text).casefold()

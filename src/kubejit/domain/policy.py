@@ -3,7 +3,8 @@
 These are the typed, immutable values the rest of kubejit obeys. They are built by the policy-file loader
 (:mod:`kubejit.adapters.policy_file`), which reports problems with file, line and column; the checks that
 span several fields live here, as :func:`semantic_issues`, and report a field path that the loader turns
-into a position; :func:`subject_name_issues` is the loader's check of each user and group name it reads. Profile risk assessment (RBAC findings against ``allowRisks``) is :func:`assess_profile`.
+into a position; :func:`subject_name_issues` is the loader's check of each user and group name it reads.
+Profile risk assessment (RBAC findings against ``allowRisks``) is :func:`assess_profile`.
 """
 
 from __future__ import annotations
