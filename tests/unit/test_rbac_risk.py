@@ -22,6 +22,9 @@ RBAC = "rbac.authorization.k8s.io"
 CERTS = "certificates.k8s.io"
 ADMISSION = "admissionregistration.k8s.io"
 AUTHN = "authentication.k8s.io"
+APIREG = "apiregistration.k8s.io"
+APIEXT = "apiextensions.k8s.io"
+CRDS = "customresourcedefinitions"
 
 READ = ("get", "list", "watch")
 WRITE = ("create", "delete", "deletecollection", "patch", "update")
@@ -155,6 +158,38 @@ POSITIVE: list[tuple[str, Severity, list[PolicyRule], bool]] = [
     ("rbac-write", MEDIUM, [rule("update", RBAC, "roles", names=["app"])], False),
     ("persistentvolume-create", HIGH, [rule("create", "", "persistentvolumes")], False),
     ("persistentvolume-create", HIGH, [rule("create", "*", "*")], False),
+    ("webhook-config", CRITICAL, [rule("create", ADMISSION, "mutatingadmissionpolicies")], False),
+    ("webhook-config", CRITICAL, [rule("create", ADMISSION, "mutatingadmissionpolicybindings")], False),
+    ("webhook-config", CRITICAL, [rule("delete", ADMISSION, "validatingadmissionpolicies")], False),
+    ("webhook-config", CRITICAL, [rule("update", ADMISSION, "*")], False),
+    ("webhook-config", HIGH, [rule("patch", ADMISSION, "validatingadmissionpolicies", names=["no-privileged"])], False),
+    ("namespace-write", HIGH, [rule("patch", "", "namespaces")], False),
+    ("namespace-write", HIGH, [rule("update", "", "namespaces")], False),
+    ("namespace-write", HIGH, [rule("update", "", "namespaces")], True),  # cluster-scoped: no raise
+    ("namespace-write", HIGH, [rule("patch", "*", "*")], False),
+    ("namespace-write", MEDIUM, [rule("patch", "", "namespaces", names=["payments"])], False),
+    ("node-write", HIGH, [rule("patch", "", "nodes")], False),
+    ("node-write", HIGH, [rule("update", "", "nodes/status")], False),
+    ("node-write", HIGH, [rule("patch", "", "nodes/*")], False),
+    ("node-write", HIGH, [rule("update", "", "nodes")], True),
+    ("node-write", MEDIUM, [rule("patch", "", "nodes", names=["worker-1"])], False),
+    ("apiservice-write", CRITICAL, [rule("create", APIREG, "apiservices")], False),
+    ("apiservice-write", CRITICAL, [rule("patch", APIREG, "apiservices")], False),
+    ("apiservice-write", CRITICAL, [rule("delete", APIREG, "apiservices")], True),
+    ("apiservice-write", HIGH, [rule("update", APIREG, "apiservices", names=["v1beta1.metrics.k8s.io"])], False),
+    ("crd-write", CRITICAL, [rule("create", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("update", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("patch", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("delete", APIEXT, CRDS)], False),
+    ("crd-write", CRITICAL, [rule("deletecollection", APIEXT, CRDS)], True),
+    ("crd-write", HIGH, [rule("patch", APIEXT, CRDS, names=["x.example.com"])], False),
+    ("network-redirect", MEDIUM, [rule("create", "", "services")], False),
+    ("network-redirect", MEDIUM, [rule("patch", "", "services")], False),
+    ("network-redirect", MEDIUM, [rule("update", "", "services/status")], False),
+    ("network-redirect", MEDIUM, [rule("update", "", "endpoints")], False),
+    ("network-redirect", MEDIUM, [rule("create", "discovery.k8s.io", "endpointslices")], False),
+    ("network-redirect", MEDIUM, [rule("create", "", "endpoints")], True),  # traffic, no identity: no raise
+    ("network-redirect", MEDIUM, [rule("patch", "", "services", names=["web"])], False),  # never below medium
 ]
 
 
@@ -200,6 +235,21 @@ NEGATIVE: list[tuple[str, list[PolicyRule]]] = [
     ("token reads", [rule("get", "", "serviceaccounts/token")]),
     ("CSR create and status", [rule(["create", "get"], CERTS, "certificatesigningrequests")]),
     ("webhook reads", [rule(READ, ADMISSION, ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"])]),
+    ("admission policy reads", [rule(READ, ADMISSION, ["validatingadmissionpolicies", "mutatingadmissionpolicies"])]),
+    ("admission policy status", [rule(["update", "patch"], ADMISSION, "validatingadmissionpolicies/status")]),
+    ("namespace reads and deletes", [rule([*READ, "delete"], "", ["namespaces", "namespaces/status"])]),
+    ("namespace create carries no name", [rule("create", "", "namespaces", names=["payments"])]),
+    ("namespace finalize and status", [rule(["update", "patch"], "", ["namespaces/finalize", "namespaces/status"])]),
+    ("namespaces in another apiGroup", [rule(["update", "patch"], "apps", "namespaces")]),
+    ("node create and delete", [rule(["create", "delete"], "", "nodes")]),
+    ("APIService reads", [rule(READ, "apiregistration.k8s.io", ["apiservices", "apiservices/status"])]),
+    ("APIService status", [rule(["update", "patch"], "apiregistration.k8s.io", "apiservices/status")]),
+    ("CRD reads and status", [rule([*READ, "patch"], "apiextensions.k8s.io", ["customresourcedefinitions/status"])]),
+    ("CRDs in another apiGroup", [rule("create", "example.com", "customresourcedefinitions")]),
+    ("service and endpoint reads", [rule(READ, ["", "discovery.k8s.io"], ["services", "endpoints", "endpointslices"])]),
+    ("service deletes", [rule(["delete", "deletecollection"], "", ["services", "endpoints"])]),
+    ("service create with resourceNames never matches", [rule("create", "", "services", names=["web"])]),
+    ("endpointslices in the core group", [rule("create", "", "endpointslices")]),
     ("discovery URLs", [urls("get", "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/version", "/openapi/*")]),
     ("exact sensitive URL without wildcard", [urls("get", "/metrics")]),
     ("empty rule list", []),
@@ -494,7 +544,8 @@ def test_the_builtin_view_role_has_no_finding() -> None:
 
 VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 VERBS += ["escalate", "bind", "impersonate", "approve", "proxy", "*"]
-GROUPS = ["", "apps", "batch", "extensions", RBAC, CERTS, ADMISSION, AUTHN, "example.com", "*"]
+GROUPS = ["", "apps", "batch", "extensions", RBAC, CERTS, ADMISSION, AUTHN, "example.com"]
+GROUPS += ["apiregistration.k8s.io", "apiextensions.k8s.io", "discovery.k8s.io", "*"]
 RESOURCES = [
     "pods",
     "pods/exec",
@@ -530,6 +581,15 @@ RESOURCES = [
     "certificatesigningrequests/approval",
     "mutatingwebhookconfigurations",
     "services/proxy",
+    "validatingadmissionpolicies",
+    "namespaces",
+    "nodes/status",
+    "apiservices",
+    "customresourcedefinitions",
+    "services",
+    "services/status",
+    "endpoints",
+    "endpointslices",
     "*",
 ]
 NAMES = ["web", "cluster-admin", "system:masters", "kubernetes.io/kube-apiserver-client", "example.com/signer"]
@@ -652,6 +712,11 @@ def test_risk_ids_keep_their_contract_values() -> None:
         "rbac-write",
         "persistentvolume-create",
         "cluster-admin",
+        "namespace-write",
+        "node-write",
+        "apiservice-write",
+        "crd-write",
+        "network-redirect",
     ]
     assert [str(risk_id) for risk_id in RiskId] == contract
     assert RiskId.parse("secrets-read") is RiskId.SECRETS_READ

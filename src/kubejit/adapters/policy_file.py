@@ -3,7 +3,8 @@
 Every problem is reported with file, line and column, the field path (``spec.profiles[0].maxDuration``),
 what is wrong and how to fix it, and all problems are reported at once. The file format (field names in
 DESIGN.md section 5) is described by pydantic models, which catch structure and types; parsing of
-durations, regexes and command patterns, and the checks that span fields
+durations, regexes and command patterns, the user and group names of every subjects list
+(:func:`kubejit.domain.policy.subject_name_issues`), and the checks that span fields
 (:func:`kubejit.domain.policy.semantic_issues`) follow. Nothing is half-loaded: either a whole policy or
 a :class:`~kubejit.domain.policy.PolicyError`.
 """
@@ -368,6 +369,11 @@ class _Builder:
             self.issues.append(p.Issue(path, str(error)))
             return None
 
+    def _subjects(self, m: SubjectsModel, at: str) -> p.Subjects:
+        """The users and groups of a subjects list; names no identity could carry are problems at their item."""
+        self.issues.extend(p.subject_name_issues(m.users, m.groups, at))
+        return p.Subjects(users=frozenset(m.users), groups=frozenset(m.groups))
+
     def policy(self, model: PolicyModel) -> p.AccessPolicy:
         spec = model.spec
         defaults = p.Defaults(
@@ -389,8 +395,8 @@ class _Builder:
             profiles=tuple(self.profile(pm, f"spec.profiles[{i}]") for i, pm in enumerate(spec.profiles)),
             guardrails=guardrails,
             identity=p.IdentityMapping(spec.identity.username_prefix, spec.identity.groups_prefix),
-            admins=_subjects(spec.admins),
-            auditors=_subjects(spec.auditors),
+            admins=self._subjects(spec.admins, "spec.admins"),
+            auditors=self._subjects(spec.auditors, "spec.auditors"),
             defaults=defaults,
         )
 
@@ -410,7 +416,7 @@ class _Builder:
         break_glass = None
         if m.break_glass is not None:
             break_glass = p.BreakGlass(
-                _subjects(m.break_glass.allowed),
+                self._subjects(m.break_glass.allowed, f"{at}.breakGlass.allowed"),
                 self._duration(m.break_glass.max_duration, f"{at}.breakGlass.maxDuration"),
             )
         return p.Profile(
@@ -422,12 +428,12 @@ class _Builder:
             default_duration=self._duration(m.default_duration, f"{at}.defaultDuration"),
             max_duration=self._duration(m.max_duration, f"{at}.maxDuration"),
             max_extended_duration=self._duration(m.max_extended_duration, f"{at}.maxExtendedDuration"),
-            requesters=_subjects(m.requesters),
+            requesters=self._subjects(m.requesters, f"{at}.requesters"),
             approval=p.Approval(
-                approvers=_subjects(m.approval.approvers),
+                approvers=self._subjects(m.approval.approvers, f"{at}.approval.approvers"),
                 required=m.approval.required,
                 allow_self_approval=m.approval.allow_self_approval,
-                auto_approve=_subjects(m.approval.auto_approve),
+                auto_approve=self._subjects(m.approval.auto_approve, f"{at}.approval.autoApprove"),
             ),
             reason=p.ReasonRule(m.reason.required, pattern),
             allow_risks=tuple(p.AcceptedRisk(r.id, r.justification) for r in m.allow_risks),
@@ -454,10 +460,6 @@ class _Builder:
             warn=tuple(_request_rule(r) for r in m.warn),
             exec=exec_rule,
         )
-
-
-def _subjects(m: SubjectsModel) -> p.Subjects:
-    return p.Subjects(users=frozenset(m.users), groups=frozenset(m.groups))
 
 
 def _rule(m: RuleModel) -> PolicyRule:

@@ -3,7 +3,8 @@
 These are the typed, immutable values the rest of kubejit obeys. They are built by the policy-file loader
 (:mod:`kubejit.adapters.policy_file`), which reports problems with file, line and column; the checks that
 span several fields live here, as :func:`semantic_issues`, and report a field path that the loader turns
-into a position. Profile risk assessment (RBAC findings against ``allowRisks``) is :func:`assess_profile`.
+into a position; :func:`subject_name_issues` is the loader's check of each user and group name it reads.
+Profile risk assessment (RBAC findings against ``allowRisks``) is :func:`assess_profile`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from kubejit.domain.durations import format_duration
 from kubejit.domain.errors import InvalidInput
+from kubejit.domain.identity_names import group_name_problem, identity_prefix_problem, quoted, user_name_problem
 from kubejit.domain.rbac import PolicyRule
 from kubejit.domain.rbac_risk import Finding, RiskId, Severity
 
@@ -252,6 +254,7 @@ def semantic_issues(policy: AccessPolicy) -> list[Issue]:
                 f"defaultDuration is longer than maxDuration ({_fmt(cap)}): shorten it or raise maxDuration",
             )
         )
+    issues.extend(_prefix_issues(policy.identity))
     seen: dict[str, int] = {}
     for index, profile in enumerate(policy.profiles):
         at = f"spec.profiles[{index}]"
@@ -266,6 +269,31 @@ def semantic_issues(policy: AccessPolicy) -> list[Issue]:
         seen.setdefault(profile.name, index)
         issues.extend(_profile_issues(policy, profile, at))
     return issues
+
+
+def subject_name_issues(users: Sequence[str], groups: Sequence[str], at: str) -> Iterable[Issue]:
+    """The names of a subjects list (``at`` is its path, e.g. ``spec.profiles[0].requesters``) that no signed-in
+    identity can carry (:mod:`kubejit.domain.identity_names`): the broker refuses such tokens, so the name would
+    match nobody, or, written with stray whitespace or invisible characters, not the person meant."""
+    for field_name, names, problem_of in (("users", users, user_name_problem), ("groups", groups, group_name_problem)):
+        for index, name in enumerate(names):
+            problem = problem_of(name)
+            if problem is not None:
+                yield Issue(
+                    f"{at}.{field_name}[{index}]",
+                    f"{quoted(name)} {problem}; no identity the broker accepts has such a name: write the "
+                    "name exactly as the identity provider sends it",
+                )
+
+
+def _prefix_issues(mapping: IdentityMapping) -> Iterable[Issue]:
+    for field_name, prefix in (("usernamePrefix", mapping.username_prefix), ("groupsPrefix", mapping.groups_prefix)):
+        problem = identity_prefix_problem(prefix)
+        if problem is not None:
+            yield Issue(
+                f"spec.identity.{field_name}",
+                f"{quoted(prefix)} {problem}: use the prefix kube-apiserver's OIDC settings use, such as 'oidc:'",
+            )
 
 
 def _profile_issues(policy: AccessPolicy, profile: Profile, at: str) -> Iterable[Issue]:

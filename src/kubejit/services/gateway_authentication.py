@@ -2,9 +2,12 @@
 token, the one grant it names).
 
 The gateway accepts grant tokens (signed by the broker, verified with its public keys) and, when an OIDC
-issuer is configured, ID tokens (then any of the user's grants that covers a request may be used). The
-gateway's connection handler calls :meth:`GatewayAuthentication.authenticate` once per request; the bootstrap
-(``build_gateway``) builds it from the broker's keys and the configured issuer.
+issuer is configured, ID tokens (then any of the user's grants that covers a request may be used). Whatever
+the token kind, the user and groups it names must pass :mod:`kubejit.domain.identity_names` (no surrounding
+whitespace, no invisible characters, no ``system:`` names), since they become ``Impersonate-*`` headers: a
+broker or issuer that let such a name through does not get it past the gateway. The gateway's connection
+handler calls :meth:`GatewayAuthentication.authenticate` once per request; the bootstrap (``build_gateway``)
+builds it from the broker's keys and the configured issuer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Protocol
 
 from kubejit.domain.errors import Unauthenticated
 from kubejit.domain.grant_token import GrantClaims
+from kubejit.domain.identity_names import group_name_problem, quoted, user_name_problem
 from kubejit.ports import TokenVerifier
 
 
@@ -78,5 +82,18 @@ class GatewayAuthentication:
             if self._id_tokens is None:
                 raise
             who = self._id_tokens.verify(token)
-            return Identity(who.user, who.groups, None)
-        return Identity(claims.user, claims.groups, claims.grant_id)
+            return _checked(Identity(who.user, who.groups, None), "ID token")
+        return _checked(Identity(claims.user, claims.groups, claims.grant_id), f"grant token of {claims.grant_id}")
+
+
+def _checked(identity: Identity, token_kind: str) -> Identity:
+    """``identity`` when its user and every group are names kubejit accepts; Unauthenticated otherwise (a bad
+    group refuses the whole token: dropping it would change who the cluster sees)."""
+    problem = user_name_problem(identity.user)
+    if problem is not None:
+        raise Unauthenticated(f"the {token_kind} names the user {quoted(identity.user)}, which {problem}")
+    for group in sorted(identity.groups):
+        problem = group_name_problem(group)
+        if problem is not None:
+            raise Unauthenticated(f"the {token_kind} names the group {quoted(group)}, which {problem}")
+    return identity

@@ -5,7 +5,9 @@ registered-claims checks (the ``iss`` and ``aud`` values; ``exp``, ``nbf`` and `
 issuer's clock skew), with "now" always given by the caller (the verifier reads its Clock once per token), so
 expiry is tested without sleeping. This module fixes the order of the checks, words each refusal so the token
 holder can act on it, and reads the user name and groups as kube-apiserver does (an email only when verified; a
-single string is one group). ``OidcVerifier.verify`` (``_verifier``) calls :func:`identity_from`.
+single string is one group), refusing names kubejit and kube-apiserver could read differently or that Kubernetes
+keeps for itself (:mod:`kubejit.domain.identity_names`). ``OidcVerifier.verify`` (``_verifier``) calls
+:func:`identity_from`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from joserfc.jwt import JWTClaimsRegistry
 from kubejit.adapters.idp._issuer import OidcIssuer
 from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import Unauthenticated
+from kubejit.domain.identity_names import group_name_problem, user_name_problem
 from kubejit.domain.policy import Identity
 
 
@@ -141,15 +144,30 @@ def _user(claims: Mapping[str, Any], issuer: OidcIssuer) -> str:
     if issuer.username_claim == "email" and claims.get("email_verified", True) is not True:
         # kube-apiserver refuses such tokens too: an unverified address names nobody in particular
         raise Unauthenticated("the token's email address is not verified by the identity provider")
+    problem = user_name_problem(user)
+    if problem is not None:
+        raise Unauthenticated(
+            f"the token's user name (its '{issuer.username_claim}' claim) {show(user, 80)} {problem}; "
+            "kubejit refuses such names: ask your IdP admin to fix the account"
+        )
     return user
 
 
 def _groups(value: object, claim: str) -> frozenset[str]:
-    """Group names; a missing claim means no groups. A single string is one group, as kube-apiserver reads it."""
+    """Group names; a missing claim means no groups. A single string is one group, as kube-apiserver reads it.
+    Every group must be a name kubejit accepts, or the token is refused (an empty name is skipped, as before)."""
     if value is None:
         return frozenset()
-    if isinstance(value, str):
-        return frozenset({value}) if value else frozenset()
-    if not isinstance(value, list) or not all(isinstance(group, str) for group in value):
+    listed = [value] if isinstance(value, str) else value
+    if not isinstance(listed, list) or not all(isinstance(group, str) for group in listed):
         raise Unauthenticated(f"the token's '{claim}' claim is not a list of group names; ask your IdP admin to fix it")
-    return frozenset(group for group in value if group)
+    groups = frozenset(group for group in listed if group)
+    for group in sorted(groups):
+        problem = group_name_problem(group)
+        if problem is not None:
+            # Fail closed: dropping the group would change who the cluster sees (docs/security-model.md).
+            raise Unauthenticated(
+                f"the token's '{claim}' claim names the group {show(group, 80)}, which {problem}; kubejit refuses "
+                "the whole token rather than drop a group: ask your IdP admin to rename or stop sending it"
+            )
+    return groups

@@ -25,9 +25,11 @@ Decisions worth knowing when reading a finding:
   (``cluster-admin``, ``system:*`` roles/users/groups, the built-in ``kubernetes.io/*`` signers).
 - Kubernetes never matches ``create`` or ``deletecollection`` of a top-level resource against resourceNames
   (the request carries no name), so a named rule does not grant them and yields no finding for them.
-- Rules on cluster-scoped resources (nodes/proxy, PersistentVolumes, CSRs, webhooks, ClusterRoles) are
-  reported whatever the binding: a RoleBinding makes them inert today, but the rule says what the profile
-  asks for, and the same rules may be bound cluster-wide later.
+- Rules on cluster-scoped resources (nodes/proxy, nodes, PersistentVolumes, CSRs, webhooks, APIServices,
+  CRDs, ClusterRoles) are reported whatever the binding: a RoleBinding makes them inert today, but the rule
+  says what the profile asks for, and the same rules may be bound cluster-wide later. Namespaces are the
+  exception that is not inert: a RoleBinding granting update on ``namespaces`` lets its subject relabel its
+  own namespace (``namespace-write``).
 - Every check runs on every rule, so a wildcard rule carries every finding it implies (``cluster-admin``
   does not hide ``secrets-read``). That keeps the analysis monotone: adding rules or widening verbs never
   removes a finding, which allowRisks entries and the property tests rely on.

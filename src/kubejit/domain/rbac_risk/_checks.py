@@ -13,18 +13,25 @@ from dataclasses import dataclass
 
 from kubejit.domain.rbac import WILDCARD, PolicyRule
 from kubejit.domain.rbac_risk._matching import (
-    ADMISSION_CONFIG,
+    ADMISSION_POLICIES,
+    ADMISSION_WEBHOOKS,
+    APISERVICES,
     AUTHN,
     CERTS,
     CLUSTER_RBAC,
     CORE,
+    CRDS,
     NAMESPACED_RBAC,
+    NAMESPACES,
+    NODES,
     PERSISTENTVOLUMES,
     PODS,
     PODS_ATTACH,
     READ,
     ROLES,
     SECRETS,
+    SERVICE_ROUTES,
+    SERVICE_STATUS,
     SERVICEACCOUNT_TOKENS,
     START,
     STREAM,
@@ -86,8 +93,31 @@ pods_attach = Grants(STREAM, PODS_ATTACH)
 pods_create = Grants(START, PODS)
 workloads_create = Grants(START, WORKLOADS)
 serviceaccount_token = Grants(("create",), SERVICEACCOUNT_TOKENS)
-webhook_config = Grants(WRITE, ADMISSION_CONFIG)
 persistentvolume_create = Grants(("create",), PERSISTENTVOLUMES)
+# Relabelling a namespace (create carries no name a RoleBinding could match, and a new namespace holds nothing yet).
+namespace_write = Grants(("update", "patch"), NAMESPACES)
+node_write = Grants(("update", "patch"), NODES)
+apiservice_write = Grants(WRITE, APISERVICES)
+crd_write = Grants(WRITE, CRDS)
+
+
+def webhook_config(rule: PolicyRule, _profile: Profile) -> bool | Match:
+    """Webhooks as registered; the CEL admission policies and their bindings alone get their own sentence
+    (no object leaves the API server, but they deny and rewrite as webhooks do, and are guardrails)."""
+    if grants(rule, WRITE, ADMISSION_WEBHOOKS):
+        return True
+    if not grants(rule, WRITE, ADMISSION_POLICIES):
+        return False
+    why = (
+        "can change, unbind or remove admission policies (CEL), which deny or rewrite objects at admission "
+        "and enforce guardrails such as pod restrictions"
+    )
+    return Match(why)
+
+
+def network_redirect(rule: PolicyRule, _profile: Profile) -> bool:
+    """Creating or editing a Service (externalIPs), its Endpoints or EndpointSlices, or its load balancer status."""
+    return grants(rule, START, SERVICE_ROUTES) or grants(rule, ("update", "patch"), SERVICE_STATUS)
 
 
 def cluster_admin(rule: PolicyRule, _profile: Profile) -> bool:

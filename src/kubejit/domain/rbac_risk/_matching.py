@@ -20,6 +20,9 @@ RBAC = "rbac.authorization.k8s.io"
 AUTHN = "authentication.k8s.io"
 CERTS = "certificates.k8s.io"
 ADMISSION = "admissionregistration.k8s.io"
+APIREGISTRATION = "apiregistration.k8s.io"
+APIEXTENSIONS = "apiextensions.k8s.io"
+DISCOVERY = "discovery.k8s.io"
 
 Target = tuple[str, str, str]  # (apiGroup, resource, subresource)
 
@@ -44,11 +47,14 @@ WORKLOADS: tuple[Target, ...] = (
     (BATCH, "cronjobs", ""),
     (CORE, "replicationcontrollers", ""),
 )
-ADMISSION_CONFIG: tuple[Target, ...] = tuple(
+ADMISSION_WEBHOOKS: tuple[Target, ...] = (
+    (ADMISSION, "mutatingwebhookconfigurations", ""),
+    (ADMISSION, "validatingwebhookconfigurations", ""),
+)
+# The in-process (CEL) admission policies and the bindings that put them to work, namespaces selected by label.
+ADMISSION_POLICIES: tuple[Target, ...] = tuple(
     (ADMISSION, resource, "")
     for resource in (
-        "mutatingwebhookconfigurations",
-        "validatingwebhookconfigurations",
         "mutatingadmissionpolicies",
         "mutatingadmissionpolicybindings",
         "validatingadmissionpolicies",
@@ -122,3 +128,15 @@ PODS: tuple[Target, ...] = ((CORE, "pods", ""),)
 PODS_ATTACH: tuple[Target, ...] = ((CORE, "pods", "attach"),)
 SERVICEACCOUNT_TOKENS: tuple[Target, ...] = ((CORE, "serviceaccounts", "token"),)
 PERSISTENTVOLUMES: tuple[Target, ...] = ((CORE, "persistentvolumes", ""),)
+NAMESPACES: tuple[Target, ...] = ((CORE, "namespaces", ""),)
+NODES: tuple[Target, ...] = ((CORE, "nodes", ""), (CORE, "nodes", "status"))
+APISERVICES: tuple[Target, ...] = ((APIREGISTRATION, "apiservices", ""),)
+CRDS: tuple[Target, ...] = ((APIEXTENSIONS, "customresourcedefinitions", ""),)
+# Where a Service's traffic goes: its spec (externalIPs, type ExternalName), its endpoints, and the load balancer
+# address in its status (CVE-2020-8554 is both of the first and the last).
+SERVICE_ROUTES: tuple[Target, ...] = (
+    (CORE, "services", ""),
+    (CORE, "endpoints", ""),
+    (DISCOVERY, "endpointslices", ""),
+)
+SERVICE_STATUS: tuple[Target, ...] = ((CORE, "services", "status"),)

@@ -50,6 +50,11 @@ class RiskId(StrEnum):
     RBAC_WRITE = "rbac-write"
     PERSISTENTVOLUME_CREATE = "persistentvolume-create"
     CLUSTER_ADMIN = "cluster-admin"
+    NAMESPACE_WRITE = "namespace-write"
+    NODE_WRITE = "node-write"
+    APISERVICE_WRITE = "apiservice-write"
+    CRD_WRITE = "crd-write"
+    NETWORK_REDIRECT = "network-redirect"
 
     @classmethod
     def parse(cls, text: str) -> RiskId | None:

@@ -217,6 +217,54 @@ _ENTRIES: tuple[Risk, ...] = (
         cluster_wide=None,
         narrowed_by_names=True,
     ),
+    # The paths below reach no credential directly; each takes away a guardrail or turns traffic or
+    # workloads towards the holder. In every namespace they reach no more than in one (namespaces and nodes
+    # are cluster-scoped; kube-system already runs privileged), so none is raised cluster-wide.
+    Risk(
+        RiskId.NAMESPACE_WRITE,
+        _H,  # with pods-create next to it, privileged pods; labels also select webhooks and NetworkPolicies
+        "can relabel its namespaces, lifting pod security (pod-security.kubernetes.io/enforce) so pods may run "
+        "privileged, and stepping out of webhooks and policies that select namespaces by label",
+        check.namespace_write,
+        cluster_wide=None,
+        narrowed_by_names=True,
+    ),
+    Risk(
+        RiskId.NODE_WRITE,
+        _H,
+        "can change nodes' labels, taints and status, steering which node runs which pods (and their Secrets) "
+        "and where the API server connects for exec and logs",
+        check.node_write,
+        cluster_wide=None,
+        narrowed_by_names=True,
+    ),
+    Risk(
+        RiskId.APISERVICE_WRITE,
+        _C,  # like an admission webhook: a server of its choosing sees and answers a whole API group
+        "can point an API group at a server of its choosing, which then receives that group's requests, with "
+        "the callers' identities, and answers them",
+        check.apiservice_write,
+        cluster_wide=None,
+        narrowed_by_names=True,
+    ),
+    Risk(
+        RiskId.CRD_WRITE,
+        _C,  # custom resources drive operators that often hold cluster-admin, and policy engines keep rules there
+        "can change or remove custom resource definitions: a conversion webhook of its choosing sees and rewrites "
+        "every object of the kind, and deleting one deletes them all (policy engines' rules included)",
+        check.crd_write,
+        cluster_wide=None,
+        narrowed_by_names=True,
+    ),
+    Risk(
+        RiskId.NETWORK_REDIRECT,
+        _M,  # traffic, no identity (CVE-2020-8554 is rated medium); TLS with verified certificates still holds
+        "can point Services at any address (externalIPs, Endpoints, EndpointSlices, load balancer status) and so "
+        "intercept traffic meant for other workloads, cluster-wide (CVE-2020-8554)",
+        check.network_redirect,
+        cluster_wide=None,
+        narrowed_by_names=True,
+    ),
 )
 
 
