@@ -10,10 +10,12 @@ forwarding code call these functions once per request.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from kubejit.adapters.kube.upstream import Upstream, header_safe
-from kubejit.domain.errors import InvalidInput, Unauthenticated
+from kubejit.domain.errors import InvalidInput, Refused, Unauthenticated
+from kubejit.domain.identity_names import group_name_problem, quoted, user_name_problem
 from kubejit.entrypoints.gateway.response_framing import header_text
 from kubejit.services.gateway_access import Allowed
 
@@ -85,6 +87,9 @@ def forward_headers(headers: Headers, allowed: Allowed, upgrade: bytes | None, u
     forwarded.append((b"host", f"{upstream.host}:{upstream.port}".encode()))
     if upstream.bearer:
         forwarded.append((b"authorization", f"Bearer {upstream.bearer}".encode()))
+    problem = _impersonation_problem(allowed.cluster_user, allowed.cluster_groups)
+    if problem is not None:
+        raise Refused(f"grant {allowed.grant.id} cannot be used: {problem}")
     impersonation = [(b"impersonate-user", allowed.cluster_user.encode())]
     impersonation += [(b"impersonate-group", group.encode()) for group in allowed.cluster_groups]
     if not all(header_safe(value) for _, value in impersonation):
@@ -93,6 +98,21 @@ def forward_headers(headers: Headers, allowed: Allowed, upgrade: bytes | None, u
     if upgrade is not None:
         forwarded += [(b"connection", b"Upgrade"), (b"upgrade", upgrade)]
     return forwarded
+
+
+@functools.lru_cache(maxsize=4096)
+def _impersonation_problem(user: str, groups: tuple[str, ...]) -> str | None:
+    """Why the user or a group the gateway would impersonate is not a name kubejit accepts (checked again here, on
+    the values actually sent with the policy's prefixes, although authentication and policy loading already check
+    their parts); remembered, so a grant's names are checked once, not on every request."""
+    problem = user_name_problem(user)
+    if problem is not None:
+        return f"its cluster user {quoted(user)} {problem}"
+    for group in groups:
+        problem = group_name_problem(group)
+        if problem is not None:
+            return f"its cluster group {quoted(group)} {problem}"
+    return None
 
 
 def response_headers(headers: Headers, warnings: Iterable[str]) -> Headers:
