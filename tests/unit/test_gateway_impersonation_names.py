@@ -29,7 +29,7 @@ def allowed(user: str, groups: tuple[str, ...] = ()) -> Allowed:
         (" alice", (), "starts or ends with whitespace"),
         ("alice\u200b", (), "U+200B"),
         ("alice", ("devs", "System:Masters"), "cluster group 'System:Masters' is in the system: namespace"),
-        ("alice", ("devs\t",), "cluster group 'devs\\t'"),
+        ("alice", ("devs\u00a0",), "cluster group 'devs\\xa0'"),
     ],
 )
 def test_a_name_kubejit_refuses_is_never_impersonated(user: str, groups: tuple[str, ...], problem: str) -> None:

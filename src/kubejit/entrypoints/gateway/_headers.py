@@ -87,13 +87,13 @@ def forward_headers(headers: Headers, allowed: Allowed, upgrade: bytes | None, u
     forwarded.append((b"host", f"{upstream.host}:{upstream.port}".encode()))
     if upstream.bearer:
         forwarded.append((b"authorization", f"Bearer {upstream.bearer}".encode()))
-    problem = _impersonation_problem(allowed.cluster_user, allowed.cluster_groups)
-    if problem is not None:
-        raise Refused(f"grant {allowed.grant.id} cannot be used: {problem}")
     impersonation = [(b"impersonate-user", allowed.cluster_user.encode())]
     impersonation += [(b"impersonate-group", group.encode()) for group in allowed.cluster_groups]
     if not all(header_safe(value) for _, value in impersonation):
         raise InvalidInput("the grant's user or groups contain characters that cannot be sent in a header")
+    problem = _impersonation_problem(allowed.cluster_user, allowed.cluster_groups)
+    if problem is not None:
+        raise Refused(f"grant {allowed.grant.id} cannot be used: {problem}")
     forwarded += impersonation
     if upgrade is not None:
         forwarded += [(b"connection", b"Upgrade"), (b"upgrade", upgrade)]
