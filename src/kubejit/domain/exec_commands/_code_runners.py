@@ -20,7 +20,7 @@ from kubejit.domain.exec_commands._option_specs import (
     parse_one_option,
     parse_options,
 )
-from kubejit.domain.exec_commands._shells import POSIX_SHELLS
+from kubejit.domain.exec_commands._shells import is_posix_shell
 from kubejit.domain.exec_commands._words import Context, Word, basename, joined_word
 from kubejit.domain.exec_commands._wrappers import options_or_guess
 
@@ -113,7 +113,7 @@ class _SuArguments:
         shell = self.shell
         if not (self.codes or self.shell_args) or shell is None:
             return None
-        return shell if shell.unknown or basename(shell.text) not in POSIX_SHELLS else None
+        return shell if shell.unknown or not is_posix_shell(basename(shell.text)) else None
 
 
 def su(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:

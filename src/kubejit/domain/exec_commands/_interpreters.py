@@ -10,10 +10,10 @@ indirect calls. The handler registry (:mod:`._handlers`) maps the names to :func
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._program_names import program_family
 from kubejit.domain.exec_commands._words import Context, Word
 
 if TYPE_CHECKING:
@@ -60,9 +60,9 @@ INTERPRETERS: dict[str, InterpreterSpec] = {
 }
 INTERPRETER_ALIASES = {
     "nodejs": "node", "nvim": "vim", "vi": "vim", "view": "vim", "ex": "vim", "vimdiff": "vim", "rvim": "vim",
-    "luajit": "lua", "tclsh8.6": "tclsh", "php-cli": "php",
+    "luajit": "lua", "pypy": "python",
 }  # fmt: skip
-VERSIONED_INTERPRETER = re.compile(r"(python|pypy|perl|ruby|php|lua|tclsh|wish)(?:\d+(?:\.\d+)*)?[dmu]?(?:-cli)?")
+"""Other names of the interpreters; versions and build suffixes are removed by :func:`program_family` first."""
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "original-awk", "bwk-awk", "goawk", "busybox-awk"})
 
 
@@ -94,11 +94,11 @@ def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
 
 
 def _interpreter_key(name: str) -> str:
-    """The key of :data:`INTERPRETERS` for a program name: nodejs -> node, python3.11 -> python."""
+    """The key of :data:`INTERPRETERS` for a program name: nodejs -> node, python3.11 -> python, pypy3 -> python."""
     key = INTERPRETER_ALIASES.get(name, name)
-    match = VERSIONED_INTERPRETER.fullmatch(key)
-    if match:
-        key = "python" if match.group(1) == "pypy" else match.group(1)
+    if key not in INTERPRETERS:
+        family = program_family(key)
+        key = INTERPRETER_ALIASES.get(family, family)
     return key
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._program_names import program_family
 from kubejit.domain.exec_commands._words import Context, Word
 
 if TYPE_CHECKING:
@@ -25,6 +26,11 @@ OTHER_SHELLS = frozenset(
     {"fish", "csh", "tcsh", "rc", "es", "nu", "elvish", "xonsh", "pwsh", "powershell", "ion", "murex", "ysh"}
 )
 _LONG_WITH_VALUE = ("--rcfile", "--init-file")
+
+
+def is_posix_shell(name: str) -> bool:
+    """Whether a program basename is a POSIX-family shell, versions and build suffixes included (bash-static)."""
+    return name in POSIX_SHELLS or program_family(name) in POSIX_SHELLS
 
 
 @dataclass(frozen=True)
