@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from kubejit.domain.exec_commands._environment import check_assignment
 from kubejit.domain.exec_commands._handlers import handler_for
 from kubejit.domain.exec_commands._parser import ShellParser
 from kubejit.domain.exec_commands._words import (
@@ -82,6 +83,9 @@ class Analyzer:
             words[start].assign or (not words[start].quoted and words[start].text in RESERVED_WORDS)
         ):
             start += 1
+        for word in words[:start]:
+            if word.assign:
+                check_assignment(self, word, ctx)  # PS4=..., BASH_ENV=...: the environment may carry code
         if start == len(words):
             return
         command_words = tuple(words[start:])
@@ -122,6 +126,14 @@ class Analyzer:
         self.spend(len(text))
         fed = ctx.fed or "|" in text or "<" in text
         ShellParser(self, text).run(0, replace(ctx, fed=fed) if fed != ctx.fed else ctx, until_paren=False)
+
+    def expanded_text(self, text: str, ctx: Context) -> None:
+        """Text that is expanded like a double-quoted string (a prompt, BASH_ENV): its substitutions run.
+
+        ``ctx`` is already one level deeper.
+        """
+        self.spend(len(text))
+        ShellParser(self, text).scan_substitutions(0, len(text), ctx, heredoc=True)
 
     def code_word(self, word: Word | None, ctx: Context, who: str) -> None:
         """A word that a program runs as shell code (eval, trap, su -c, flock -c, ...)."""

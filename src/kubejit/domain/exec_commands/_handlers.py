@@ -48,6 +48,7 @@ _HANDLERS: dict[str, Handler] = {
     "trap": runners.trap,
     "mapfile": runners.mapfile,
     "readarray": runners.mapfile,
+    **dict.fromkeys(("export", "declare", "typeset", "local", "readonly"), runners.export),
     "alias": runners.alias,
     "hash": runners.hash_,
     "source": runners.source,

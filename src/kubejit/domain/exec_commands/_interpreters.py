@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from kubejit.domain.exec_commands._program_names import program_family
+from kubejit.domain.exec_commands._stdin_paths import STDIN, descriptor_of
 from kubejit.domain.exec_commands._words import Context, Word
 
 if TYPE_CHECKING:
@@ -72,7 +73,8 @@ class _Invocation:
 
     code: str | None = None  # the argument that holds (or introduces) inline code
     has_program: bool = False  # a program file or module
-    from_stdin: bool = False  # "-": the program is read from stdin
+    from_stdin: bool = False  # "-", /dev/stdin, /proc/self/fd/0: the program is read from stdin
+    descriptor: int | None = None  # /dev/fd/3: the program is read from another open descriptor
 
 
 def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
@@ -84,6 +86,12 @@ def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
             ctx,
             f"`{name} {invocation.code}` runs {spec.language} code, which the command patterns cannot see into; "
             "run plain commands instead, or use a profile whose exec guardrail does not fail closed",
+        )
+    elif invocation.descriptor is not None:
+        analysis.doubt(
+            ctx,
+            f"{name} reads its program from file descriptor {invocation.descriptor} (a redirect or "
+            "here-document), which cannot be inspected",
         )
     elif invocation.has_program:
         return  # a program file or module in the image: opaque, like any binary
@@ -110,7 +118,7 @@ def _read_invocation(spec: InterpreterSpec, words: tuple[Word, ...]) -> _Invocat
         if word.unknown or _is_code_word(spec, arg):
             return _Invocation(code=arg)
         if arg == "--":
-            return _Invocation(has_program=index + 1 < len(words))
+            return _program_operand(words[index + 1]) if index + 1 < len(words) else _Invocation()
         if arg == "-":
             return _Invocation(from_stdin=True)
         if arg.startswith("--"):
@@ -122,8 +130,18 @@ def _read_invocation(spec: InterpreterSpec, words: tuple[Word, ...]) -> _Invocat
                 return cluster
             index += 1 + cluster
             continue
-        return _Invocation(code=arg if spec.code_operand and arg == spec.code_operand else None, has_program=True)
+        if spec.code_operand and arg == spec.code_operand:
+            return _Invocation(code=arg)
+        return _program_operand(word)
     return _Invocation()
+
+
+def _program_operand(word: Word) -> _Invocation:
+    """The program operand: a file in the image, or stdin and other descriptors under a file's name."""
+    descriptor = None if word.expands else descriptor_of(word.text, relative=True)
+    if descriptor == STDIN:
+        return _Invocation(from_stdin=True)
+    return _Invocation(has_program=True, descriptor=descriptor)
 
 
 def _is_code_word(spec: InterpreterSpec, arg: str) -> bool:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._environment import check_assignment
 from kubejit.domain.exec_commands._option_specs import (
     HELP_KEYS,
     OptionSpec,
@@ -224,31 +225,41 @@ def wrapper(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context
 
 
 def loose(analysis: Analyzer, _name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """A loosely known wrapper: every operand may start the command."""
+    """A loosely known wrapper: every operand may start the command; ``--setenv=NAME=VALUE`` sets a variable."""
+    for word in words[1:]:
+        option, eq, assignment = word.text.partition("=")
+        if eq and option.startswith("-") and "=" in assignment:
+            check_assignment(analysis, Word(assignment, dynamic=word.dynamic), ctx)
     analysis.suffixes(words, 1, ctx, trailing)
 
 
 def env(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """env [OPTIONS] [-] [NAME=VALUE...] [COMMAND...]; ``-S STRING`` is split into words before the command."""
+    """env [OPTIONS] [-] [NAME=VALUE...] [COMMAND...]; ``-S STRING`` is split into words read in its place."""
     if (parsed := options_unless_help(analysis, words, _ENV_OPTIONS, ctx, trailing)) is None:
         return
     index, seen = parsed
+    split = [word for key, value in seen if key == "S" and value is not None for word in _split_string(analysis, value)]
+    if split:  # env -S '-i A=1 cmd' x is env -i A=1 cmd x: its options and assignments count as env's own
+        env(analysis, name, (words[0], *split, *words[index:]), ctx, trailing)
+        return
     while index < len(words) and (words[index].text == "-" or "=" in words[index].text):
-        index += 1  # "-" is -i; NAME=VALUE sets a variable
-    split: list[Word] = []
-    for key, value in seen:
-        if key == "S" and value is not None:
-            split.extend(_split_string(value))
-    analysis.inner((*split, *words[index:]), ctx, trailing, name)
+        if words[index].text != "-":  # "-" is -i; NAME=VALUE sets a variable, which may carry code
+            check_assignment(analysis, words[index], ctx)
+        index += 1
+    analysis.inner(words[index:], ctx, trailing, name)
 
 
-def _split_string(value: Word) -> list[Word]:
+def _split_string(analysis: Analyzer, value: Word) -> list[Word]:
     """The words of ``env -S STRING``; a ``$`` in one may expand when env runs it."""
+    analysis.spend(len(value.text))
     try:
         parts = shlex.split(value.text)
     except ValueError:
         parts = value.text.split()
-    return [Word(part, dynamic=value.dynamic or "$" in part, unknown=value.dynamic or "$" in part) for part in parts]
+    return [
+        Word(part, dynamic=value.dynamic or "$" in part, unknown=value.dynamic or "$" in part, assign="=" in part)
+        for part in parts
+    ]
 
 
 def multicall(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
