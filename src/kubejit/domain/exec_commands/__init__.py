@@ -105,18 +105,24 @@ from kubejit.domain.exec_commands._check import ExecVerdict, Unresolvable, check
 from kubejit.domain.exec_commands._matching import CommandPattern, parse_pattern
 from kubejit.domain.exec_commands._words import (
     INTERACTIVE_REASON,
+    MAX_ARGV_BYTES,
     MAX_ARGV_CHARS,
+    MAX_ARGV_WORDS,
     MAX_COMMANDS,
     MAX_DEPTH,
+    MAX_STEPS,
     MAX_SUFFIXES,
     MAX_WRAPPERS,
 )
 
 __all__ = [
     "INTERACTIVE_REASON",
+    "MAX_ARGV_BYTES",
     "MAX_ARGV_CHARS",
+    "MAX_ARGV_WORDS",
     "MAX_COMMANDS",
     "MAX_DEPTH",
+    "MAX_STEPS",
     "MAX_SUFFIXES",
     "MAX_WRAPPERS",
     "CommandPattern",

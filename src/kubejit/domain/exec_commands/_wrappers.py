@@ -38,6 +38,7 @@ class WrapperSpec:
     no_command: frozenset[str] = frozenset()  # options after which nothing is run (command -v, ionice -p)
     shell_if_empty: bool = False  # without a command it starts an interactive shell
     shell_keys: frozenset[str] = frozenset()  # ... or only with these options (sudo -s / -i)
+    sets_variables: bool = False  # NAME=VALUE words before the command set its environment (sudo)
 
 
 WRAPPERS: dict[str, WrapperSpec] = {
@@ -112,6 +113,7 @@ WRAPPERS: dict[str, WrapperSpec] = {
         ),
         no_command=frozenset({"e", "l", "v", "V", "K"}),
         shell_keys=frozenset({"s", "i"}),
+        sets_variables=True,
     ),
     "doas": WrapperSpec(
         OptionSpec(short_val="Cu", short_flag="Lns"), no_command=frozenset({"L"}), shell_keys=frozenset({"s"})
@@ -218,10 +220,21 @@ def wrapper(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context
     if keys & spec.no_command:
         return
     rest = words[index + spec.operands :]
+    if spec.sets_variables:
+        rest = _variables_set(analysis, rest, ctx)
     if not rest and not trailing and (spec.shell_if_empty or keys & spec.shell_keys):
         analysis.stdin_shell(ctx, name)
         return
     analysis.inner(rest, ctx, trailing, name)
+
+
+def _variables_set(analysis: Analyzer, words: tuple[Word, ...], ctx: Context) -> tuple[Word, ...]:
+    """The words after the leading ``NAME=VALUE`` ones (any word with ``=``, as sudo reads them), each checked."""
+    index = 0
+    while index < len(words) and "=" in words[index].text and not words[index].unknown:
+        check_assignment(analysis, words[index], ctx)
+        index += 1
+    return words[index:]
 
 
 def loose(analysis: Analyzer, _name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
