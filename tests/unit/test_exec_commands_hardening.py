@@ -21,7 +21,6 @@ from kubejit.domain.exec_commands import (
     MAX_STEPS,
     ExecVerdict,
     check_exec,
-    parse_pattern,
 )
 from kubejit.domain.exec_commands._analyzer import analyze
 from kubejit.domain.exec_commands._handlers import handler_for
@@ -29,9 +28,8 @@ from kubejit.domain.exec_commands._interpreters import INTERPRETERS
 from kubejit.domain.exec_commands._program_names import program_family
 from kubejit.domain.exec_commands._shells import POSIX_SHELLS
 from kubejit.domain.exec_commands._stdin_paths import descriptor_of
+from tests.unit.test_exec_commands import PATTERNS
 
-DENY = ("rm -rf", "mkfs", "dd", "shutdown", "reboot")
-PATTERNS = [parse_pattern(text) for text in DENY]
 CANNOT_CHECK = "this exec command cannot be checked against the denied commands: "
 
 DANGEROUS = [("rm -rf /", "rm -rf"), ("mkfs.ext4 /dev/sda", "mkfs"), ("dd of=/dev/sda", "dd"), ("reboot", "reboot")]
