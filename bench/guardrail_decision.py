@@ -4,6 +4,8 @@ Each iteration takes a request line as the gateway receives it. Baselines: parsi
 attributes (``parse_request``, which the gateway does anyway) and evaluating an empty guardrail set.
 Measured: evaluating the 50 deny rules of five guardrail sets (the worst case: a request no rule denies
 walks all of them), and an exec request checked by a safe-exec guardrail. Target: median well under 50 µs.
+Then the worst case of the exec check: pathological command lines (deep nesting, unbalanced arithmetic,
+re-read test and eval chains...) just under the size cap, each timed, the slowest printed beside a normal exec.
 
     .venv/bin/python bench/guardrail_decision.py
 """
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from _policies import policy_yaml
 
 from kubejit.adapters.policy_file import load_policy
-from kubejit.domain.exec_commands import parse_pattern
+from kubejit.domain.exec_commands import MAX_ARGV_BYTES, CommandPattern, check_exec, parse_pattern
 from kubejit.domain.guardrails import ExecRule, Guardrail, evaluate
 from kubejit.domain.requestinfo import parse_request
 
@@ -45,6 +47,45 @@ def per_call_us(action: Callable[[], object], *, batches: int = 30, per_batch: i
         samples.append((time.perf_counter_ns() - started) / per_batch / 1000)
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.99) - 1]
+
+
+def pathological_commands(cap: int) -> dict[str, list[str]]:
+    """Command lines that cost the analysis the most per byte, each filled to just under ``cap`` bytes."""
+    room = cap - 16  # "sh", "-c" and the terminating NULs of the arguments
+
+    def fill(unit: str, head: str = "", tail: str = "") -> str:
+        return head + (unit * (room // len(unit) + 1))[: room - len(head) - len(tail)] + tail
+
+    return {
+        "unbalanced ((": ["sh", "-c", fill("((")],
+        "[[ ... && chain": ["sh", "-c", fill("[[ a && ")],
+        "eval chain": ["sh", "-c", fill("eval ")],
+        "backticks": ["sh", "-c", fill("`")],
+        "subshells": ["sh", "-c", fill("(", tail=")" * (room // 2))],
+        "env -S chain": ["env", "-S", fill("env -S ")],
+        "one long command": ["sh", "-c", fill("a ")],
+        "quoted $( text": ["sh", "-c", fill("'$(' ")],
+        "here-document": ["sh", "-c", fill("$(true)\n", head="cat <<E\n", tail="\nE\n")],
+        "arrays": ["sh", "-c", fill("a=(")],
+        "extglobs": ["bash", "-c", fill("@(")],
+        "many words": ["x"] * (cap // 2 - 1),
+    }
+
+
+def worst_case(patterns: list[CommandPattern]) -> tuple[str, float]:
+    """The slowest pathological command at the cap: its name and the time of one check, in ms (best of 3)."""
+    slowest = ("", 0.0)
+    for name, argv in pathological_commands(MAX_ARGV_BYTES).items():
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter_ns()
+            check_exec(argv, patterns)
+            best = min(best, (time.perf_counter_ns() - started) / 1e6)
+            if best > 1000:
+                break  # one run says enough
+        if best > slowest[1]:
+            slowest = (name, best)
+    return slowest
 
 
 def main() -> None:
@@ -76,6 +117,12 @@ def main() -> None:
         median, p99 = per_call_us(action)
         print(f"  {label:52} median {median:6.1f} µs   p99 {p99:6.1f} µs")
     print("target: measured median well under 50 µs")
+    name, worst_ms = worst_case(list(safe_exec.exec.deny_commands) if safe_exec.exec else [])
+    normal_us, _ = per_call_us(lambda: evaluate([safe_exec], exec_attrs))
+    print(
+        f"worst-case exec command at the {MAX_ARGV_BYTES}-byte cap ({name}): {worst_ms:,.1f} ms per check, "
+        f"vs {normal_us:.1f} µs for a normal exec"
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,24 @@ What is looked through
 * Loosely known wrappers (strace, ltrace, valgrind, prlimit, setpriv, systemd-run, tini, dumb-init, ...): every
   operand position is tried as the start of the command. The same is done when a known wrapper is given an
   option this package does not know.
+* Shells and interpreters under versioned or suffixed names (``python3.13``, ``python3.11-dbg``, ``pypy3``,
+  ``bash-static``, ``bash5.2``, ``perl5.36``, ``php8.2-cli``, ``/usr/bin/ruby3.2``) are the programs they name:
+  one normalisation (:mod:`._program_names`) strips versions and build suffixes.
+* Environment variables that are code, wherever they are set (``NAME=VALUE cmd``, a ``NAME=VALUE`` command
+  of its own, ``env`` and ``env -S``, ``sudo NAME=VALUE``, ``export``/``declare``/``typeset``/``local``/
+  ``readonly``, ``--setenv=NAME=VALUE`` of loose wrappers), and whatever program receives them, since the
+  environment is inherited: exported functions (``BASH_FUNC_ls%%=() {...}``) and ``PROMPT_COMMAND`` are
+  parsed as shell code; prompts (``PS0``-``PS4``, zsh ``PROMPT``...) are read as expanded text, octal
+  escapes decoded; ``BASH_ENV`` and ``ENV`` are expanded (their substitutions count) and are doubts, since
+  they name a file to run; ``SHELLOPTS``, ``BASHOPTS``, ``ZDOTDIR``, ``FPATH``, ``PYTHONSTARTUP``,
+  ``PERL5OPT``, ``PERL5DB``, ``RUBYOPT``, ``LUA_INIT``, ``VIMINIT``/``EXINIT``, ``LD_PRELOAD``,
+  ``LD_AUDIT``, ``LD_LIBRARY_PATH`` and ``GCONV_PATH`` are doubts; ``NODE_OPTIONS`` and the Java option
+  variables are doubts when they load code (``--require``, ``--import``, ``-javaagent``...);
+  ``PYTHONINSPECT`` makes python interactive. Any other value holding ``$(`` or backticks is read
+  speculatively (bash evaluates stored text in arithmetic subscripts). Ordinary variables are untouched.
+* Script operands that are stdin (``bash /dev/stdin``, ``sh /proc/self/fd/0``, ``python3 -``,
+  ``perl /dev/fd/0``, ``/dev/tty``) are interactive sessions like ``bash -s``; an interpreter's program
+  read from another descriptor (``python3 /dev/fd/3 3<<EOF``) cannot be checked.
 * ``find -delete`` is *not* treated as ``rm -rf``: a policy that wants to deny it says ``"find -delete"``.
 * Text that only *might* be code -- ``$(...)`` or backticks inside single quotes (bash evaluates stored text
   in arithmetic subscripts and prompt expansion), ``((...))``, which dash reads as nested subshells, and the
@@ -62,8 +80,12 @@ A program name built at run time (``$X``, ``${X}``, ``$(...)``, globs such as ``
 redirect or here-document, ``alias NAME=...`` and ``hash -p`` (they redefine command names), inline code of
 other languages (``python -c``, ``perl -e``, ``ruby -e``, ``node -e``, ``php -r``, ``lua -e``, ``vim -c``,
 ``gdb -ex``, ...; awk programs that call ``system()``, use a pipe ``|`` or an indirect call ``@``), non-POSIX
-shells with code (fish, csh, pwsh), nesting deeper than :data:`MAX_DEPTH`, argv longer than
-:data:`MAX_ARGV_CHARS`, and command lines that expand to more than :data:`MAX_COMMANDS` commands.
+shells with code (fish, csh, pwsh), environment variables that load code the command line does not show
+(see below), nesting deeper than :data:`MAX_DEPTH`, argv over :data:`MAX_ARGV_BYTES` (UTF-8, each argument
+with its NUL) or :data:`MAX_ARGV_WORDS` arguments, command lines that expand to more than
+:data:`MAX_COMMANDS` commands, and any analysis that needs more than :data:`MAX_STEPS` steps (a
+deterministic work budget: text read and re-read, look-ahead scans, command words), so that no input keeps
+the caller busy for long.
 Patterns cannot see inside other languages: a policy that must permit ``python -c`` cannot use ``fail_closed``.
 A program or script file run by an interpreter (``python3 manage.py``) is opaque like any binary, and allowed.
 Known false alarms, all denied under ``fail_closed``: an awk regular expression with ``|``, ``alias x=...``,
@@ -84,7 +106,11 @@ scripts already in the image or written by an earlier command (``./cleanup.sh``)
 the stdin of an interactive session; code in other languages; programs that run commands given in their
 options or input (``sed e``, ``tar --to-command``, ``rsync -e``, ``git -c core.sshCommand``, ``less !``,
 ``vim :!``, ``tmux``, ``parallel``, ``at``, ``ssh``, zsh glob qualifiers ``*(e:...:)``); shell text assembled
-at run time (variables, ``printf`` output fed to ``eval``); ``$SHELL`` pointing at a non-POSIX program for
+at run time (variables, ``printf`` output fed to ``eval``); variables assigned at run time by ``read``,
+``printf -v``, ``mapfile``, ``getopts``, ``for`` or ``${NAME:=...}`` (a ``read PS4`` is not seen);
+environment variables that other programs read commands from (``PAGER``, ``EDITOR``, ``LESSOPEN``,
+``GIT_SSH_COMMAND``...) or that point at code in files (``PATH``, ``PYTHONPATH``, ``PERL5LIB``, ``NODE_PATH``);
+the environment the container already has; ``$SHELL`` pointing at a non-POSIX program for
 ``flock -c``/``script -c``/``sudo -s``; and option *values* are not normalized (``kill -9`` vs ``kill -s KILL``).
 
 How the package is cut
@@ -98,6 +124,8 @@ This module is the public API; the work is done behind it, in private modules (c
 * ``_handlers`` -- program name -> handler, over ``_wrappers`` (sudo, env, xargs, ...), ``_code_runners``
   (su -c, flock -c, eval, ...), ``_shells`` (sh -c) and ``_interpreters`` (python -c, awk, ...);
 * ``_option_specs`` -- the getopt-style option tables the wrappers are described with;
+* ``_environment`` -- environment variables that carry code (BASH_ENV, exported functions, prompts, ...);
+* ``_program_names`` -- versions and build suffixes of program names; ``_stdin_paths`` -- operands that are stdin;
 * ``_words`` -- the words, context and limits they all share.
 """
 
@@ -105,18 +133,24 @@ from kubejit.domain.exec_commands._check import ExecVerdict, Unresolvable, check
 from kubejit.domain.exec_commands._matching import CommandPattern, parse_pattern
 from kubejit.domain.exec_commands._words import (
     INTERACTIVE_REASON,
+    MAX_ARGV_BYTES,
     MAX_ARGV_CHARS,
+    MAX_ARGV_WORDS,
     MAX_COMMANDS,
     MAX_DEPTH,
+    MAX_STEPS,
     MAX_SUFFIXES,
     MAX_WRAPPERS,
 )
 
 __all__ = [
     "INTERACTIVE_REASON",
+    "MAX_ARGV_BYTES",
     "MAX_ARGV_CHARS",
+    "MAX_ARGV_WORDS",
     "MAX_COMMANDS",
     "MAX_DEPTH",
+    "MAX_STEPS",
     "MAX_SUFFIXES",
     "MAX_WRAPPERS",
     "CommandPattern",

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from kubejit.domain.exec_commands._environment import check_assignment
 from kubejit.domain.exec_commands._handlers import handler_for
 from kubejit.domain.exec_commands._parser import ShellParser
 from kubejit.domain.exec_commands._words import (
-    MAX_ARGV_CHARS,
+    MAX_ARGV_BYTES,
+    MAX_ARGV_WORDS,
     MAX_COMMANDS,
+    MAX_STEPS,
     MAX_SUFFIXES,
     RESERVED_WORDS,
     AnalysisAborted,
@@ -35,7 +38,17 @@ class Analyzer:
         self.unresolved: list[str] = []
         self.interactive: list[str] = []
         self.budget = MAX_COMMANDS
+        self.steps = MAX_STEPS
         self.scanned: set[str] = set()
+
+    def spend(self, steps: int) -> None:
+        """Charge work to the budget of :data:`MAX_STEPS`; the analysis stops when it is used up."""
+        self.steps -= steps
+        if self.steps < 0:
+            raise AnalysisAborted(
+                f"it takes more than the {MAX_STEPS} analysis steps that one exec command may use (long or deeply "
+                "nested shell text, or text read again and again); split it into simpler exec commands"
+            )
 
     def doubt(self, ctx: Context, reason: str) -> None:
         """Something cannot be checked (ignored in a speculative reading)."""
@@ -64,11 +77,15 @@ class Analyzer:
             raise AnalysisAborted(
                 f"it expands to more than {MAX_COMMANDS} commands; split it into simpler exec commands"
             )
+        self.spend(len(words) + 1)
         start = 0
         while start < len(words) and (
             words[start].assign or (not words[start].quoted and words[start].text in RESERVED_WORDS)
         ):
             start += 1
+        for word in words[:start]:
+            if word.assign:
+                check_assignment(self, word, ctx)  # PS4=..., BASH_ENV=...: the environment may carry code
         if start == len(words):
             return
         command_words = tuple(words[start:])
@@ -106,8 +123,17 @@ class Analyzer:
 
     def shell_text(self, text: str, ctx: Context) -> None:
         """Parse ``text`` as POSIX shell code; ``ctx`` is already one level deeper."""
+        self.spend(len(text))
         fed = ctx.fed or "|" in text or "<" in text
         ShellParser(self, text).run(0, replace(ctx, fed=fed) if fed != ctx.fed else ctx, until_paren=False)
+
+    def expanded_text(self, text: str, ctx: Context) -> None:
+        """Text that is expanded like a double-quoted string (a prompt, BASH_ENV): its substitutions run.
+
+        ``ctx`` is already one level deeper.
+        """
+        self.spend(len(text))
+        ShellParser(self, text).scan_substitutions(0, len(text), ctx, heredoc=True)
 
     def code_word(self, word: Word | None, ctx: Context, who: str) -> None:
         """A word that a program runs as shell code (eval, trap, su -c, flock -c, ...)."""
@@ -126,6 +152,7 @@ class Analyzer:
         if text in self.scanned:
             return
         self.scanned.add(text)
+        self.spend(len(text))
         ShellParser(self, text).run(0, replace(ctx.deeper(), speculative=True), until_paren=False)
 
 
@@ -140,12 +167,9 @@ def _expansion_kind(program: Word) -> str:
 def analyze(argv: Sequence[str]) -> Analyzer:
     """The analysis of one exec argv; limits it reaches are recorded as unresolved, never raised."""
     analysis = Analyzer()
-    total = sum(len(arg) for arg in argv)
-    if total > MAX_ARGV_CHARS:
-        analysis.unresolved.append(
-            f"it is {total} characters long, more than the {MAX_ARGV_CHARS} that are checked; "
-            "put long scripts in a file in the image"
-        )
+    too_big = _oversized(argv)
+    if too_big is not None:
+        analysis.unresolved.append(too_big)
         return analysis
     if not argv:
         return analysis
@@ -154,3 +178,22 @@ def analyze(argv: Sequence[str]) -> Analyzer:
     except AnalysisAborted as exc:
         analysis.unresolved.append(exc.reason)
     return analysis
+
+
+def _oversized(argv: Sequence[str]) -> str | None:
+    """Why ``argv`` is too big to be analysed (:data:`MAX_ARGV_WORDS`, :data:`MAX_ARGV_BYTES`), or None."""
+    advice = "put long scripts in a file in the image, or split the work into several exec commands"
+    if len(argv) > MAX_ARGV_WORDS:
+        return f"it has {len(argv)} arguments, more than the {MAX_ARGV_WORDS} that are checked; {advice}"
+    texts = [str(arg) for arg in argv]
+    size = sum(len(text) for text in texts) + len(texts)  # a character is at least one byte
+    if size <= MAX_ARGV_BYTES // 4:
+        return None  # even at four bytes a character it fits: the common case needs no encoding
+    if size <= MAX_ARGV_BYTES:
+        size = sum(len(text.encode("utf-8", "surrogatepass")) for text in texts) + len(texts)
+    if size > MAX_ARGV_BYTES:
+        return (
+            f"it is {size} bytes long (UTF-8, each argument with its terminating NUL), more than the "
+            f"{MAX_ARGV_BYTES} that are checked; {advice}"
+        )
+    return None

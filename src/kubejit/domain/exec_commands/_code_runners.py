@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._environment import check_assignment
 from kubejit.domain.exec_commands._option_specs import (
     HELP_KEYS,
     OptionSpec,
@@ -20,7 +21,7 @@ from kubejit.domain.exec_commands._option_specs import (
     parse_one_option,
     parse_options,
 )
-from kubejit.domain.exec_commands._shells import POSIX_SHELLS
+from kubejit.domain.exec_commands._shells import is_posix_shell
 from kubejit.domain.exec_commands._words import Context, Word, basename, joined_word
 from kubejit.domain.exec_commands._wrappers import options_or_guess
 
@@ -113,7 +114,7 @@ class _SuArguments:
         shell = self.shell
         if not (self.codes or self.shell_args) or shell is None:
             return None
-        return shell if shell.unknown or basename(shell.text) not in POSIX_SHELLS else None
+        return shell if shell.unknown or not is_posix_shell(basename(shell.text)) else None
 
 
 def su(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
@@ -244,6 +245,23 @@ def mapfile(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context
     for key, value in seen:
         if key == "C":
             analysis.code_word(value, ctx, f"{name} -C")
+
+
+def export(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, _trailing: bool) -> None:
+    """export / declare / typeset / local / readonly NAME=VALUE: the variable may carry code (PS4, BASH_ENV...)."""
+    for word in words[1:]:
+        text = word.text
+        if text.startswith(("-", "+")) and not word.unknown:
+            continue  # -x, -f, +x
+        variable, eq, _ = text.partition("=")
+        if word.dynamic and ("$" in variable or "`" in variable or not eq):
+            analysis.doubt(
+                ctx,
+                f"{name} sets variables whose names are only known at run time ({text!r}), which may carry code "
+                "(BASH_ENV, LD_PRELOAD, ...); name the variables literally",
+            )
+        elif eq:
+            check_assignment(analysis, Word(text, dynamic=word.dynamic), ctx)
 
 
 def alias(analysis: Analyzer, _name: str, words: tuple[Word, ...], ctx: Context, _trailing: bool) -> None:

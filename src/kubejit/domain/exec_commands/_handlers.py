@@ -9,19 +9,12 @@ runner of shell text (:mod:`._code_runners`), a shell (:mod:`._shells`) or an in
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kubejit.domain.exec_commands import _code_runners as runners
 from kubejit.domain.exec_commands import _wrappers as wrappers
-from kubejit.domain.exec_commands._interpreters import (
-    AWKS,
-    INTERPRETER_ALIASES,
-    INTERPRETERS,
-    VERSIONED_INTERPRETER,
-    awk,
-    interpreter,
-)
+from kubejit.domain.exec_commands._interpreters import AWKS, INTERPRETER_ALIASES, INTERPRETERS, awk, interpreter
+from kubejit.domain.exec_commands._program_names import program_family
 from kubejit.domain.exec_commands._shells import OTHER_SHELLS, POSIX_SHELLS, other_shell, posix_shell
 from kubejit.domain.exec_commands._words import Context, Word
 
@@ -55,6 +48,7 @@ _HANDLERS: dict[str, Handler] = {
     "trap": runners.trap,
     "mapfile": runners.mapfile,
     "readarray": runners.mapfile,
+    **dict.fromkeys(("export", "declare", "typeset", "local", "readonly"), runners.export),
     "alias": runners.alias,
     "hash": runners.hash_,
     "source": runners.source,
@@ -63,11 +57,8 @@ _HANDLERS: dict[str, Handler] = {
 
 
 def handler_for(name: str) -> Handler | None:
-    """The handler for a program's basename, or None for a program that runs nothing given in its arguments."""
-    return _HANDLERS.get(name) or _versioned_interpreter(name)
+    """The handler for a program's basename, or None for a program that runs nothing given in its arguments.
 
-
-@lru_cache(maxsize=256)
-def _versioned_interpreter(name: str) -> Handler | None:
-    """python3.11, perl5.36, ruby3.2, php8.2-cli, ...: versioned interpreter names."""
-    return interpreter if VERSIONED_INTERPRETER.fullmatch(name) else None
+    The name is looked up as written, then by its family (``python3.11-dbg`` is python, ``bash-static`` bash).
+    """
+    return _HANDLERS.get(name) or _HANDLERS.get(program_family(name))

@@ -10,10 +10,11 @@ indirect calls. The handler registry (:mod:`._handlers`) maps the names to :func
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._program_names import program_family
+from kubejit.domain.exec_commands._stdin_paths import STDIN, descriptor_of
 from kubejit.domain.exec_commands._words import Context, Word
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ INTERPRETERS: dict[str, InterpreterSpec] = {
 }
 INTERPRETER_ALIASES = {
     "nodejs": "node", "nvim": "vim", "vi": "vim", "view": "vim", "ex": "vim", "vimdiff": "vim", "rvim": "vim",
-    "luajit": "lua", "tclsh8.6": "tclsh", "php-cli": "php",
+    "luajit": "lua", "pypy": "python",
 }  # fmt: skip
-VERSIONED_INTERPRETER = re.compile(r"(python|pypy|perl|ruby|php|lua|tclsh|wish)(?:\d+(?:\.\d+)*)?[dmu]?(?:-cli)?")
+"""Other names of the interpreters; versions and build suffixes are removed by :func:`program_family` first."""
 AWKS = frozenset({"awk", "gawk", "mawk", "nawk", "original-awk", "bwk-awk", "goawk", "busybox-awk"})
 
 
@@ -72,7 +73,8 @@ class _Invocation:
 
     code: str | None = None  # the argument that holds (or introduces) inline code
     has_program: bool = False  # a program file or module
-    from_stdin: bool = False  # "-": the program is read from stdin
+    from_stdin: bool = False  # "-", /dev/stdin, /proc/self/fd/0: the program is read from stdin
+    descriptor: int | None = None  # /dev/fd/3: the program is read from another open descriptor
 
 
 def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
@@ -85,6 +87,12 @@ def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
             f"`{name} {invocation.code}` runs {spec.language} code, which the command patterns cannot see into; "
             "run plain commands instead, or use a profile whose exec guardrail does not fail closed",
         )
+    elif invocation.descriptor is not None:
+        analysis.doubt(
+            ctx,
+            f"{name} reads its program from file descriptor {invocation.descriptor} (a redirect or "
+            "here-document), which cannot be inspected",
+        )
     elif invocation.has_program:
         return  # a program file or module in the image: opaque, like any binary
     elif trailing:
@@ -94,11 +102,11 @@ def interpreter(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
 
 
 def _interpreter_key(name: str) -> str:
-    """The key of :data:`INTERPRETERS` for a program name: nodejs -> node, python3.11 -> python."""
+    """The key of :data:`INTERPRETERS` for a program name: nodejs -> node, python3.11 -> python, pypy3 -> python."""
     key = INTERPRETER_ALIASES.get(name, name)
-    match = VERSIONED_INTERPRETER.fullmatch(key)
-    if match:
-        key = "python" if match.group(1) == "pypy" else match.group(1)
+    if key not in INTERPRETERS:
+        family = program_family(key)
+        key = INTERPRETER_ALIASES.get(family, family)
     return key
 
 
@@ -110,7 +118,7 @@ def _read_invocation(spec: InterpreterSpec, words: tuple[Word, ...]) -> _Invocat
         if word.unknown or _is_code_word(spec, arg):
             return _Invocation(code=arg)
         if arg == "--":
-            return _Invocation(has_program=index + 1 < len(words))
+            return _program_operand(words[index + 1]) if index + 1 < len(words) else _Invocation()
         if arg == "-":
             return _Invocation(from_stdin=True)
         if arg.startswith("--"):
@@ -122,8 +130,18 @@ def _read_invocation(spec: InterpreterSpec, words: tuple[Word, ...]) -> _Invocat
                 return cluster
             index += 1 + cluster
             continue
-        return _Invocation(code=arg if spec.code_operand and arg == spec.code_operand else None, has_program=True)
+        if spec.code_operand and arg == spec.code_operand:
+            return _Invocation(code=arg)
+        return _program_operand(word)
     return _Invocation()
+
+
+def _program_operand(word: Word) -> _Invocation:
+    """The program operand: a file in the image, or stdin and other descriptors under a file's name."""
+    descriptor = None if word.expands else descriptor_of(word.text, relative=True)
+    if descriptor == STDIN:
+        return _Invocation(from_stdin=True)
+    return _Invocation(has_program=True, descriptor=descriptor)
 
 
 def _is_code_word(spec: InterpreterSpec, arg: str) -> bool:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 WORD_END = frozenset(" \t\n;&|()<>")
 """Characters that end an unquoted word."""
+_PLAIN_RUN = re.compile(r"[^ \t\n;&|()<>\\'\"$`*?\[\]{},.]+")
+"""Characters that mean nothing special inside a word: the lexer takes a run of them at once."""
 _ASSIGN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?\+?")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL_PARAMS = frozenset("@*#?-$!0123456789")
@@ -53,6 +55,16 @@ class WordLexer:
         brace_stage = 0  # 1: an unquoted '{' was seen; 2: then ',' or '..'
         bracket = -1  # where an unquoted '[' waits for its ']'
         while pos < size:
+            run = _PLAIN_RUN.match(text, pos)
+            if run is not None:  # the common case: ordinary characters, taken together
+                chunk = run.group()
+                buf.append(chunk)
+                length += len(chunk)
+                last = chunk[-1]
+                if plain:
+                    plain_len += len(chunk)
+                pos = run.end()
+                continue
             char = text[pos]
             if char in WORD_END:
                 if char != "(":
@@ -290,7 +302,15 @@ class WordLexer:
         return end
 
     def arithmetic_end(self, pos: int) -> int | None:
-        """After ``((``: just past the matching ``))``, or None when the parentheses close otherwise."""
+        """After ``((``: just past the matching ``))``, or None when the parentheses close otherwise.
+
+        A look-ahead that the reader may repeat at every ``((`` of unbalanced text: it is charged to the budget.
+        """
+        end = self._arithmetic_end(pos)
+        self.analysis.spend((self.size if end is None else end) - pos)
+        return end
+
+    def _arithmetic_end(self, pos: int) -> int | None:
         text, size = self.text, self.size
         depth = 0
         i = pos
@@ -322,6 +342,7 @@ class WordLexer:
 
     def scan_substitutions(self, start: int, end: int, ctx: Context, *, heredoc: bool = False) -> None:
         """Substitutions inside arithmetic or an expanded here-document body."""
+        self.analysis.spend(end - start)
         text = self.text
         sink: list[str] = []
         i = start
@@ -356,12 +377,23 @@ class WordLexer:
             elif char == ")":
                 depth -= 1
                 if depth == 0:
+                    self.analysis.spend(i + 1 - pos)
                     return i + 1
             i += 1
+        self.analysis.spend(size - pos)
         return size
 
     def _array_end(self, pos: int, ctx: Context) -> int:
         """``NAME=( words )``: the words are data, but substitutions in them run."""
+        self.lexical += 1
+        if self.lexical > MAX_LEXICAL_NESTING:
+            raise AnalysisAborted("NAME=(...) arrays are nested too deeply; simplify them")
+        try:
+            return self._array_words_end(pos, ctx)
+        finally:
+            self.lexical -= 1
+
+    def _array_words_end(self, pos: int, ctx: Context) -> int:
         text, size = self.text, self.size
         i = pos + 1
         while i < size:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._program_names import program_family
+from kubejit.domain.exec_commands._stdin_paths import STDIN, descriptor_of
 from kubejit.domain.exec_commands._words import Context, Word
 
 if TYPE_CHECKING:
@@ -25,6 +27,11 @@ OTHER_SHELLS = frozenset(
     {"fish", "csh", "tcsh", "rc", "es", "nu", "elvish", "xonsh", "pwsh", "powershell", "ion", "murex", "ysh"}
 )
 _LONG_WITH_VALUE = ("--rcfile", "--init-file")
+
+
+def is_posix_shell(name: str) -> bool:
+    """Whether a program basename is a POSIX-family shell, versions and build suffixes included (bash-static)."""
+    return name in POSIX_SHELLS or program_family(name) in POSIX_SHELLS
 
 
 @dataclass(frozen=True)
@@ -52,7 +59,9 @@ def posix_shell(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
                 ctx, f"the command string of {name} -c comes from its input, so it is only known at run time"
             )
         return
-    if operands and not options.read_stdin:
+    if operands and not options.read_stdin and _reads_stdin(operands[0]):
+        analysis.stdin_shell(ctx, f"{name} {operands[0].text}")
+    elif operands and not options.read_stdin:
         analysis.doubt(
             ctx,
             f"`{name} {operands[0].text}` runs a shell script whose content cannot be inspected; "
@@ -62,6 +71,11 @@ def posix_shell(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Con
         analysis.doubt(ctx, f"{name} runs a script named by its input, whose content cannot be inspected")
     else:
         analysis.stdin_shell(ctx, name)
+
+
+def _reads_stdin(script: Word) -> bool:
+    """``sh /dev/stdin``, ``bash /proc/self/fd/0``: the script is the standard input, as with ``sh -s``."""
+    return not script.expands and descriptor_of(script.text) == STDIN
 
 
 def _read_shell_options(words: tuple[Word, ...]) -> _ShellOptions:

@@ -13,8 +13,15 @@ import re
 import shlex
 from dataclasses import dataclass, replace
 
-MAX_ARGV_CHARS = 64 * 1024
-"""Longer argv (characters of all arguments together) are not parsed: Unresolvable."""
+MAX_ARGV_BYTES = 16 * 1024
+"""Longer argv are not parsed (Unresolvable): UTF-8 bytes of all arguments, each with its terminating NUL."""
+MAX_ARGV_CHARS = MAX_ARGV_BYTES
+"""The former name of :data:`MAX_ARGV_BYTES`."""
+MAX_ARGV_WORDS = 2048
+"""Argv with more arguments are not parsed: Unresolvable."""
+MAX_STEPS = 4 * MAX_ARGV_BYTES
+"""The work budget of one analysis: characters read (again) by the shell reader, look-ahead scans, and the
+words of every simple command examined. Deterministic, unlike a clock; reaching it is Unresolvable."""
 MAX_DEPTH = 8
 """Nesting of shell text inside shell text (``sh -c``, ``$(...)``, backticks, ``eval``, ...)."""
 MAX_COMMANDS = 1000

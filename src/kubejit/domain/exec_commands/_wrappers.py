@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from kubejit.domain.exec_commands._environment import check_assignment
 from kubejit.domain.exec_commands._option_specs import (
     HELP_KEYS,
     OptionSpec,
@@ -37,6 +38,7 @@ class WrapperSpec:
     no_command: frozenset[str] = frozenset()  # options after which nothing is run (command -v, ionice -p)
     shell_if_empty: bool = False  # without a command it starts an interactive shell
     shell_keys: frozenset[str] = frozenset()  # ... or only with these options (sudo -s / -i)
+    sets_variables: bool = False  # NAME=VALUE words before the command set its environment (sudo)
 
 
 WRAPPERS: dict[str, WrapperSpec] = {
@@ -111,6 +113,7 @@ WRAPPERS: dict[str, WrapperSpec] = {
         ),
         no_command=frozenset({"e", "l", "v", "V", "K"}),
         shell_keys=frozenset({"s", "i"}),
+        sets_variables=True,
     ),
     "doas": WrapperSpec(
         OptionSpec(short_val="Cu", short_flag="Lns"), no_command=frozenset({"L"}), shell_keys=frozenset({"s"})
@@ -217,38 +220,59 @@ def wrapper(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context
     if keys & spec.no_command:
         return
     rest = words[index + spec.operands :]
+    if spec.sets_variables:
+        rest = _variables_set(analysis, rest, ctx)
     if not rest and not trailing and (spec.shell_if_empty or keys & spec.shell_keys):
         analysis.stdin_shell(ctx, name)
         return
     analysis.inner(rest, ctx, trailing, name)
 
 
+def _variables_set(analysis: Analyzer, words: tuple[Word, ...], ctx: Context) -> tuple[Word, ...]:
+    """The words after the leading ``NAME=VALUE`` ones (any word with ``=``, as sudo reads them), each checked."""
+    index = 0
+    while index < len(words) and "=" in words[index].text and not words[index].unknown:
+        check_assignment(analysis, words[index], ctx)
+        index += 1
+    return words[index:]
+
+
 def loose(analysis: Analyzer, _name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """A loosely known wrapper: every operand may start the command."""
+    """A loosely known wrapper: every operand may start the command; ``--setenv=NAME=VALUE`` sets a variable."""
+    for word in words[1:]:
+        option, eq, assignment = word.text.partition("=")
+        if eq and option.startswith("-") and "=" in assignment:
+            check_assignment(analysis, Word(assignment, dynamic=word.dynamic), ctx)
     analysis.suffixes(words, 1, ctx, trailing)
 
 
 def env(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """env [OPTIONS] [-] [NAME=VALUE...] [COMMAND...]; ``-S STRING`` is split into words before the command."""
+    """env [OPTIONS] [-] [NAME=VALUE...] [COMMAND...]; ``-S STRING`` is split into words read in its place."""
     if (parsed := options_unless_help(analysis, words, _ENV_OPTIONS, ctx, trailing)) is None:
         return
     index, seen = parsed
+    split = [word for key, value in seen if key == "S" and value is not None for word in _split_string(analysis, value)]
+    if split:  # env -S '-i A=1 cmd' x is env -i A=1 cmd x: its options and assignments count as env's own
+        env(analysis, name, (words[0], *split, *words[index:]), ctx, trailing)
+        return
     while index < len(words) and (words[index].text == "-" or "=" in words[index].text):
-        index += 1  # "-" is -i; NAME=VALUE sets a variable
-    split: list[Word] = []
-    for key, value in seen:
-        if key == "S" and value is not None:
-            split.extend(_split_string(value))
-    analysis.inner((*split, *words[index:]), ctx, trailing, name)
+        if words[index].text != "-":  # "-" is -i; NAME=VALUE sets a variable, which may carry code
+            check_assignment(analysis, words[index], ctx)
+        index += 1
+    analysis.inner(words[index:], ctx, trailing, name)
 
 
-def _split_string(value: Word) -> list[Word]:
+def _split_string(analysis: Analyzer, value: Word) -> list[Word]:
     """The words of ``env -S STRING``; a ``$`` in one may expand when env runs it."""
+    analysis.spend(len(value.text))
     try:
         parts = shlex.split(value.text)
     except ValueError:
         parts = value.text.split()
-    return [Word(part, dynamic=value.dynamic or "$" in part, unknown=value.dynamic or "$" in part) for part in parts]
+    return [
+        Word(part, dynamic=value.dynamic or "$" in part, unknown=value.dynamic or "$" in part, assign="=" in part)
+        for part in parts
+    ]
 
 
 def multicall(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
