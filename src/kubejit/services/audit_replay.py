@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kubejit.domain.audit import AuditEvent, AuditKind, JSONValue, Problem, Tampering
-from kubejit.domain.durations import format_duration
 from kubejit.domain.workflow import AccessRequest, State, Verdict
 from kubejit.ports import Seal, Stored, UnitOfWork, UnitOfWorkFactory
+from kubejit.services.access import request_summary
 
 log = logging.getLogger("kubejit.audit_replay")
 
@@ -150,14 +150,7 @@ def stories(events: Iterable[AuditEvent]) -> dict[str, Story]:
 
 def _submission_differences(request: AccessRequest, story: Story) -> Iterator[str]:
     told = story.submitted or {}
-    said: dict[str, object] = {
-        "requester": request.requester.user,
-        "groups": sorted(request.requester.groups),
-        "profile": request.profile,
-        "namespaces": list(request.namespaces),
-        "duration": format_duration(request.duration),
-        "reason": request.reason,
-    }
+    said = {k: v for k, v in request_summary(request).items() if k != "state"}  # what the submission event carries
     for name, value in said.items():
         if told.get(name) != value:
             yield f"its {name} is {value!r} but its submission event says {told.get(name)!r}"
