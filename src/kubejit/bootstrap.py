@@ -43,6 +43,7 @@ from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
+from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, GatewayConfig, OidcIssuerConfig
 from kubejit.domain.audit import AuditKind
@@ -53,6 +54,7 @@ from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService, Checkpointer
+from kubejit.services.audit_replay import seal_explained_rows
 from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import GatewayAuthentication, VerifiedGrantTokens
 from kubejit.services.gateway_feed import GatewayFeed
@@ -145,8 +147,9 @@ def _policy_facts(path: Path) -> dict[str, object]:
 def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`)."""
     clock = clock or SystemClock()
-    store = SqlStore(config.database_url)
+    store = SqlStore(config.database_url, seal_key=load_or_create_seal_key(config.seal_key_file))
     store.migrate()
+    _seal_legacy_rows(store)
     client = make_client(config.kubernetes.kubeconfig, field_manager="kubejit-broker")
     holder = PolicyHolder(lambda: load_policy_file(config.policy_file), ClusterRoleRules(client))
     policy = holder.reload()
@@ -256,6 +259,22 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def _seal_legacy_rows(store: SqlStore) -> None:
+    """Rows written before seals existed are sealed once, where the audit chain explains them; the rest are
+    never access (the keeper and the gateway feed refuse them) and are logged, and `audit verify` names them."""
+    sealed, refused = seal_explained_rows(store)
+    if sealed:
+        log.warning(
+            "sealed %d request rows written before request seals existed (the audit chain explains them)", len(sealed)
+        )
+    if refused:
+        log.error(
+            "%d request rows are not explained by the audit chain and stay unsealed (never access): %s",
+            len(refused),
+            ", ".join(r.request_id for r in refused),
+        )
 
 
 def oidc_verifier(issuers: Sequence[OidcIssuerConfig], *, clock: Clock | None = None) -> OidcVerifier:

@@ -136,6 +136,15 @@ class BrokerConfig(_Model):
     notifications: NotificationsConfig = NotificationsConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     gateway: GatewayLinkConfig | None = None
+    # The key that seals every request row (HMAC-SHA256), so that a row written behind the broker's back is never
+    # a grant. It must not be readable by whoever can write the database. Default: request-seal.key in the
+    # directory of the audit signing key (the broker's keys), created 0600 on first start.
+    request_seal_key_file: Path | None = None
+
+    @property
+    def seal_key_file(self) -> Path:
+        """Where the request seal key is: as configured, or beside the audit signing key."""
+        return self.request_seal_key_file or self.audit.signing_key_file.parent / "request-seal.key"
 
 
 _Config = TypeVar("_Config", bound=BaseModel)

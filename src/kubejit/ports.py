@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -43,12 +44,23 @@ class RoleRules(Protocol):
 # ---- storage ----------------------------------------------------------------------------------------------------
 
 
+class Seal(StrEnum):
+    """Whether a stored request carries the broker's seal (an HMAC by a key the database does not hold)."""
+
+    VALID = "valid"  # written by this broker (or another replica with the same key)
+    MISSING = "missing"  # written before seals existed, or inserted behind the broker's back
+    BROKEN = "broken"  # changed behind the broker's back, or sealed with another key
+
+
 @dataclass(frozen=True)
 class Stored:
-    """A request as stored, with the version that optimistic updates must name."""
+    """A request as stored, with the version that optimistic updates must name, and whether its seal holds.
+
+    Only a request whose seal is VALID may become access (the keeper and the gateway feed check)."""
 
     request: AccessRequest
     version: int
+    seal: Seal = Seal.VALID
 
 
 class RequestRepository(Protocol):
@@ -81,6 +93,15 @@ class RequestRepository(Protocol):
 
     def next_end(self) -> datetime | None:
         """The earliest end time of any active grant."""
+        ...
+
+    def every(self) -> Iterator[tuple[str, Stored | None]]:
+        """Every request id with its request, oldest first, streamed (for the audit replay); None for a row whose
+        document cannot be read."""
+        ...
+
+    def seal_legacy(self, stored: Stored) -> bool:
+        """Seal a row that has no seal yet, as it is stored at ``stored.version``; True if it was sealed."""
         ...
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -12,7 +12,7 @@ from kubejit.domain.audit import AuditEntry, AuditEvent, Checkpoint, JSONValue, 
 from kubejit.domain.errors import Conflict, NotFound, StaleWrite
 from kubejit.domain.policy import IdentityMapping, Profile
 from kubejit.domain.workflow import AccessRequest, State
-from kubejit.ports import BindingRef, Notification, Stored
+from kubejit.ports import BindingRef, Notification, Seal, Stored
 
 
 class FakeClock:
@@ -82,6 +82,17 @@ class _Requests:
     def next_end(self) -> datetime | None:
         ends = [s.request.ends_at for s in self.find(states=[State.ACTIVE]) if s.request.ends_at]
         return min(ends) if ends else None
+
+    def every(self) -> Iterator[tuple[str, Stored | None]]:
+        ordered = sorted(self.pending.values(), key=lambda s: (s.request.created_at, s.request.id))
+        return iter([(s.request.id, s) for s in ordered])
+
+    def seal_legacy(self, stored: Stored) -> bool:
+        current = self.pending.get(stored.request.id)
+        if current is None or current.version != stored.version or current.seal is not Seal.MISSING:
+            return False
+        self.pending[stored.request.id] = replace(current, seal=Seal.VALID)
+        return True
 
 
 class _Audit:

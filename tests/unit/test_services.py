@@ -9,7 +9,7 @@ import pytest
 
 from kubejit.domain.errors import Conflict, NotFound, Refused, StaleWrite, Unavailable
 from kubejit.domain.policy import Identity
-from kubejit.domain.workflow import State, Verdict
+from kubejit.domain.workflow import Extension, Review, State, Verdict
 from kubejit.ports import BindingRef
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
@@ -273,7 +273,9 @@ def test_a_grant_extended_while_it_was_ending_gets_its_access_back(world: World)
     world.keeper.activate_approved()
     world.clock.advance(minutes=10)
     due = [(world.store.db.requests[request_id].request, world.cluster.unbind(request_id))]
-    extended = replace(due[0][0], ends_at=world.clock.now() + timedelta(minutes=5))
+    now = world.clock.now()  # an approved extension: the keeper honours only what the policy supports
+    extension = Extension(timedelta(minutes=5), "more", now, State.APPROVED, (Review(BOB.user, Verdict.APPROVE, now),))
+    extended = replace(due[0][0], ends_at=now + timedelta(minutes=5), extensions=(extension,))
     stored = world.store.db.requests[request_id]
     with world.store() as uow:  # an extension committed between the unbind and the record
         uow.requests.update(extended, stored.version)

@@ -21,9 +21,27 @@ from kubejit.domain.durations import format_duration
 from kubejit.domain.errors import NotFound, Refused, StaleWrite
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.domain.workflow import AccessRequest, State, Verdict
-from kubejit.ports import Clock, Notification, Notifier, UnitOfWorkFactory
+from kubejit.ports import Clock, Notification, Notifier, Seal, Stored, UnitOfWorkFactory
 
 _RETRIES = 8
+# What may be done to a row the broker did not write (no seal, or a broken one): only ending it. Approving or
+# extending it would seal what someone wrote behind the broker's back, and so make it a grant.
+_ENDING_ONLY = frozenset({AuditKind.GRANT_REVOKED, AuditKind.REQUEST_CANCELLED, AuditKind.REQUEST_DENIED})
+
+
+def _apply(
+    kind: AuditKind,
+    change: Callable[[AccessPolicy, AccessRequest, Any], AccessRequest],
+    policy: AccessPolicy,
+    stored: Stored,
+    now: Any,
+) -> AccessRequest:
+    if stored.seal is not Seal.VALID and kind not in _ENDING_ONLY:
+        raise Refused(
+            f"request {stored.request.id} was not written by this broker (its row's seal is {stored.seal}): "
+            "it can only be revoked, cancelled or denied; ask an admin to run `kubejit audit verify`"
+        )
+    return change(policy, stored.request, now)
 
 
 def new_request_id() -> str:
@@ -230,7 +248,7 @@ class AccessService:
                 if not self.visible_to(who, stored.request):
                     raise NotFound(f"there is no request {request_id} that you can see")
                 try:
-                    updated = change(policy, stored.request, now)
+                    updated = _apply(kind, change, policy, stored, now)
                 except Refused as refused:
                     refusal = refused
                 else:

@@ -18,6 +18,7 @@ from kubejit.domain.errors import Refused
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
 from kubejit.services._background import BackgroundThread
+from kubejit.services.audit_replay import verification_problems
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class AuditService:
                 problems.append(Problem(0, Tampering.CHECKPOINT_MISMATCH, str(error)))
         with self.uow(read_only=True) as uow:
             result = verify(uow.audit.events(), checkpoint)
+            rows = verification_problems(uow) if result.ok else []  # rows against a broken chain: fix it first
         if self.checkpoints is not None and checkpoint is None and result.events and not problems:
             problems.append(
                 Problem(
@@ -85,7 +87,7 @@ class AuditService:
                     "there is no checkpoint of the chain head: whether events were removed from the end cannot be told",
                 )
             )
-        return Verification(result.events, result.head, (*problems, *result.problems), checkpoint)
+        return Verification(result.events, result.head, (*problems, *result.problems, *rows), checkpoint)
 
     def checkpoint(self) -> Checkpoint | None:
         """Record the current head outside the database; returns it (None when there is nothing new).

@@ -3,6 +3,10 @@
 People exchange their ID token for a short-lived grant token (``kubejit token``); gateways read the set of
 active grants (to refuse a revoked grant's tokens within a second) and send back what was done with each grant,
 which joins the audit chain like every other event.
+
+Only rows the broker wrote and the current policy supports are grants here
+(:func:`kubejit.services.grant_trust.trust_problems`): a row inserted or changed behind the broker's back is
+neither listed for the gateways nor given tokens, and the refusal is audited, logged and counted once per version.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubejit.domain.audit import AuditEntry, AuditKind
-from kubejit.domain.errors import InvalidInput, NotFound, Unauthenticated
+from kubejit.domain.errors import InvalidInput, NotFound, Refused, Unauthenticated
 from kubejit.domain.grant_token import DEFAULT_TTL, claims_for
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.domain.workflow import State
-from kubejit.ports import Clock, TokenSigner, UnitOfWorkFactory
+from kubejit.ports import Clock, Stored, TokenSigner, UnitOfWorkFactory
+from kubejit.services.grant_trust import RefusalLog, trust_problems
 
 ACTIVITY_KINDS = frozenset(kind for kind in AuditKind if kind.is_activity)  # what a gateway may send
 MAX_ACTIVITY_BATCH = 1000
@@ -43,15 +48,37 @@ class GatewayFeed:
     ttl: timedelta = DEFAULT_TTL
     public_keys: dict[str, Any] = field(default_factory=dict)  # the JWKS gateways verify grant tokens with
     on_audit: Callable[[], None] = lambda: None
+    refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the gateway feed"))
+
+    def _trusted(self, policy: AccessPolicy, stored: Stored) -> bool:
+        """True when the row may be honoured; otherwise the refusal is reported (once per version)."""
+        problems = trust_problems(policy, stored)
+        if problems and self.refusals.first(stored, problems):
+            with self.uow() as uow:
+                uow.audit.append(
+                    kind=AuditKind.OPERATION_REFUSED,
+                    actor="kubejit",
+                    at=self.clock.now(),
+                    request_id=stored.request.id,
+                    data={"operation": "gateway.grant", "refused": problems, "version": stored.version},
+                )
+                uow.commit()
+            self.on_audit()
+        return not problems
 
     def issue_token(self, who: Identity, request_id: str) -> IssuedToken:
         """A grant token for the grant's own requester (nobody else may use a grant)."""
         with self.uow(read_only=True) as uow:
-            request = uow.requests.get(request_id).request
+            stored = uow.requests.get(request_id)
+        request = stored.request
         if request.requester.user != who.user:
             raise NotFound(f"there is no grant {request_id} of yours")
         now = self.clock.now()
-        claims = claims_for(request, now, self.ttl)
+        claims = claims_for(request, now, self.ttl)  # raises Conflict unless the grant is active and in time
+        if not self._trusted(self.policy(), stored):
+            raise Refused(
+                f"{request_id} is not a grant this broker honours: ask an admin to run `kubejit audit verify`"
+            )
         return IssuedToken(self.signer.sign(claims), datetime.fromtimestamp(claims["exp"], tz=now.tzinfo), request.id)
 
     def active_grants(self) -> dict[str, Any]:
@@ -65,12 +92,13 @@ class GatewayFeed:
         for _ in range(10):
             with self.uow(read_only=True) as uow:
                 before = uow.audit.head()
-                active = [s.request for s in uow.requests.find(states=[State.ACTIVE], limit=100_000)]
+                active = uow.requests.find(states=[State.ACTIVE], limit=100_000)
                 after = uow.audit.head()
             if before == after:
                 break
         revision = after.seq if after is not None else 0
         policy = self.policy()
+        honoured = [s.request for s in active if self._trusted(policy, s)]
         grants = [
             {
                 "id": r.id,
@@ -81,7 +109,7 @@ class GatewayFeed:
                 "endsAt": r.ends_at.isoformat() if r.ends_at else None,
                 "guardrails": list(p.guardrails) if (p := policy.profile(r.profile)) else [],
             }
-            for r in active
+            for r in honoured
             if r.ends_at is not None and r.ends_at > now
         ]
         return {"revision": revision, "grants": grants}

@@ -7,6 +7,11 @@ extended end times, warns of grants about to end, and sweeps when a sweep is due
 manages whose grant is not active, is unknown, or has passed its end time is deleted, whatever happened before
 (a crash, a lost leader, a binding made by hand with kubejit's labels). Each action is an audit event saying why.
 
+A row is not a grant by being in the database: before binding, and again on every pass for active grants, the
+keeper asks :func:`kubejit.services.grant_trust.trust_problems` whether the broker wrote the row (its seal) and the
+current policy supports it. A row that fails is never bound (and an active one loses its bindings); the refusal
+is an audit event, a log line and a count (``KeeperStats.refused``), once per version of the row.
+
 Only the leader acts. Time comes from the injected Clock only (the retry backoff and the sweep schedule too),
 so tests run passes directly with a fake clock. The thread that runs passes is :mod:`kubejit.services.keeper`.
 """
@@ -31,9 +36,12 @@ from kubejit.ports import (
     LeaderElection,
     Notification,
     Notifier,
+    Seal,
+    Stored,
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from kubejit.services.grant_trust import RefusalLog, trust_problems
 
 log = logging.getLogger(__name__)
 ACTOR = "kubejit"
@@ -42,6 +50,17 @@ MAX_BACKOFF = timedelta(seconds=60)
 
 def _refs(refs: list[BindingRef]) -> list[str]:
     return [f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}" for r in refs]
+
+
+def _require_unchanged(current: Stored, bound: AccessRequest) -> None:
+    """The row about to be recorded as active is still the broker's, and says what the bindings were made from."""
+    fresh = current.request
+    made_from = (bound.requester, bound.profile, bound.namespaces, bound.duration)
+    if (
+        current.seal is not Seal.VALID
+        or (fresh.requester, fresh.profile, fresh.namespaces, fresh.duration) != made_from
+    ):
+        raise StaleWrite(f"{bound.id} was changed behind the broker's back while it was being bound")
 
 
 @dataclass
@@ -53,6 +72,7 @@ class KeeperStats:
     unbound_revoked: int = 0
     swept: int = 0
     failures: int = 0
+    refused: int = 0  # row versions refused as access: unsealed, changed behind the broker's back, or off-policy
     expiry_lag_seconds: list[float] = field(default_factory=list)
 
 
@@ -78,11 +98,15 @@ class GrantReconciler:
     _warned: set[str] = field(default_factory=set)  # grants told they are about to end
     _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
     _backoff: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # grant -> (failures, retry after)
+    _refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the grant keeper"))
+    _trusted: dict[str, int] = field(default_factory=dict)  # active grant -> version found trustworthy
+    _trusted_under: object = None  # the policy those were checked under
 
     def reconcile(self) -> None:
         """One pass: end what is due, activate what is approved, unbind what was revoked, sweep when due."""
         self.expire_due()
         self.activate_approved()
+        self.refuse_untrusted()
         self.unbind_ended()
         self.time_out_pending()
         self.sync_end_times()
@@ -127,16 +151,23 @@ class GrantReconciler:
             approved = uow.requests.find(states=[State.APPROVED], limit=10_000)
         approved.sort(key=lambda s: s.request.approved_at or s.request.created_at)
         self._left_over = len(approved) > self.batch  # the next pass comes straight back for the rest
-        return sum(self._activate(stored.request) for stored in approved[: self.batch])
+        return sum(self._activate(stored) for stored in approved[: self.batch])
 
-    def _activate(self, request: AccessRequest) -> int:
+    def _refuse(self, stored: Stored, problems: list[str], kind: AuditKind, data: dict[str, object]) -> None:
+        """Report a row that must not become access: once per version (audit event, log line, count)."""
+        if self._refusals.first(stored, problems):
+            self.stats.refused += 1
+            self._audit(kind, stored.request.id, {**data, "refused": problems, "version": stored.version})
+
+    def _activate(self, stored: Stored) -> int:
+        request = stored.request
         if self._backing_off(request.id) or not self.leader.is_leader():
             return 0
         policy = self.policy()
         profile = policy.profile(request.profile)
+        if self._refused_activation(stored, policy) or profile is None:
+            return 0
         now = self.clock.now()
-        if profile is None:
-            return self._end_unusable(request, f"profile {request.profile} is no longer in the policy")
         ends_at = now + request.duration
         try:
             refs = self.cluster.bind(request, profile, policy.identity, ends_at)
@@ -147,14 +178,15 @@ class GrantReconciler:
             return self._end_unusable(request, f"the cluster refused the binding: {error}")
         try:
             with self.uow() as uow:
-                stored = uow.requests.get(request.id)
-                fresh = stored.request
+                current = uow.requests.get(request.id)
+                fresh = current.request
                 if fresh.state is State.ACTIVE:
                     return 0  # another leader activated it meanwhile: the bindings are its, keep them
                 if fresh.state is not State.APPROVED:
                     raise StaleWrite(f"{request.id} became {fresh.state} meanwhile")
+                _require_unchanged(current, request)
                 active = wf.activate(fresh, now)  # from the record read here: nothing written meanwhile is lost
-                uow.requests.update(active, stored.version)
+                uow.requests.update(active, current.version)
                 self._append(
                     uow,
                     AuditKind.BINDING_CREATED,
@@ -194,6 +226,18 @@ class GrantReconciler:
             )
         )
         return 1
+
+    def _refused_activation(self, stored: Stored, policy: AccessPolicy) -> bool:
+        """True when the row must not be bound: not the broker's row (refused, left as it is for the audit), or
+        not supported by the current policy (ended by kubejit, with the reasons)."""
+        problems = trust_problems(policy, stored)
+        if stored.seal is not Seal.VALID:
+            self._refuse(stored, problems, AuditKind.GRANT_ACTIVATION_FAILED, {"retry": False})
+            return True
+        if problems:
+            self._end_unusable(stored.request, "the current policy does not support it: " + "; ".join(problems))
+            return True
+        return False
 
     def _end_unusable(self, request: AccessRequest, reason: str) -> int:
         """An approved request that can never be activated is revoked by kubejit, with the reason."""
@@ -236,7 +280,7 @@ class GrantReconciler:
     def _record_expiries(self, unbound: list[tuple[AccessRequest, list[BindingRef]]]) -> int:
         now = self.clock.now()
         ended: list[AccessRequest] = []
-        extended: list[AccessRequest] = []
+        extended: list[Stored] = []
         with self.uow() as uow:
             for request, removed in unbound:
                 try:
@@ -246,7 +290,7 @@ class GrantReconciler:
                 if stored.request.state is not State.ACTIVE:
                     continue
                 if stored.request.ends_at is not None and stored.request.ends_at > now:
-                    extended.append(stored.request)  # extended after it was read as due: give the access back
+                    extended.append(stored)  # extended after it was read as due: give the access back
                     continue
                 expired = wf.expire(stored.request, now)
                 try:
@@ -275,8 +319,8 @@ class GrantReconciler:
             uow.commit()
         if ended:
             self.on_audit()
-        for request in extended:
-            self._rebind(request)
+        for stored in extended:
+            self._rebind(stored)
         for expired in ended:
             self._unbound.add(expired.id)
             self.stats.expired += 1
@@ -285,10 +329,15 @@ class GrantReconciler:
             self.notifier.notify(Notification("grant.ended", expired, now, f"{expired.id} for {expired.profile} ended"))
         return len(ended)
 
-    def _rebind(self, request: AccessRequest) -> None:
+    def _rebind(self, stored: Stored) -> None:
+        request = stored.request
         policy = self.policy()
         profile = policy.profile(request.profile)
         if profile is None or request.ends_at is None:
+            return
+        problems = trust_problems(policy, stored)
+        if problems:  # the extension that kept it going is not one the broker made or the policy allows
+            self._refuse(stored, problems, AuditKind.GRANT_REBIND_FAILED, {"retry": False})
             return
         try:
             refs = self.cluster.bind(request, profile, policy.identity, request.ends_at)
@@ -361,7 +410,7 @@ class GrantReconciler:
     def sync_end_times(self) -> int:
         """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
         with self.uow(read_only=True) as uow:
-            active = [s.request for s in uow.requests.find(states=[State.ACTIVE])]
+            active = [s.request for s in uow.requests.find(states=[State.ACTIVE]) if s.seal is Seal.VALID]
         changed = []
         for request in active:
             written = self._ends_written.get(request.id)
@@ -398,6 +447,44 @@ class GrantReconciler:
                         f"{request.ends_at.isoformat()}",
                     )
                 )
+
+    def refuse_untrusted(self) -> int:
+        """Take the access away from every active grant the keeper may not honour (its row not sealed by the
+        broker, or not supported by the current policy): its bindings are deleted, found by label (the row's
+        namespaces are not to be believed). The row stays as it is, for the audit; expiry ends it as usual."""
+        policy = self.policy()
+        if policy is not self._trusted_under:
+            self._trusted, self._trusted_under = {}, policy  # a new policy: check every grant again
+        with self.uow(read_only=True) as uow:
+            active = uow.requests.find(states=[State.ACTIVE], limit=1_000_000)
+        refused = 0
+        for stored in active:
+            if self._trusted.get(stored.request.id) == stored.version:
+                continue
+            problems = trust_problems(policy, stored)
+            if not problems:
+                self._trusted[stored.request.id] = stored.version
+                continue
+            if not self.leader.is_leader():
+                break
+            refused += self._take_away(stored, problems)
+        return refused
+
+    def _take_away(self, stored: Stored, problems: list[str]) -> int:
+        try:
+            removed = self.cluster.unbind(stored.request.id)
+        except KubejitError as error:
+            self._failed(stored.request.id, AuditKind.GRANT_UNBIND_FAILED, error, {"refused": problems})
+            return 0
+        first = self._refusals.first(stored, problems)
+        if removed or first:
+            self.stats.refused += 1
+            self._audit(
+                AuditKind.BINDING_DELETED,
+                stored.request.id,
+                {"bindings": _refs(removed), "reason": "refused", "refused": problems, "version": stored.version},
+            )
+        return 1
 
     def sweep(self) -> int:
         """Delete every managed binding whose grant is not active and within its time."""

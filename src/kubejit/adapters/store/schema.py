@@ -6,7 +6,8 @@ this module). When a table changes, change both: add a revision, then bring this
 
 - ``requests``: one row per access request. ``document`` holds the whole request (see
   :mod:`kubejit.adapters.store.documents`); the other columns copy the fields that queries filter and sort on.
-  ``version`` counts writes and makes updates optimistic.
+  ``version`` counts writes and makes updates optimistic. ``seal`` is the broker's HMAC over the row
+  (:mod:`kubejit.adapters.store.seals`); NULL on rows written before seals existed.
 - ``audit_events``: the hash-chained trail, append-only (the database refuses UPDATE and DELETE by trigger).
   ``data`` is the canonical JSON text that the event's hash covers, stored verbatim.
 - ``audit_head``: exactly one row naming the last event. Appenders lock it, so events get gap-free sequence
@@ -88,6 +89,7 @@ class RequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     document: Mapped[str] = mapped_column(Text)
+    seal: Mapped[str | None] = mapped_column(String(64))  # HMAC by the broker's key (adapters.store.seals)
 
     __table_args__ = (
         CheckConstraint("version >= 1", name="version_positive"),

@@ -45,10 +45,11 @@ from kubejit.adapters.store.schema import (
     IdempotencyKeyRow,
     RequestRow,
 )
+from kubejit.adapters.store.seals import RequestSealer
 from kubejit.domain.audit import AuditEntry, AuditEvent, JSONValue, canonical_json, chain_many, chain_next
 from kubejit.domain.errors import Conflict, InvalidInput, NotFound, StaleWrite, Unavailable
 from kubejit.domain.workflow import AccessRequest, State
-from kubejit.ports import AuditRepository, IdempotencyRepository, RequestRepository, Stored
+from kubejit.ports import AuditRepository, IdempotencyRepository, RequestRepository, Seal, Stored
 
 MIGRATIONS = "kubejit.adapters.store:migrations"
 VERSION_TABLE = "kubejit_alembic_version"
@@ -73,10 +74,13 @@ class SqlStore:
 
     ``url`` is an SQLAlchemy URL: ``sqlite:////var/lib/kubejit/kubejit.db`` (the default kind) or
     ``postgresql+psycopg://user:password@host:5432/db`` (for several broker replicas). ``busy_timeout`` is
-    how long an SQLite writer waits for another one to finish before giving up, in seconds.
+    how long an SQLite writer waits for another one to finish before giving up, in seconds. ``seal_key`` seals
+    every request row written (:mod:`kubejit.adapters.store.seals`); without one, rows are written unsealed and
+    every row reads as unsealed, so nothing read from such a store becomes access.
     """
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, busy_timeout: float = 30.0, seal_key: bytes | None = None) -> None:
+        self.sealer = RequestSealer(seal_key) if seal_key is not None else None
         try:
             parsed = make_url(url)
         except ArgumentError:
@@ -167,6 +171,7 @@ class SqlUnitOfWork:
         self._store = store
         self._engine = engine
         self.read_only = read_only
+        self.sealer = store.sealer
         self._connection: Connection | None = None
         self._used = False
         self._write_locked = False
@@ -262,8 +267,8 @@ def _aware(at: datetime, what: str) -> datetime:
     return at
 
 
-def _columns(request: AccessRequest) -> dict[str, Any]:
-    return {
+def _columns(request: AccessRequest, sealer: RequestSealer | None) -> dict[str, Any]:
+    columns: dict[str, Any] = {
         "state": request.state.value,
         "requester": request.requester.user,
         "profile": request.profile,
@@ -271,40 +276,68 @@ def _columns(request: AccessRequest) -> dict[str, Any]:
         "ends_at": request.ends_at,
         "document": documents.dumps(request),
     }
+    seal = None if sealer is None else sealer.seal(request_id=request.id, **columns)
+    return {**columns, "seal": seal}
 
 
-def _stored(row: Row[str, int]) -> Stored:
-    document, version = row
-    return Stored(documents.loads(document), version)
+_STORED = (
+    RequestRow.id,
+    RequestRow.state,
+    RequestRow.requester,
+    RequestRow.profile,
+    RequestRow.created_at,
+    RequestRow.ends_at,
+    RequestRow.document,
+    RequestRow.version,
+    RequestRow.seal,
+)
+StoredRow = Row[str, str, str, str, datetime, datetime | None, str, int, str | None]
 
 
-_STORED = (RequestRow.document, RequestRow.version)
+def _seal_of(row: StoredRow, sealer: RequestSealer | None) -> Seal:
+    request_id, state, requester, profile, created_at, ends_at, document, _, seal = row
+    if sealer is None:
+        return Seal.MISSING
+    return sealer.check(
+        seal,
+        request_id=request_id,
+        state=state,
+        requester=requester,
+        profile=profile,
+        created_at=created_at,
+        ends_at=ends_at,
+        document=document,
+    )
 
 
 class SqlRequests:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        self._sealer = uow.sealer
+
+    def _stored(self, row: StoredRow) -> Stored:
+        return Stored(documents.loads(row.document), row.version, _seal_of(row, self._sealer))
 
     def add(self, request: AccessRequest) -> Stored:
         connection = self._uow.writer()
         if not _insert_ignoring_duplicate(
-            connection, RequestRow, {"id": request.id, "version": 1, **_columns(request)}
+            connection, RequestRow, {"id": request.id, "version": 1, **_columns(request, self._sealer)}
         ):
             raise Conflict(f"a request with id {request.id} already exists")
-        return Stored(request, 1)
+        return Stored(request, 1, Seal.VALID if self._sealer else Seal.MISSING)
 
     def get(self, request_id: str) -> Stored:
         row = self._uow.connection().execute(select(*_STORED).where(RequestRow.id == request_id)).one_or_none()
         if row is None:
             raise NotFound(f"there is no request {request_id}")
-        return _stored(row)
+        return self._stored(row)
 
     def update(self, request: AccessRequest, expected_version: int) -> Stored:
         connection = self._uow.writer()
         result = connection.execute(
             update(RequestRow)
             .where(RequestRow.id == request.id, RequestRow.version == expected_version)
-            .values(version=RequestRow.version + 1, **_columns(request))
+            .values(version=RequestRow.version + 1, **_columns(request, self._sealer))
         )
         if result.rowcount != 1:
             if not connection.execute(select(exists().where(RequestRow.id == request.id))).scalar_one():
@@ -312,7 +345,7 @@ class SqlRequests:
             raise StaleWrite(
                 f"request {request.id} changed after version {expected_version} was read: read it again and retry"
             )
-        return Stored(request, expected_version + 1)
+        return Stored(request, expected_version + 1, Seal.VALID if self._sealer else Seal.MISSING)
 
     def find(
         self,
@@ -329,7 +362,7 @@ class SqlRequests:
             query = query.where(RequestRow.requester == requester)
         if profiles is not None:
             query = query.where(RequestRow.profile.in_(list(profiles)))
-        return [_stored(row) for row in self._uow.connection().execute(query)]
+        return [self._stored(row) for row in self._uow.connection().execute(query)]
 
     def ending_before(self, when: datetime) -> list[Stored]:
         query = (
@@ -337,11 +370,34 @@ class SqlRequests:
             .where(RequestRow.state == State.ACTIVE.value, RequestRow.ends_at <= _aware(when, "when"))
             .order_by(RequestRow.ends_at, RequestRow.id)
         )
-        return [_stored(row) for row in self._uow.connection().execute(query)]
+        return [self._stored(row) for row in self._uow.connection().execute(query)]
 
     def next_end(self) -> datetime | None:
         query = select(func.min(RequestRow.ends_at)).where(RequestRow.state == State.ACTIVE.value)
         return self._uow.connection().execute(query).scalar_one()
+
+    def every(self) -> Iterator[tuple[str, Stored | None]]:
+        query = select(*_STORED).order_by(RequestRow.created_at, RequestRow.id)
+        result = self._uow.connection().execute(query, execution_options={"yield_per": EVENTS_CHUNK})
+        try:
+            for row in result:
+                try:
+                    yield row.id, self._stored(row)
+                except (ValueError, TypeError):
+                    yield row.id, None
+        finally:
+            result.close()
+
+    def seal_legacy(self, stored: Stored) -> bool:
+        if self._sealer is None:
+            raise RuntimeError("this store has no seal key")
+        request = stored.request
+        result = self._uow.writer().execute(
+            update(RequestRow)
+            .where(RequestRow.id == request.id, RequestRow.version == stored.version, RequestRow.seal.is_(None))
+            .values(**_columns(request, self._sealer))
+        )
+        return bool(result.rowcount == 1)
 
 
 # ---- audit ------------------------------------------------------------------------------------------------------

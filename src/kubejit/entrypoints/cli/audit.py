@@ -2,12 +2,14 @@
 
 ``kubejit audit`` lists events (auditors and admins see all, others their own requests'), worded for people by
 ``audit_text``; ``-o json`` gives the complete records as JSON lines. ``kubejit audit verify`` checks the whole
-chain and its signed checkpoint and exits 1 if anything was altered. ``main`` adds ``app`` as ``audit``.
+chain and its signed checkpoint, replays the chain against the requests table (naming every row the chain does
+not explain), and exits 1 if anything was altered. ``main`` adds ``app`` as ``audit``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,6 +28,7 @@ from kubejit.entrypoints.cli.output import OutputOption, checked
 app = typer.Typer(help="Read and verify the tamper-evident audit trail.", invoke_without_command=True)
 
 _out = Console(highlight=False, soft_wrap=True)
+_ROW_PROBLEM = re.compile(r"request (\S+): ")
 
 
 @app.callback()
@@ -98,3 +101,12 @@ def _verdict(result: dict[str, Any]) -> None:
     _out.print(f"[bold red]audit trail altered[/]: {len(result['problems'])} problem(s) in {result['events']} events")
     for problem in result["problems"]:
         _out.print(f"  event {problem['seq']}: {problem['kind']}: {escape(problem['message'])}")
+    rows = unexplained_rows(result["problems"])
+    if rows:
+        _out.print(f"[bold red]rows the chain does not explain[/] (never honoured as access): {', '.join(rows)}")
+
+
+def unexplained_rows(problems: list[dict[str, Any]]) -> list[str]:
+    """The request ids that the verify service's row replay named (its messages start ``request ID:``)."""
+    found = (_ROW_PROBLEM.match(str(p.get("message", ""))) for p in problems)
+    return list(dict.fromkeys(m.group(1) for m in found if m))
