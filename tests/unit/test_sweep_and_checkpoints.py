@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from kubejit.domain.audit import GENESIS_HASH, Checkpoint
-from kubejit.domain.errors import Refused
+from kubejit.config import load_config
+from kubejit.domain.audit import GENESIS_HASH
+from kubejit.domain.errors import InvalidInput, Refused
 from kubejit.ports import BindingRef
 from kubejit.services.audit import AuditService, Checkpointer
 from tests.unit.fakes import FakeLeader, MemoryCheckpoints
@@ -162,4 +164,13 @@ def test_the_max_age_is_a_setting(world: World) -> None:
     world.approved()
     world.clock.advance(seconds=31)
     assert [p.kind.value for p in audit.verify(DAVE).problems] == ["stale-checkpoint"]
-    assert isinstance(Checkpoint, type)
+
+
+def test_a_signing_key_beside_the_database_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "kubejit.yaml"
+    base = 'policyFile: policy.yaml\noidc: [{issuer: "https://idp.example.com"}]\n'
+    config.write_text(base + "audit: {signingKeyFile: audit-signing.key}\n")
+    with pytest.raises(InvalidInput, match="in the database's directory"):
+        load_config(config)
+    config.write_text(base + "audit: {signingKeyFile: keys/audit-signing.key}\n")
+    assert load_config(config).audit.signing_key_file == tmp_path / "keys" / "audit-signing.key"

@@ -51,7 +51,8 @@ def checkpoint(
     store = SqlStore(settings.database_url)
     try:
         store.migrate()
-        audit = AuditService(lambda: AccessPolicy(name="(checkpoint --init)", profiles=()), store, SystemClock(), _store(settings))
+        no_policy = AccessPolicy(name="(checkpoint --init)", profiles=())  # --init reads no policy
+        audit = AuditService(lambda: no_policy, store, SystemClock(), _store(settings))
         signed = audit.initial_checkpoint()
     finally:
         store.dispose()
