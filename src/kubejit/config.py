@@ -80,10 +80,18 @@ class LeaderElectionConfig(_Model):
     _durations = field_validator("lease_duration", "renew_interval", mode="before")(_duration)
 
 
+DEFAULT_AUDIT_KEY = Path("/etc/kubejit/audit/signing.key")
+
+
 class AuditConfig(_Model):
     checkpoint_config_map: str | None = "kubejit-audit-checkpoint"
     checkpoint_file: Path | None = None
-    signing_key_file: Path = Path("audit-signing.key")  # Ed25519 PEM; generated (0600) on first start if missing
+    # Ed25519 PEM; generated (0600) on first start if missing. Never beside the database by default: whoever
+    # can write the database must not also hold the key that signs its checkpoints (mount it from a Secret).
+    signing_key_file: Path = DEFAULT_AUDIT_KEY
+    checkpoint_max_age: timedelta = timedelta(minutes=10)  # `audit verify` reports older uncovered events
+
+    _max_age = field_validator("checkpoint_max_age", mode="before")(_duration)
 
 
 class WebhookConfig(_Model):
@@ -190,7 +198,21 @@ def load_config(path: Path) -> BrokerConfig:
     database_url = config.database_url
     if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
         database_url = f"sqlite:///{path.parent / database_url.removeprefix('sqlite:///')}"
+    _key_apart_from(database_url, config.audit.signing_key_file, path)
     return config.model_copy(update={"database_url": database_url})
+
+
+def _key_apart_from(database_url: str, key_file: Path, config_file: Path) -> None:
+    """Refuse an audit signing key in the SQLite database's directory: one copy of that directory (a backup,
+    a stolen volume) would hold both the trail and the key that vouches for it."""
+    if not database_url.startswith("sqlite:///"):
+        return
+    database = Path(database_url.removeprefix("sqlite:///"))
+    if database.parent.resolve() == key_file.parent.resolve():
+        raise InvalidInput(
+            f"{config_file}: audit.signingKeyFile {key_file} is in the database's directory {database.parent}: "
+            "keep the signing key elsewhere (a Secret mounted read-only, e.g. /etc/kubejit/audit/signing.key)"
+        )
 
 
 class GatewayBrokerConfig(_Model):

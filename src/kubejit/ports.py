@@ -104,6 +104,15 @@ class RequestRepository(Protocol):
         """Seal a row that has no seal yet, as it is stored at ``stored.version``; True if it was sealed."""
         ...
 
+    def awaiting_unbind(self, *, after: str = "", limit: int = 500) -> list[Stored]:
+        """Grants revoked after they started whose bindings are not yet confirmed removed, by id, those after
+        ``after`` only (page on with the last id seen). Every such grant is found, however old."""
+        ...
+
+    def confirm_unbound(self, request_id: str) -> None:
+        """Record that the grant's bindings are gone: :meth:`awaiting_unbind` no longer lists it."""
+        ...
+
 
 class AuditRepository(Protocol):
     def append(
@@ -185,6 +194,9 @@ class BindingRef:
     name: str
     namespace: str = ""
     ends_at: datetime | None = None
+    # Why this binding, though it carries this installation's labels, cannot be one kubejit made for a grant
+    # (a malformed grant id, a name not derived from it); "" for a well-formed one.
+    problem: str = ""
 
 
 class Cluster(Protocol):
@@ -209,7 +221,12 @@ class Cluster(Protocol):
         ...
 
     def managed_bindings(self) -> list[BindingRef]:
-        """Every binding kubejit manages, found by label."""
+        """Every binding labelled as this installation's, found by label (with ``problem`` set on those that
+        cannot be kubejit's own)."""
+        ...
+
+    def delete_binding(self, ref: BindingRef) -> bool:
+        """Delete exactly this binding (kind, namespace, name); False when it was already gone."""
         ...
 
 
@@ -220,12 +237,18 @@ class LeaderElection(Protocol):
 
 
 class CheckpointStore(Protocol):
-    """Keeps the audit chain head outside the database, signed."""
+    """Keeps the audit chain head outside the database, signed, with a high-water mark that only grows."""
 
-    def save(self, checkpoint: Checkpoint) -> None: ...
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Save the checkpoint and raise the high-water mark to it; raises Refused below the high-water mark."""
+        ...
 
     def load(self) -> Checkpoint | None:
         """The last saved checkpoint; raises Refused if its signature does not verify."""
+        ...
+
+    def high_water(self) -> Checkpoint | None:
+        """The highest checkpoint ever saved here (a separate signed record); raises Refused as :meth:`load`."""
         ...
 
 

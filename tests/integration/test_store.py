@@ -118,7 +118,7 @@ def test_migrate_twice_is_a_no_op_and_the_models_match_the_migrations(database_u
             expected = {"requests", "audit_events", "audit_head", "idempotency_keys", "activity_marks"}
             assert expected | {"kubejit_alembic_version"} <= tables
             assert connection.execute(text("SELECT version_num FROM kubejit_alembic_version")).scalars().all() == [
-                "0003"
+                "0004"
             ]
             context = MigrationContext.configure(
                 connection, opts={"version_table": "kubejit_alembic_version", "compare_type": True}

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Self
 
 from kubejit.domain.audit import AuditEntry, AuditEvent, Checkpoint, JSONValue, chain_many, chain_next
-from kubejit.domain.errors import Conflict, NotFound, StaleWrite
+from kubejit.domain.errors import Conflict, NotFound, Refused, StaleWrite
 from kubejit.domain.policy import IdentityMapping, Profile
 from kubejit.domain.workflow import AccessRequest, State
 from kubejit.ports import BindingRef, Notification, Seal, Stored
@@ -33,12 +33,14 @@ class Database:
     requests: dict[str, Stored] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
     keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    unbound: set[str] = field(default_factory=set)  # revoked grants whose bindings the keeper confirmed gone
     fail_audit: bool = False
 
 
 class _Requests:
-    def __init__(self, pending: dict[str, Stored]) -> None:
+    def __init__(self, pending: dict[str, Stored], unbound: set[str] | None = None) -> None:
         self.pending = pending
+        self.unbound = unbound if unbound is not None else set()
 
     def add(self, request: AccessRequest) -> Stored:
         if request.id in self.pending:
@@ -93,6 +95,19 @@ class _Requests:
             return False
         self.pending[stored.request.id] = replace(current, seal=Seal.VALID)
         return True
+    def awaiting_unbind(self, *, after: str = "", limit: int = 500) -> list[Stored]:
+        waiting = [
+            s
+            for s in self.pending.values()
+            if s.request.state is State.REVOKED
+            and s.request.starts_at is not None
+            and s.request.id not in self.unbound
+            and s.request.id > after
+        ]
+        return sorted(waiting, key=lambda s: s.request.id)[:limit]
+
+    def confirm_unbound(self, request_id: str) -> None:
+        self.unbound.add(request_id)
 
 
 class _Audit:
@@ -168,7 +183,8 @@ class FakeUnitOfWork:
         self._requests = dict(db.requests)
         self._audit = list(db.audit)
         self._keys = dict(db.keys)
-        self.requests = _Requests(self._requests)
+        self._unbound = set(db.unbound)
+        self.requests = _Requests(self._requests, self._unbound)
         self.audit = _Audit(db, self._audit)
         self.idempotency = _Keys(self._keys)
 
@@ -184,6 +200,7 @@ class FakeUnitOfWork:
         self.db.requests = self._requests
         self.db.audit = self._audit
         self.db.keys = self._keys
+        self.db.unbound = self._unbound
 
 
 class FakeStore:
@@ -202,6 +219,7 @@ class FakeCluster:
     bindings: dict[str, list[BindingRef]] = field(default_factory=dict)
     fail_bind: Exception | None = None
     calls: list[str] = field(default_factory=list)
+    refuse_delete: set[str] = field(default_factory=set)  # binding names whose deletion the "API" refuses
 
     def bind(
         self, request: AccessRequest, profile: Profile, identity: IdentityMapping, ends_at: datetime
@@ -225,6 +243,18 @@ class FakeCluster:
     def managed_bindings(self) -> list[BindingRef]:
         return [ref for refs in self.bindings.values() for ref in refs]
 
+    def delete_binding(self, ref: BindingRef) -> bool:
+        self.calls.append(f"delete {ref.kind} {ref.namespace}/{ref.name}")
+        if ref.name in self.refuse_delete:
+            raise Refused(f"deleting {ref.name} is forbidden")
+        refs = self.bindings.get(ref.grant_id, [])
+        if ref not in refs:
+            return False
+        refs.remove(ref)
+        if not refs:
+            del self.bindings[ref.grant_id]
+        return True
+
 
 @dataclass
 class FakeLeader:
@@ -247,10 +277,19 @@ class RecordingNotifier:
 
 @dataclass
 class MemoryCheckpoints:
+    """A checkpoint store in memory; like the real ones it keeps a high-water mark and refuses to go below it."""
+
     saved: Checkpoint | None = None
+    mark: Checkpoint | None = None
 
     def save(self, checkpoint: Checkpoint) -> None:
+        if self.mark is not None and checkpoint.seq < self.mark.seq:
+            raise Refused(f"refusing to save an audit checkpoint of event {checkpoint.seq}: below {self.mark.seq}")
         self.saved = checkpoint
+        self.mark = checkpoint
 
     def load(self) -> Checkpoint | None:
         return self.saved
+
+    def high_water(self) -> Checkpoint | None:
+        return self.mark

@@ -156,7 +156,8 @@ KINDS_BEFORE_THE_ENUM = [
 
 
 def test_audit_kinds_keep_the_strings_used_before() -> None:
-    assert [str(kind) for kind in AuditKind] == KINDS_BEFORE_THE_ENUM
+    # Every string used before is still a kind, in the same order; new kinds may be added (issue 10 adds some).
+    assert [str(kind) for kind in AuditKind if str(kind) in KINDS_BEFORE_THE_ENUM] == KINDS_BEFORE_THE_ENUM
     assert {kind for kind in AuditKind if kind.is_activity} == {k for k in KINDS_BEFORE_THE_ENUM if "activity." in k}
 
 

@@ -29,7 +29,8 @@ def test_relative_paths_are_taken_from_the_config_file(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, BASE))
     assert config.policy_file == tmp_path / "policy.yaml"
     assert config.database_url == f"sqlite:///{tmp_path / 'kubejit.db'}"
-    assert config.audit.signing_key_file == tmp_path / "audit-signing.key"
+    # Issue 10: the audit signing key is no longer kept beside the database by default.
+    assert config.audit.signing_key_file == Path("/etc/kubejit/audit/signing.key")
 
 
 def test_plain_http_off_loopback_is_refused(tmp_path: Path) -> None:

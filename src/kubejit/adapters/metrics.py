@@ -24,6 +24,9 @@ class KeeperView:
     failures: Callable[[], int]
     last_expiry_lag: Callable[[], float]
     is_leader: Callable[[], bool]
+    # Bindings labelled as this installation's that were no grant's (planted or made by hand): removed and
+    # reported. bootstrap passes the keeper's count (stats.unrecognized); 0 until it does.
+    unrecognized: Callable[[], int] = lambda: 0
 
 
 class _KeeperCollector(Collector):
@@ -35,6 +38,11 @@ class _KeeperCollector(Collector):
         yield CounterMetricFamily("kubejit_grants_activated", "Grants materialized in the cluster.", v.activated())
         yield CounterMetricFamily("kubejit_grants_expired", "Grants ended on time by the keeper.", v.expired())
         yield CounterMetricFamily("kubejit_bindings_swept", "Bindings removed by the sweep.", v.swept())
+        yield CounterMetricFamily(
+            "kubejit_bindings_unrecognized",
+            "Bindings with this installation's labels but no grant of their own, removed by the sweep.",
+            v.unrecognized(),
+        )
         yield CounterMetricFamily("kubejit_keeper_failures", "Keeper passes or actions that failed.", v.failures())
         yield GaugeMetricFamily(
             "kubejit_last_expiry_lag_seconds", "How late the last grant's bindings were removed.", v.last_expiry_lag()

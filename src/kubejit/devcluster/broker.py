@@ -73,7 +73,11 @@ def broker_config(
         "oidc": [{"issuer": cluster.issuer.url, "audience": cluster.issuer.audience, "caFile": str(ca_file)}],
         "kubernetes": {"kubeconfig": str(broker_kubeconfig), "namespace": namespace},
         "leaderElection": {"leaseName": lease_name, "identity": identity, "leaseDuration": "6s", "renewInterval": "1s"},
-        "audit": {"checkpointConfigMap": checkpoint_config_map, "signingKeyFile": str(directory / "audit-signing.key")},
+        # The signing key apart from the database, as kubejit requires (a Secret's mount in production).
+        "audit": {
+            "checkpointConfigMap": checkpoint_config_map,
+            "signingKeyFile": str(directory / "keys" / "audit-signing.key"),
+        },
         "notifications": {"webhooks": webhooks or []},
         "reconcile": {"pollInterval": "250ms", "sweepInterval": sweep_interval},
     }

@@ -52,6 +52,8 @@ class AuditKind(StrEnum):
     BINDING_CREATED = "binding.created"
     BINDING_DELETED = "binding.deleted"
     BINDING_SWEPT = "binding.swept"
+    BINDING_UNRECOGNIZED = "binding.unrecognized"  # labelled as this installation's, but no grant's: removed
+    BINDING_SWEEP_FAILED = "binding.sweep-failed"  # one binding the sweep could not remove (the rest were)
     # the broker itself
     POLICY_LOADED = "policy.loaded"
     POLICY_RELOAD_FAILED = "policy.reload-failed"
@@ -170,6 +172,8 @@ class Tampering(StrEnum):
     GAP = "gap"  # a sequence number is missing or repeated: deleted, inserted or reordered
     TRUNCATED = "truncated"  # the chain is shorter than the checkpoint says
     CHECKPOINT_MISMATCH = "checkpoint-mismatch"  # the event at the checkpoint's seq is not the one checkpointed
+    STALE_CHECKPOINT = "stale-checkpoint"  # events older than the allowed age are not covered by the checkpoint
+    ROLLBACK = "rollback"  # the checkpoint is below the high-water mark: an older checkpoint was put back
 
 
 @dataclass(frozen=True)
@@ -219,22 +223,34 @@ def verify(events: Iterable[AuditEvent], checkpoint: Checkpoint | None = None) -
             at_checkpoint = event
         previous = event
     if checkpoint is not None:
-        if at_checkpoint is None:
-            head = previous.seq if previous else 0
-            problems.append(
-                Problem(
-                    head,
-                    Tampering.TRUNCATED,
-                    f"the checkpoint of {timestamp(checkpoint.at)} records event "
-                    f"{checkpoint.seq}, but the trail ends at event {head}: events were removed from the end",
-                )
-            )
-        elif at_checkpoint.hash != checkpoint.hash:
-            problems.append(
-                Problem(
-                    checkpoint.seq,
-                    Tampering.CHECKPOINT_MISMATCH,
-                    f"event {checkpoint.seq} is not the event the checkpoint recorded: the trail was rewritten",
-                )
-            )
+        problems.extend(_against_checkpoint(checkpoint, at_checkpoint, previous))
     return Verification(count, previous, tuple(problems), checkpoint)
+
+
+def _against_checkpoint(
+    checkpoint: Checkpoint, at_checkpoint: AuditEvent | None, head: AuditEvent | None
+) -> list[Problem]:
+    """What the chain's event at the checkpoint's seq says about the checkpoint (seq 0: the empty chain)."""
+    if checkpoint.seq == 0:
+        if checkpoint.hash == GENESIS_HASH:
+            return []
+        return [Problem(0, Tampering.CHECKPOINT_MISMATCH, "the checkpoint of the empty trail names a hash")]
+    if at_checkpoint is None:
+        last = head.seq if head else 0
+        return [
+            Problem(
+                last,
+                Tampering.TRUNCATED,
+                f"the checkpoint of {timestamp(checkpoint.at)} records event "
+                f"{checkpoint.seq}, but the trail ends at event {last}: events were removed from the end",
+            )
+        ]
+    if at_checkpoint.hash != checkpoint.hash:
+        return [
+            Problem(
+                checkpoint.seq,
+                Tampering.CHECKPOINT_MISMATCH,
+                f"event {checkpoint.seq} is not the event the checkpoint recorded: the trail was rewritten",
+            )
+        ]
+    return []

@@ -2,7 +2,8 @@
 
 Auditors and admins read everything and run verification; everyone else sees the events of their own
 requests. The chain head is checkpointed outside the database (signed) shortly after it moves, so that
-removing events from the end of the trail is detected too.
+removing events from the end of the trail is detected too; checkpoints never go backwards and a first one over
+an existing trail is the operator's step (:mod:`kubejit.services.audit_checkpoints`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from kubejit.domain.audit import AuditEvent, Checkpoint, Problem, Tampering, Verification, verify
-from kubejit.domain.errors import Refused
+from kubejit.domain.errors import InvalidInput, KubejitError, Refused
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
 from kubejit.services._background import BackgroundThread
 from kubejit.services.audit_replay import verification_problems
+from kubejit.services.audit_checkpoints import DEFAULT_MAX_AGE, CheckpointGuard, ExternalRecords
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,20 @@ class AuditService:
     uow: UnitOfWorkFactory
     clock: Clock
     checkpoints: CheckpointStore | None = None
+    checkpoint_max_age: timedelta = DEFAULT_MAX_AGE  # verify reports events left uncovered longer than this
+    guard: CheckpointGuard | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        """Notes whether the trail is empty now, when the broker is built: only then may this process sign a
+        first checkpoint on its own."""
+        if self.checkpoints is None:
+            return
+        try:
+            with self.uow(read_only=True) as uow:
+                began_empty = uow.audit.head() is None
+        except KubejitError:
+            began_empty = False
+        self.guard = CheckpointGuard(self.checkpoints, self.uow, self.clock, self.checkpoint_max_age, began_empty)
 
     def may_read_all(self, who: Identity) -> bool:
         policy = self.policy()
@@ -67,58 +83,50 @@ class AuditService:
             after = events[-1].seq
 
     def verify(self, who: Identity) -> Verification:
-        """Check the whole chain and compare its head with the signed checkpoint kept outside the database."""
+        """Check the whole chain and compare its head with the signed checkpoint kept outside the database, and
+        the checkpoint with the highest one ever written (rollback) and with the events' age (staleness)."""
         self._require_auditor(who, "verify the audit trail")
-        checkpoint: Checkpoint | None = None
-        problems: list[Problem] = []
-        if self.checkpoints is not None:
-            try:
-                checkpoint = self.checkpoints.load()
-            except Refused as error:
-                problems.append(Problem(0, Tampering.CHECKPOINT_MISMATCH, str(error)))
+        records = self.guard.external() if self.guard is not None else ExternalRecords(None, None)
+        checkpoint = records.checkpoint
+        problems: list[Problem] = list(records.problems)
         with self.uow(read_only=True) as uow:
             result = verify(uow.audit.events(), checkpoint)
             rows = verification_problems(uow) if result.ok else []  # rows against a broken chain: fix it first
-        if self.checkpoints is not None and checkpoint is None and result.events and not problems:
-            problems.append(
+            if self.guard is not None:
+                problems.extend(self.guard.problems(uow, records, result.head))
+        if self.checkpoints is not None and checkpoint is None and result.events and not records.problems:
+            problems.insert(
+                0,
                 Problem(
                     0,
                     Tampering.TRUNCATED,
                     "there is no checkpoint of the chain head: whether events were removed from the end cannot be told",
-                )
+                ),
             )
         return Verification(result.events, result.head, (*problems, *result.problems, *rows), checkpoint)
 
     def checkpoint(self) -> Checkpoint | None:
         """Record the current head outside the database; returns it (None when there is nothing new).
 
-        A new checkpoint never replaces one the chain no longer agrees with: if the event the last checkpoint
-        recorded is gone or changed, or the head moved backwards, saving would bless the tampering, so the
-        checkpoint is refused (and verification keeps reporting the problem).
+        A new checkpoint never replaces one the chain no longer agrees with, nor one that fell below the highest
+        written: if the event the last checkpoint recorded is gone or changed, or the head moved backwards, or
+        the checkpoint was deleted or an older one put back, saving would bless the tampering, so the checkpoint
+        is refused (and verification keeps reporting the problem).
         """
-        if self.checkpoints is None:
-            return None
-        previous = self.checkpoints.load()
-        with self.uow(read_only=True) as uow:
-            head = uow.audit.head()
-            recorded = None
-            if previous is not None:
-                recorded = next(iter(uow.audit.events(after_seq=previous.seq - 1)), None)
-        if head is None or (previous is not None and previous.seq == head.seq and previous.hash == head.hash):
-            return None
-        if previous is not None and (
-            head.seq < previous.seq
-            or recorded is None
-            or recorded.seq != previous.seq
-            or recorded.hash != previous.hash
-        ):
-            raise Refused(
-                f"the audit chain no longer contains event {previous.seq} as checkpointed: refusing to replace "
-                "the checkpoint; run kubejit audit verify"
-            )
-        checkpoint = Checkpoint(head.seq, head.hash, self.clock.now())
-        self.checkpoints.save(checkpoint)
-        return checkpoint
+        return self.guard.checkpoint() if self.guard is not None else None
+
+    def initial_checkpoint(self) -> Checkpoint:
+        """The operator's first checkpoint over a trail that has events but none (``kubejit audit checkpoint
+        --init``): signed only when the chain holds together and no checkpoint exists."""
+        if self.guard is None:
+            raise InvalidInput("no audit checkpoint store is configured (audit.checkpointConfigMap or checkpointFile)")
+        return self.guard.initial_checkpoint()
+
+    def open_trail(self) -> None:
+        """When the broker is built: refuse (Refused) a trail with events but no checkpoint, unless it was
+        empty when this process started; sign the empty trail's genesis."""
+        if self.guard is not None:
+            self.guard.open_trail()
 
     def _require_auditor(self, who: Identity, action: str) -> None:
         if not self.may_read_all(who):
@@ -137,6 +145,9 @@ class Checkpointer:
     _thread: BackgroundThread = field(init=False)
 
     def __post_init__(self) -> None:
+        """Opening the trail is part of building the broker: one whose trail cannot be checkpointed without an
+        operator's decision does not start (see :meth:`AuditService.open_trail`)."""
+        self.audit.open_trail()
         self._thread = BackgroundThread("audit-checkpointer", self._run)
 
     def moved(self) -> None:

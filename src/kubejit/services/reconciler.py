@@ -12,6 +12,12 @@ keeper asks :func:`kubejit.services.grant_trust.trust_problems` whether the brok
 current policy supports it. A row that fails is never bound (and an active one loses its bindings); the refusal
 is an audit event, a log line and a count (``KeeperStats.refused``), once per version of the row.
 
+No single item stops a pass: a stage that fails is logged and counted and the next stage runs; within the sweep
+and the removal of revoked grants' bindings, one binding or grant that cannot be handled (a binding planted with
+kubejit's labels but no grant of its own, a delete the API refuses, a record that cannot be read) is reported
+(log, audit event, metric) and the rest are handled. Revoked grants are found by an exact query (every grant
+revoked after it started whose bindings are not yet confirmed removed, paged), not among the newest requests.
+
 Only the leader acts. Time comes from the injected Clock only (the retry backoff and the sweep schedule too),
 so tests run passes directly with a fake clock. The thread that runs passes is :mod:`kubejit.services.keeper`.
 """
@@ -23,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from kubejit.domain import workflow as wf
 from kubejit.domain.audit import AuditKind
@@ -71,6 +78,7 @@ class KeeperStats:
     expired: int = 0
     unbound_revoked: int = 0
     swept: int = 0
+    unrecognized: int = 0  # bindings labelled as this installation's that were no grant's (removed, reported)
     failures: int = 0
     refused: int = 0  # row versions refused as access: unsealed, changed behind the broker's back, or off-policy
     expiry_lag_seconds: list[float] = field(default_factory=list)
@@ -94,7 +102,7 @@ class GrantReconciler:
     stats: KeeperStats = field(default_factory=KeeperStats)
     _next_sweep: datetime | None = None  # None: at the next pass
     _left_over: bool = False  # the last pass left approved requests for the next one
-    _unbound: set[str] = field(default_factory=set)  # ended grants whose bindings this process removed
+    _reported: set[str] = field(default_factory=set)  # bindings already reported as unrecognized or stuck
     _warned: set[str] = field(default_factory=set)  # grants told they are about to end
     _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
     _backoff: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # grant -> (failures, retry after)
@@ -103,16 +111,41 @@ class GrantReconciler:
     _trusted_under: object = None  # the policy those were checked under
 
     def reconcile(self) -> None:
-        """One pass: end what is due, activate what is approved, unbind what was revoked, sweep when due."""
-        self.expire_due()
-        self.activate_approved()
-        self.refuse_untrusted()
-        self.unbind_ended()
-        self.time_out_pending()
-        self.sync_end_times()
-        self.warn_expiring()
+        """One pass: end what is due, activate what is approved, refuse rows that are not grants, unbind what was
+        revoked, sweep when due.
+
+        Each stage runs even when one before it failed: a stuck activation must not keep revoked grants'
+        bindings in place. The first failure is raised once all stages ran (the keeper counts and logs it and
+        retries after its poll interval); any further ones are logged here."""
+        stages: list[Callable[[], object]] = [
+            self.expire_due,
+            self.activate_approved,
+            self.refuse_untrusted,
+            self.unbind_ended,
+            self.time_out_pending,
+            self.sync_end_times,
+            self.warn_expiring,
+        ]
         if self._next_sweep is None or self.clock.now() >= self._next_sweep:
-            self.sweep()
+            stages.append(self.sweep)
+        failed: list[Exception] = []
+        for stage in stages:
+            try:
+                stage()
+            except Exception as error:
+                if failed:
+                    log.exception("grant keeper: %s failed too", stage.__name__)
+                failed.append(error)
+        if failed:
+            raise failed[0]
+
+    def _guarded(self, what: str, action: Callable[[], object]) -> None:
+        """Handle one item of a stage; a failure is logged and counted, and the stage goes on with the next."""
+        try:
+            action()
+        except Exception:
+            self.stats.failures += 1
+            log.exception("grant keeper: %s failed; the rest of the pass goes on", what)
 
     def next_pass_in(self) -> timedelta:
         """How long the next pass may wait: none when work was left over, else until the next grant ends, at
@@ -322,7 +355,6 @@ class GrantReconciler:
         for stored in extended:
             self._rebind(stored)
         for expired in ended:
-            self._unbound.add(expired.id)
             self.stats.expired += 1
             if expired.ends_at is not None:
                 self.stats.expiry_lag_seconds.append((now - expired.ends_at).total_seconds())
@@ -381,31 +413,47 @@ class GrantReconciler:
             self.on_audit()
         return done
 
-    def unbind_ended(self) -> int:
-        """Bindings of grants revoked (possibly on another replica) since this process last looked."""
-        with self.uow(read_only=True) as uow:
-            ended = uow.requests.find(states=[State.REVOKED], limit=100)
-        done = 0
-        for stored in ended:
-            request = stored.request
-            if request.id in self._unbound or request.starts_at is None or self._backing_off(request.id):
-                continue
-            if not self.leader.is_leader():
-                return done
+    def unbind_ended(self, page: int = 200) -> int:
+        """Bindings of grants revoked after they started (possibly on another replica), until their removal is
+        confirmed in the store: every such grant, however old and however many newer ones there are."""
+        done = [0]
+        after = ""
+        while self.leader.is_leader():
+            with self.uow(read_only=True) as uow:
+                waiting = uow.requests.awaiting_unbind(after=after, limit=page)
+            for stored in waiting:
+                if not self.leader.is_leader():
+                    break
+                request = stored.request
+                self._guarded(
+                    f"removing the bindings of revoked grant {request.id}", partial(self._unbind_revoked, request, done)
+                )
+            if len(waiting) < page:
+                break
+            after = waiting[-1].request.id
+        return done[0]
+
+    def _unbind_revoked(self, request: AccessRequest, done: list[int]) -> None:
+        if self._backing_off(request.id):
+            return
+        removed: list[BindingRef] = []
+        if request.starts_at is not None:
             try:
                 removed = self.cluster.unbind(request.id, request.namespaces)
             except KubejitError as error:
                 self._failed(request.id, AuditKind.GRANT_UNBIND_FAILED, error, {})
-                continue
-            self._succeeded(request.id)
-            self._unbound.add(request.id)
+                return
+        self._succeeded(request.id)
+        with self.uow() as uow:
+            uow.requests.confirm_unbound(request.id)
             if removed:
-                self._audit(
-                    AuditKind.BINDING_DELETED, request.id, {"bindings": _refs(removed), "reason": "grant revoked"}
-                )
-                self.stats.unbound_revoked += 1
-                done += 1
-        return done
+                data: dict[str, object] = {"bindings": _refs(removed), "reason": "grant revoked"}
+                self._append(uow, AuditKind.BINDING_DELETED, request.id, data, self.clock.now())
+            uow.commit()
+        if removed:
+            self.on_audit()
+            self.stats.unbound_revoked += 1
+            done[0] += 1
 
     def sync_end_times(self) -> int:
         """Write extended end times onto the grants' bindings (for people reading them; expiry uses the record)."""
@@ -487,29 +535,92 @@ class GrantReconciler:
         return 1
 
     def sweep(self) -> int:
-        """Delete every managed binding whose grant is not active and within its time."""
+        """Delete every binding labelled as this installation's that is not an active grant's own; returns how
+        many grants' leftovers and unrecognized bindings were found. Bindings labelled for another installation
+        are never listed, so never touched."""
         self._next_sweep = self.clock.now() + self.sweep_interval
         bindings = self.cluster.managed_bindings()
-        grant_ids = sorted({b.grant_id for b in bindings})
-        reasons: dict[str, str] = {}
-        with self.uow(read_only=True) as uow:
-            for grant_id in grant_ids:
-                try:
-                    request = uow.requests.get(grant_id).request
-                except NotFound:
-                    reasons[grant_id] = "no such grant in kubejit's records"
-                    continue
-                if request.state in (State.ACTIVE, State.APPROVED):
-                    continue  # in time, being activated, or due (expire_due ends it with its own events)
-                reasons[grant_id] = f"the grant is {request.state}"
-        for grant_id, reason in reasons.items():
+        unrecognized = [b for b in bindings if b.problem]
+        leftovers = self._leftovers([b for b in bindings if not b.problem])
+        work = [(f"removing {_refs([ref])[0]}", partial(self._remove_unrecognized, ref)) for ref in unrecognized]
+        work += [
+            (f"sweeping grant {grant_id}", partial(self._sweep_grant, grant_id, reason, refs))
+            for grant_id, (reason, refs) in leftovers.items()
+        ]
+        for what, action in work:
             if not self.leader.is_leader():
                 break
-            removed = self.cluster.unbind(grant_id)
-            if removed:
-                self._audit(AuditKind.BINDING_SWEPT, grant_id, {"bindings": _refs(removed), "reason": reason})
-                self.stats.swept += len(removed)
-        return len(reasons)
+            self._guarded(what, action)
+        return len(work)
+
+    def _leftovers(self, bindings: list[BindingRef]) -> dict[str, tuple[str, list[BindingRef]]]:
+        """grant id -> (why its bindings go, the bindings) for every grant that is not active or approved."""
+        by_grant: dict[str, list[BindingRef]] = {}
+        for ref in bindings:
+            by_grant.setdefault(ref.grant_id, []).append(ref)
+        leftovers: dict[str, tuple[str, list[BindingRef]]] = {}
+        with self.uow(read_only=True) as uow:
+            for grant_id in sorted(by_grant):
+                reason = self._why_sweep(uow, grant_id)
+                if reason:
+                    leftovers[grant_id] = (reason, by_grant[grant_id])
+        return leftovers
+
+    @staticmethod
+    def _why_sweep(uow: UnitOfWork, grant_id: str) -> str:
+        """Why the grant's bindings must go, or "" when they stay (in time, being activated, or due: expire_due
+        ends it with its own events). A record that cannot be read is no reason to keep access; a database
+        that cannot be reached stops the sweep (it is not the grants' fault)."""
+        try:
+            request = uow.requests.get(grant_id).request
+        except NotFound:
+            return "no such grant in kubejit's records"
+        except Unavailable:
+            raise
+        except Exception as error:  # a record kubejit cannot read (or trust) keeps no access in place
+            return f"the grant's record cannot be used: {error}"
+        if request.state in (State.ACTIVE, State.APPROVED):
+            return ""
+        return f"the grant is {request.state}"
+
+    def _sweep_grant(self, grant_id: str, reason: str, refs: list[BindingRef]) -> None:
+        """Delete the grant's leftover bindings one by one; one that cannot be deleted does not keep the others."""
+        removed: list[BindingRef] = []
+        for ref in refs:
+            try:
+                if self.cluster.delete_binding(ref):
+                    removed.append(ref)
+            except KubejitError as error:
+                self._stuck(ref, grant_id, f"could not delete it: {error}")
+        if removed:
+            self._audit(AuditKind.BINDING_SWEPT, grant_id, {"bindings": _refs(removed), "reason": reason})
+            self.stats.swept += len(removed)
+
+    def _remove_unrecognized(self, ref: BindingRef) -> None:
+        """A binding that claims this installation but is no grant's: kubejit owns that label, so it goes."""
+        where = _refs([ref])[0]
+        try:
+            deleted = self.cluster.delete_binding(ref)
+        except KubejitError as error:
+            self._stuck(ref, "", f"{ref.problem}; could not delete it: {error}")
+            return
+        log.warning("removed %s: it carries kubejit's labels but %s", where, ref.problem)
+        self._audit(
+            AuditKind.BINDING_UNRECOGNIZED,
+            "",
+            {"binding": where, "grantIdLabel": ref.grant_id[:63], "problem": ref.problem, "deleted": deleted},
+        )
+        self.stats.unrecognized += 1
+        self.stats.swept += int(deleted)
+
+    def _stuck(self, ref: BindingRef, grant_id: str, problem: str) -> None:
+        """A binding the sweep could not remove: logged each time, audited once per process, counted."""
+        where = _refs([ref])[0]
+        self.stats.failures += 1
+        log.warning("the sweep could not remove %s: %s", where, problem)
+        if where not in self._reported:
+            self._reported.add(where)
+            self._audit(AuditKind.BINDING_SWEEP_FAILED, grant_id, {"binding": where, "problem": problem})
 
     def _tag(self, data: dict[str, object]) -> dict[str, object]:
         return {**data, "replica": self.replica} if self.replica else data

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -242,8 +242,14 @@ class RbacBindings:
         return [BindingRef(grant_id, "ClusterRoleBinding", binding_name(grant_id))]
 
     def managed_bindings(self) -> list[BindingRef]:
+        """Only this installation's (by its instance label): a binding claiming another installation is never
+        listed, so never swept. Each one that cannot be kubejit's own work says why in ``problem``."""
         selector: LabelSelector = {MANAGED_BY_LABEL: MANAGED_BY, INSTANCE_LABEL: self._instance}
-        return self._list(selector, f"list the bindings kubejit instance {self._instance} manages")
+        listed = self._list(selector, f"list the bindings kubejit instance {self._instance} manages")
+        return [replace(ref, problem=_not_ours(ref)) for ref in listed]
+
+    def delete_binding(self, ref: BindingRef) -> bool:
+        return self._delete(ref)
 
     # ---- internals --------------------------------------------------------------------------------------------
 
@@ -338,7 +344,11 @@ class RbacBindings:
             return None
 
     def _grant_bindings(self, grant_id: str) -> list[BindingRef]:
-        selector: LabelSelector = {MANAGED_BY_LABEL: MANAGED_BY, GRANT_ID_LABEL: grant_id}
+        selector: LabelSelector = {
+            MANAGED_BY_LABEL: MANAGED_BY,
+            INSTANCE_LABEL: self._instance,
+            GRANT_ID_LABEL: grant_id,
+        }
         return self._list(selector, f"list the bindings of grant {grant_id}")
 
     def _list(self, selector: LabelSelector, action: str) -> list[BindingRef]:
@@ -406,6 +416,18 @@ def _ref(kind: str, binding: AnyBinding) -> BindingRef:
         namespace=meta.namespace or "",
         ends_at=parse_time(annotations.get(ENDS_AT_ANNOTATION)),
     )
+
+
+def _not_ours(ref: BindingRef) -> str:
+    """Why a binding labelled as this installation's cannot be one it made for a grant, or "" when it can."""
+    if not _GRANT_ID.fullmatch(ref.grant_id):
+        shown = ref.grant_id[:70] if ref.grant_id else "(none)"
+        return f"its grant id label {shown!r} is not a kubejit grant id"
+    if ref.name != BINDING_PREFIX + ref.grant_id:
+        return (
+            f"its name is not {BINDING_PREFIX + ref.grant_id}, the name kubejit gives grant {ref.grant_id}'s bindings"
+        )
+    return ""
 
 
 def _foreign(existing: AnyBinding, grant_id: str, target: _Target) -> str:

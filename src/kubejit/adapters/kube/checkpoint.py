@@ -8,8 +8,16 @@ checkpoint. Both classes implement :class:`kubejit.ports.CheckpointStore`; :func
 :func:`generate_signing_key` manage the key file. Wired in :mod:`kubejit.bootstrap`.
 
 The signature covers a canonical text of the three values (:func:`canonical_text`), so editing any of them,
-or the signature, makes :meth:`load` raise :class:`kubejit.domain.errors.Refused`. A checkpoint that is
-simply gone reads as None: deleting it is not detectable here, so keep the ConfigMap's RBAC tight.
+or the signature, makes :meth:`load` raise :class:`kubejit.domain.errors.Refused`.
+
+Beside the checkpoint, each store keeps a **high-water mark**: a second signed record (its own header, so one
+record's signature cannot pass for the other's) of the highest checkpoint ever saved there. ``save`` refuses
+anything below it, so an older validly signed checkpoint put back over the newer one is told apart (the
+service reports it as a rollback) and never "renewed". The ConfigMap store writes both records in one
+conditional update (its resourceVersion): two writers never interleave. What a store cannot see is both
+records replaced together by an old copy, or deleted together: the service's own memory of the highest mark
+and its refusal to sign a first checkpoint over a non-empty trail without an operator's ``--init`` cover
+those (see docs/security-model.md).
 """
 
 from __future__ import annotations
@@ -36,15 +44,17 @@ from lightkube.types import PatchType
 from kubejit.adapters.kube.bindings import kube_errors
 from kubejit.adapters.kube.install import MANAGED_BY, MANAGED_BY_LABEL
 from kubejit.domain.audit import Checkpoint, timestamp
-from kubejit.domain.errors import Conflict, InvalidInput, NotFound, Refused
+from kubejit.domain.errors import InvalidInput, NotFound, Refused
 
 CANONICAL_HEADER = "kubejit.io/audit-checkpoint/v1"
+HIGH_WATER_HEADER = "kubejit.io/audit-high-water/v1"
+HIGH_WATER_PREFIX = "highWater"  # the high-water record's keys: highWaterSeq, highWaterHash, ...
 _HASH = re.compile(r"[0-9a-f]{64}")
 _SEQ = re.compile(r"0|[1-9][0-9]{0,18}")
 FIELDS = ("seq", "hash", "at", "signature", "publicKeySha256")
 
 
-def canonical_text(checkpoint: Checkpoint) -> bytes:
+def canonical_text(checkpoint: Checkpoint, header: str = CANONICAL_HEADER) -> bytes:
     """What the signature covers: a fixed header, then seq, hash and time (UTC, microseconds), one per line."""
     if isinstance(checkpoint.seq, bool) or not isinstance(checkpoint.seq, int) or checkpoint.seq < 0:
         raise InvalidInput(f"checkpoint seq must be a non-negative integer, not {checkpoint.seq!r}")
@@ -52,7 +62,7 @@ def canonical_text(checkpoint: Checkpoint) -> bytes:
         raise InvalidInput("checkpoint hash must be 64 lower-case hex digits (SHA-256)")
     if checkpoint.at.tzinfo is None:
         raise InvalidInput("checkpoint time must be timezone-aware")
-    text = f"{CANONICAL_HEADER}\nseq={checkpoint.seq}\nhash={checkpoint.hash}\nat={timestamp(checkpoint.at)}\n"
+    text = f"{header}\nseq={checkpoint.seq}\nhash={checkpoint.hash}\nat={timestamp(checkpoint.at)}\n"
     return text.encode()
 
 
@@ -62,27 +72,70 @@ def public_key_fingerprint(key: Ed25519PrivateKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _encode(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> dict[str, str]:
-    text = canonical_text(checkpoint)
-    return {
+def _key_name(prefix: str, name: str) -> str:
+    return prefix + name[0].upper() + name[1:] if prefix else name
+
+
+def _encode(
+    checkpoint: Checkpoint, key: Ed25519PrivateKey, header: str = CANONICAL_HEADER, prefix: str = ""
+) -> dict[str, str]:
+    text = canonical_text(checkpoint, header)
+    values = {
         "seq": str(checkpoint.seq),
         "hash": checkpoint.hash,
         "at": timestamp(checkpoint.at),
         "signature": base64.b64encode(key.sign(text)).decode(),
         "publicKeySha256": public_key_fingerprint(key),
     }
+    return {_key_name(prefix, name): value for name, value in values.items()}
 
 
-def _decode(data: Mapping[str, object], where: str, key: Ed25519PrivateKey) -> Checkpoint:
-    """The checkpoint in ``data`` if its signature verifies with ``key``; Refused otherwise."""
+def _records(checkpoint: Checkpoint, key: Ed25519PrivateKey) -> dict[str, str]:
+    """Both records for a new checkpoint: it, and the high-water mark raised to it."""
+    return {**_encode(checkpoint, key), **_encode(checkpoint, key, HIGH_WATER_HEADER, HIGH_WATER_PREFIX)}
+
+
+def _high_water(data: Mapping[str, object], where: str, key: Ed25519PrivateKey) -> Checkpoint | None:
+    """The high-water record in ``data``; None when there is none (written by a kubejit before it had one)."""
+    if not any(str(name).startswith(HIGH_WATER_PREFIX) for name in data):
+        return None
+    return _decode(data, where, key, HIGH_WATER_HEADER, HIGH_WATER_PREFIX)
+
+
+def _checked_save(data: Mapping[str, object], checkpoint: Checkpoint, where: str, key: Ed25519PrivateKey) -> None:
+    """Refuse to save ``checkpoint`` below (or beside) what the store already holds: checkpoints only grow."""
+    held = [_high_water(data, where, key)]
+    if any(name in data for name in FIELDS):
+        held.append(_decode(data, where, key))
+    for record in held:
+        if record is None:
+            continue
+        if checkpoint.seq < record.seq or (checkpoint.seq == record.seq and checkpoint.hash != record.hash):
+            raise Refused(
+                f"refusing to save an audit checkpoint of event {checkpoint.seq} in {where}: it already holds "
+                f"one of event {record.seq} (signed {timestamp(record.at)}), and checkpoints never go back; "
+                "run kubejit audit verify"
+            )
+
+
+def _decode(
+    data: Mapping[str, object],
+    where: str,
+    key: Ed25519PrivateKey,
+    header: str = CANONICAL_HEADER,
+    prefix: str = "",
+) -> Checkpoint:
+    """The checkpoint (or, with the high-water header and prefix, the high-water mark) in ``data`` if its
+    signature verifies with ``key``; Refused otherwise."""
+    record = "audit checkpoint" if not prefix else "audit checkpoint's high-water mark"
 
     def refuse(problem: str) -> Refused:
         return Refused(
-            f"the audit checkpoint in {where} {problem}: it was altered or replaced, so the audit trail cannot be "
+            f"the {record} in {where} {problem}: it was altered or replaced, so the audit trail cannot be "
             "trusted against it; investigate before saving a new checkpoint over it"
         )
 
-    values = {name: data.get(name) for name in ("seq", "hash", "at", "signature")}
+    values = {name: data.get(_key_name(prefix, name)) for name in ("seq", "hash", "at", "signature")}
     missing = [name for name, value in values.items() if not isinstance(value, str) or not value]
     if missing:
         raise refuse(f"is incomplete (missing {', '.join(missing)})")
@@ -103,9 +156,9 @@ def _decode(data: Mapping[str, object], where: str, key: Ed25519PrivateKey) -> C
         raise refuse("has a malformed signature") from None
     checkpoint = Checkpoint(seq=int(seq), hash=hash_, at=when)
     try:
-        key.public_key().verify(raw_signature, canonical_text(checkpoint))
+        key.public_key().verify(raw_signature, canonical_text(checkpoint, header))
     except InvalidSignature:
-        signer = data.get("publicKeySha256")
+        signer = data.get(_key_name(prefix, "publicKeySha256"))
         ours = public_key_fingerprint(key)
         if isinstance(signer, str) and signer and signer != ours:
             raise refuse(
@@ -127,29 +180,37 @@ class ConfigMapCheckpoints:
         self._where = f"ConfigMap {namespace}/{name}"
 
     def save(self, checkpoint: Checkpoint) -> None:
-        data = _encode(checkpoint, self._key)
-        config_map = ConfigMap(
-            metadata=ObjectMeta(name=self._name, namespace=self._namespace, labels={MANAGED_BY_LABEL: MANAGED_BY}),
-            data=data,
-        )
-        try:
+        """Create the ConfigMap, or update it only if it is still as read (resourceVersion): a writer that
+        lost a race gets Conflict and tries again at the next pass, never overwriting a higher mark."""
+        current = self._read()
+        if current is None:
+            config_map = ConfigMap(
+                metadata=ObjectMeta(name=self._name, namespace=self._namespace, labels={MANAGED_BY_LABEL: MANAGED_BY}),
+                data=_records(checkpoint, self._key),
+            )
             with kube_errors(f"create the audit checkpoint {self._where}"):
                 self._client.create(config_map)
             return
-        except Conflict:
-            pass  # it exists: overwrite its values
+        _checked_save(current.data or {}, checkpoint, self._where, self._key)
+        version = current.metadata.resourceVersion if current.metadata else None
+        patch = {"metadata": {"resourceVersion": version}, "data": _records(checkpoint, self._key)}
         with kube_errors(f"update the audit checkpoint {self._where}"):
-            self._client.patch(
-                ConfigMap, self._name, {"data": data}, namespace=self._namespace, patch_type=PatchType.MERGE
-            )
+            self._client.patch(ConfigMap, self._name, patch, namespace=self._namespace, patch_type=PatchType.MERGE)
 
     def load(self) -> Checkpoint | None:
+        config_map = self._read()
+        return None if config_map is None else _decode(config_map.data or {}, self._where, self._key)
+
+    def high_water(self) -> Checkpoint | None:
+        config_map = self._read()
+        return None if config_map is None else _high_water(config_map.data or {}, self._where, self._key)
+
+    def _read(self) -> ConfigMap | None:
         try:
             with kube_errors(f"read the audit checkpoint {self._where}"):
-                config_map = self._client.get(ConfigMap, self._name, namespace=self._namespace)
+                return self._client.get(ConfigMap, self._name, namespace=self._namespace)
         except NotFound:
             return None
-        return _decode(config_map.data or {}, self._where, self._key)
 
 
 class FileCheckpoints:
@@ -161,10 +222,13 @@ class FileCheckpoints:
         self._where = f"file {path}"
 
     def save(self, checkpoint: Checkpoint) -> None:
-        text = json.dumps(_encode(checkpoint, self._key), indent=2) + "\n"
+        current = self._read()
+        if current is not None:
+            _checked_save(current, checkpoint, self._where, self._key)
+        text = json.dumps(_records(checkpoint, self._key), indent=2) + "\n"
         temporary = self._path.with_name(f".{self._path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             temporary.unlink(missing_ok=True)
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
@@ -177,6 +241,14 @@ class FileCheckpoints:
             raise InvalidInput(f"cannot write the audit checkpoint {self._path}: {error.strerror}") from error
 
     def load(self) -> Checkpoint | None:
+        data = self._read()
+        return None if data is None else _decode(data, self._where, self._key)
+
+    def high_water(self) -> Checkpoint | None:
+        data = self._read()
+        return None if data is None else _high_water(data, self._where, self._key)
+
+    def _read(self) -> dict[str, object] | None:
         try:
             text = self._path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -192,7 +264,7 @@ class FileCheckpoints:
                 f"the audit checkpoint in {self._where} is not the JSON object kubejit writes: it was altered or "
                 "replaced, so the audit trail cannot be trusted against it; investigate before saving a new one"
             )
-        return _decode(data, self._where, self._key)
+        return data
 
 
 # ---- the signing key ------------------------------------------------------------------------------------------
@@ -222,7 +294,7 @@ def generate_signing_key(path: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise InvalidInput(f"{path} already exists: load it (load_signing_key) instead of replacing it") from None

@@ -7,7 +7,9 @@ this module). When a table changes, change both: add a revision, then bring this
 - ``requests``: one row per access request. ``document`` holds the whole request (see
   :mod:`kubejit.adapters.store.documents`); the other columns copy the fields that queries filter and sort on.
   ``version`` counts writes and makes updates optimistic. ``seal`` is the broker's HMAC over the row
-  (:mod:`kubejit.adapters.store.seals`); NULL on rows written before seals existed.
+  (:mod:`kubejit.adapters.store.seals`); NULL on rows written before seals existed. ``unbind_pending`` marks a
+  grant revoked after it started whose bindings the keeper has not yet confirmed removed (outside the document:
+  it is the keeper's bookkeeping, not part of the request).
 - ``audit_events``: the hash-chained trail, append-only (the database refuses UPDATE and DELETE by trigger).
   ``data`` is the canonical JSON text that the event's hash covers, stored verbatim.
 - ``audit_head``: exactly one row naming the last event. Appenders lock it, so events get gap-free sequence
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -31,6 +34,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,6 +94,7 @@ class RequestRow(Base):
     ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     document: Mapped[str] = mapped_column(Text)
     seal: Mapped[str | None] = mapped_column(String(64))  # HMAC by the broker's key (adapters.store.seals)
+    unbind_pending: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         CheckConstraint("version >= 1", name="version_positive"),
@@ -97,6 +102,7 @@ class RequestRow(Base):
         Index("ix_requests_state_ends_at", "state", "ends_at"),
         Index("ix_requests_requester_created_at", "requester", "created_at"),
         Index("ix_requests_profile_created_at", "profile", "created_at"),
+        Index("ix_requests_unbind_pending_id", "unbind_pending", "id"),
     )
 
 

@@ -22,14 +22,30 @@ Concurrency is the same on both databases, by different means:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Row, create_engine, event, exists, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    case,
+    create_engine,
+    event,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -91,6 +107,7 @@ class SqlStore:
         self.backend = parsed.get_backend_name()
         driver = parsed.get_driver_name()
         if self.backend == "sqlite" and driver == "pysqlite":
+            _create_private(parsed.database)
             self._engine = create_engine(parsed, connect_args={"timeout": busy_timeout})
             _sqlite_transactions(self._engine, busy_timeout)
             self._reader = self._engine.execution_options(kubejit_read_only=True)
@@ -140,6 +157,21 @@ class SqlStore:
     def dispose(self) -> None:
         """Close every pooled connection (at shutdown, and in tests)."""
         self._engine.dispose()
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (0600) before SQLite does (it would follow the umask);
+    SQLite gives its -wal and -shm files the database file's mode. An existing file is left as it is."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise InvalidInput(f"cannot create the database file {path}: {error.strerror}") from error
 
 
 def _sqlite_transactions(engine: Engine, busy_timeout: float) -> None:
@@ -294,6 +326,11 @@ _STORED = (
 StoredRow = Row[str, str, str, str, datetime, datetime | None, str, int, str | None]
 
 
+def _revoked_after_start(request: AccessRequest) -> bool:
+    """A grant whose bindings may remain until the keeper removes them: revoked after it had started."""
+    return request.state is State.REVOKED and request.starts_at is not None
+
+
 def _seal_of(row: StoredRow, sealer: RequestSealer | None) -> Seal:
     request_id, state, requester, profile, created_at, ends_at, document, _, seal = row
     if sealer is None:
@@ -321,7 +358,14 @@ class SqlRequests:
     def add(self, request: AccessRequest) -> Stored:
         connection = self._uow.writer()
         if not _insert_ignoring_duplicate(
-            connection, RequestRow, {"id": request.id, "version": 1, **_columns(request, self._sealer)}
+            connection,
+            RequestRow,
+            {
+                "id": request.id,
+                "version": 1,
+                "unbind_pending": _revoked_after_start(request),
+                **_columns(request, self._sealer),
+            },
         ):
             raise Conflict(f"a request with id {request.id} already exists")
         return Stored(request, 1, Seal.VALID if self._sealer else Seal.MISSING)
@@ -334,10 +378,16 @@ class SqlRequests:
 
     def update(self, request: AccessRequest, expected_version: int) -> Stored:
         connection = self._uow.writer()
+        values: dict[str, Any] = {"version": RequestRow.version + 1, **_columns(request, self._sealer)}
+        if _revoked_after_start(request):
+            # Set on the way into REVOKED only (the old row's state): a later write does not undo a confirmation.
+            values["unbind_pending"] = case(
+                (RequestRow.state != State.REVOKED.value, true()), else_=RequestRow.unbind_pending
+            )
         result = connection.execute(
             update(RequestRow)
             .where(RequestRow.id == request.id, RequestRow.version == expected_version)
-            .values(version=RequestRow.version + 1, **_columns(request, self._sealer))
+            .values(**values)
         )
         if result.rowcount != 1:
             if not connection.execute(select(exists().where(RequestRow.id == request.id))).scalar_one():
@@ -398,6 +448,18 @@ class SqlRequests:
             .values(**_columns(request, self._sealer))
         )
         return bool(result.rowcount == 1)
+    def awaiting_unbind(self, *, after: str = "", limit: int = 500) -> list[Stored]:
+        query = (
+            select(*_STORED)
+            .where(RequestRow.unbind_pending.is_(true()), RequestRow.id > after)
+            .order_by(RequestRow.id)
+            .limit(max(limit, 0))
+        )
+        return [self._stored(row) for row in self._uow.connection().execute(query)]
+
+    def confirm_unbound(self, request_id: str) -> None:
+        """Not a new version of the request: the document is unchanged, and a racing writer is not made stale."""
+        self._uow.writer().execute(update(RequestRow).where(RequestRow.id == request_id).values(unbind_pending=false()))
 
 
 # ---- audit ------------------------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 ``kubejit audit`` lists events (auditors and admins see all, others their own requests'), worded for people by
 ``audit_text``; ``-o json`` gives the complete records as JSON lines. ``kubejit audit verify`` checks the whole
 chain and its signed checkpoint, replays the chain against the requests table (naming every row the chain does
-not explain), and exits 1 if anything was altered. ``main`` adds ``app`` as ``audit``.
+not explain), and exits 1 if anything was altered, a checkpoint went backwards (rollback) or stopped covering
+recent events (stale). ``kubejit audit checkpoint --init`` (:mod:`.audit_init`) signs the first checkpoint of an
+existing trail. ``main`` adds ``app`` as ``audit``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.table import Table
 
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
+from kubejit.entrypoints.cli.audit_init import checkpoint
 from kubejit.entrypoints.cli.audit_text import describe
 from kubejit.entrypoints.cli.broker_options import BrokerOptions, with_broker, with_connection
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
@@ -29,6 +32,13 @@ app = typer.Typer(help="Read and verify the tamper-evident audit trail.", invoke
 
 _out = Console(highlight=False, soft_wrap=True)
 _ROW_PROBLEM = re.compile(r"request (\S+): ")
+app.command("checkpoint")(checkpoint)
+
+# What to do about each kind of problem that is not plain tampering with the events.
+_ADVICE = {
+    "rollback": "the checkpoint went backwards: compare the ConfigMap's (or file's) history with the trail",
+    "stale-checkpoint": "checkpoints stopped being written: check the leader's log for checkpoint errors",
+}
 
 
 @app.callback()
@@ -101,6 +111,8 @@ def _verdict(result: dict[str, Any]) -> None:
     _out.print(f"[bold red]audit trail altered[/]: {len(result['problems'])} problem(s) in {result['events']} events")
     for problem in result["problems"]:
         _out.print(f"  event {problem['seq']}: {problem['kind']}: {escape(problem['message'])}")
+    for kind in sorted({p["kind"] for p in result["problems"]} & _ADVICE.keys()):
+        _out.print(f"  {kind}: {_ADVICE[kind]}")
     rows = unexplained_rows(result["problems"])
     if rows:
         _out.print(f"[bold red]rows the chain does not explain[/] (never honoured as access): {', '.join(rows)}")

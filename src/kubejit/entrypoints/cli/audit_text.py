@@ -99,6 +99,8 @@ _WORDING: dict[str, Callable[[Mapping[str, Any]], str]] = {
             AuditKind.BINDING_CREATED,
             AuditKind.BINDING_DELETED,
             AuditKind.BINDING_SWEPT,
+            AuditKind.BINDING_UNRECOGNIZED,
+            AuditKind.BINDING_SWEEP_FAILED,
             AuditKind.POLICY_LOADED,
             AuditKind.POLICY_RELOAD_FAILED,
             AuditKind.NOTIFICATION_FAILED,
