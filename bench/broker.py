@@ -33,6 +33,7 @@ import httpx
 from _report import percentile, progress
 
 from kubejit.adapters.policy_file import load_policy
+from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.broker_access import install_broker_access
@@ -167,7 +168,7 @@ class Bench:
 
     # ---- 3 -----------------------------------------------------------------------------------------------
 
-    def mass_expiry(self, grants: int, database_url: str) -> tuple[float, float]:
+    def mass_expiry(self, grants: int, database_url: str, seal_key_file: Path) -> tuple[float, float]:
         ns = self.namespace()
         ids = []
         with ThreadPoolExecutor(8) as pool:
@@ -175,8 +176,10 @@ class Bench:
             list(pool.map(self.approve, ids))
         self.wait_for(lambda: self.count_bindings(ns) == grants, timeout=600)
         end = datetime.now(UTC) + timedelta(seconds=3)
-        store = SqlStore(database_url)
-        with store() as uow:  # every grant now ends at the same instant
+        # Every grant now ends at the same instant: written as the broker writes, sealed with its key (a row changed
+        # without it would be no grant at all, and the keeper would end it at once, which measures nothing).
+        store = SqlStore(database_url, seal_key=load_or_create_seal_key(seal_key_file))
+        with store() as uow:
             for stored in uow.requests.find(states=[State.ACTIVE], limit=grants + 10):
                 uow.requests.update(replace(stored.request, ends_at=end), stored.version)
             uow.commit()
@@ -272,7 +275,9 @@ def main() -> None:
             print(f"   baseline direct delete   {summary(baseline)}")
             print("   target: p99 <= 1000 ms")
             create_sqlite, health_sqlite = bench.create_rates()
-            all_gone, recorded = bench.mass_expiry(args.grants, sqlite.database_url)
+            all_gone, recorded = bench.mass_expiry(
+                args.grants, sqlite.database_url, workdir / "sqlite" / "keys" / "request-seal.key"
+            )
             print(
                 f"3. {args.grants} grants ending in the same second (SQLite): all bindings gone {all_gone:.2f} s "
                 f"after the end time; all recorded expired {recorded:.2f} s after it"

@@ -180,7 +180,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     else:
         log.warning("no audit checkpoint store is configured: removal of the newest events cannot be detected")
 
-    audit = AuditService(holder, store, clock, checkpoints)
+    audit = AuditService(holder, store, clock, checkpoints, checkpoint_max_age=config.audit.checkpoint_max_age)
     checkpointer = Checkpointer(audit, leader)
 
     def audit_failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
@@ -231,6 +231,8 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             expired=lambda: stats.expired,
             swept=lambda: stats.swept,
             failures=lambda: stats.failures,
+            unrecognized=lambda: stats.unrecognized,
+            refused=lambda: stats.refused,
             last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
             is_leader=leader.is_leader,
         )

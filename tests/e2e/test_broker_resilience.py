@@ -114,6 +114,7 @@ def test_a_revoke_recorded_while_no_broker_could_act_is_applied_by_the_next_lead
         instance="revoke",
         identity="revoke-1",
         database_url=f"sqlite:///{tmp_path / 'kubejit.db'}",
+        keys_dir=tmp_path / "keys",  # the installation's keys, shared with the first replica
     )
     standby = start_broker(standby_config, log_name="revoke-standby")
     assert not is_leader(standby)
@@ -147,6 +148,7 @@ def test_two_replicas_on_postgresql_only_the_leader_acts_and_the_other_takes_ove
             instance="ha",
             identity=f"ha-{index}",
             database_url=postgres_database,
+            keys_dir=tmp_path / "keys",  # the replicas share the installation's keys (one Secret in production)
         )
         replicas.append(start_broker(config, log_name=f"ha-{index}"))
     try:

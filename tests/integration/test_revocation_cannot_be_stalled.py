@@ -23,6 +23,7 @@ from kubejit.adapters.clock import SystemClock
 from kubejit.adapters.kube.bindings import RbacBindings
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.store import SqlStore
+from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.devcluster.broker_access import install_broker_access
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.domain.audit import AuditKind
@@ -140,7 +141,8 @@ def kinds(store: SqlStore) -> list[str]:
 
 
 def test_a_planted_binding_does_not_stop_the_sweep(lab: Lab, kubectl: Kubectl, tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'kubejit.db'}")
+    # Sealed by the broker's key, as the broker writes them: a row without a seal is no grant (issue 10, item 1).
+    store = SqlStore(f"sqlite:///{tmp_path / 'kubejit.db'}", seal_key=load_or_create_seal_key(tmp_path / "seal.key"))
     store.migrate()
     ours = {"app.kubernetes.io/managed-by": "kubejit", "kubejit.io/instance": lab.instance}
     grant = bound(lab, active(lab.namespace))
@@ -184,7 +186,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
     url = f"sqlite:///{tmp_path / 'kubejit.db'}"
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_database")
-    store = SqlStore(url)
+    store = SqlStore(url, seal_key=load_or_create_seal_key(tmp_path / "seal.key"))
     store.migrate()
     yield store
     store.dispose()

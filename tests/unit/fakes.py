@@ -95,6 +95,7 @@ class _Requests:
             return False
         self.pending[stored.request.id] = replace(current, seal=Seal.VALID)
         return True
+
     def awaiting_unbind(self, *, after: str = "", limit: int = 500) -> list[Stored]:
         waiting = [
             s

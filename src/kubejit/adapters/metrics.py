@@ -24,9 +24,8 @@ class KeeperView:
     failures: Callable[[], int]
     last_expiry_lag: Callable[[], float]
     is_leader: Callable[[], bool]
-    # Bindings labelled as this installation's that were no grant's (planted or made by hand): removed and
-    # reported. bootstrap passes the keeper's count (stats.unrecognized); 0 until it does.
-    unrecognized: Callable[[], int] = lambda: 0
+    unrecognized: Callable[[], int]  # bindings labelled as this installation's that were no grant's: removed
+    refused: Callable[[], int]  # request rows the keeper would not honour as grants (no valid seal, or policy says no)
 
 
 class _KeeperCollector(Collector):
@@ -42,6 +41,11 @@ class _KeeperCollector(Collector):
             "kubejit_bindings_unrecognized",
             "Bindings with this installation's labels but no grant of their own, removed by the sweep.",
             v.unrecognized(),
+        )
+        yield CounterMetricFamily(
+            "kubejit_grants_refused",
+            "Request rows not honoured as grants: no valid seal by the broker's key, or the policy does not support them.",
+            v.refused(),
         )
         yield CounterMetricFamily("kubejit_keeper_failures", "Keeper passes or actions that failed.", v.failures())
         yield GaugeMetricFamily(

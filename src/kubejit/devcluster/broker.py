@@ -54,11 +54,13 @@ def broker_config(
     sweep_interval: str = "5s",
     webhooks: list[dict[str, object]] | None = None,
     gateway: dict[str, object] | None = None,
+    keys_dir: Path | None = None,
 ) -> Path:
     """Write a BrokerConfig for the dev cluster into ``directory`` and return its path.
 
     ``gateway``, if given, is written as the config's ``gateway:`` section (url, caFile, signingKeyFile, tokenTtl,
-    clientTokenSha256).
+    clientTokenSha256). ``keys_dir`` holds the audit signing key and the request seal key (default: ``keys/`` in
+    ``directory``); replicas of one installation share it, as they would share a mounted Secret.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_file = directory / "dev-ca.crt"
@@ -73,10 +75,11 @@ def broker_config(
         "oidc": [{"issuer": cluster.issuer.url, "audience": cluster.issuer.audience, "caFile": str(ca_file)}],
         "kubernetes": {"kubeconfig": str(broker_kubeconfig), "namespace": namespace},
         "leaderElection": {"leaseName": lease_name, "identity": identity, "leaseDuration": "6s", "renewInterval": "1s"},
-        # The signing key apart from the database, as kubejit requires (a Secret's mount in production).
+        # The keys apart from the database, as kubejit requires (a Secret's mount in production); the request seal
+        # key defaults to the signing key's directory.
         "audit": {
             "checkpointConfigMap": checkpoint_config_map,
-            "signingKeyFile": str(directory / "keys" / "audit-signing.key"),
+            "signingKeyFile": str((keys_dir or directory / "keys") / "audit-signing.key"),
         },
         "notifications": {"webhooks": webhooks or []},
         "reconcile": {"pollInterval": "250ms", "sweepInterval": sweep_interval},

@@ -19,8 +19,8 @@ from kubejit.domain.errors import InvalidInput, KubejitError, Refused
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
 from kubejit.services._background import BackgroundThread
-from kubejit.services.audit_replay import verification_problems
 from kubejit.services.audit_checkpoints import DEFAULT_MAX_AGE, CheckpointGuard, ExternalRecords
+from kubejit.services.audit_replay import verification_problems
 
 log = logging.getLogger(__name__)
 

@@ -572,16 +572,18 @@ class GrantReconciler:
         ends it with its own events). A record that cannot be read is no reason to keep access; a database
         that cannot be reached stops the sweep (it is not the grants' fault)."""
         try:
-            request = uow.requests.get(grant_id).request
+            stored = uow.requests.get(grant_id)
         except NotFound:
             return "no such grant in kubejit's records"
         except Unavailable:
             raise
         except Exception as error:  # a record kubejit cannot read (or trust) keeps no access in place
             return f"the grant's record cannot be used: {error}"
-        if request.state in (State.ACTIVE, State.APPROVED):
+        if stored.seal is not Seal.VALID:  # a row changed behind the broker's back keeps no access in place
+            return f"the grant's record is not as the broker wrote it (seal {stored.seal.value})"
+        if stored.request.state in (State.ACTIVE, State.APPROVED):
             return ""
-        return f"the grant is {request.state}"
+        return f"the grant is {stored.request.state}"
 
     def _sweep_grant(self, grant_id: str, reason: str, refs: list[BindingRef]) -> None:
         """Delete the grant's leftover bindings one by one; one that cannot be deleted does not keep the others."""

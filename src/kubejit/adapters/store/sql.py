@@ -448,6 +448,7 @@ class SqlRequests:
             .values(**_columns(request, self._sealer))
         )
         return bool(result.rowcount == 1)
+
     def awaiting_unbind(self, *, after: str = "", limit: int = 500) -> list[Stored]:
         query = (
             select(*_STORED)
