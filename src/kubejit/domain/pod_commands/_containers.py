@@ -15,7 +15,8 @@ Rules (the security model explains them):
   ``envFrom`` or not at all may be defined at run time (a ConfigMap edit, a later patch), so it cannot be told.
 * In a merging patch (strategic merge, server-side apply) an entry is merged into the stored container: one that
   sets ``command``, ``args``, ``env``, ``envFrom``, ``stdin`` or ``tty`` must set both ``command`` and ``args``
-  (``null`` for none), or what it will run depends on the stored object, which the gateway does not see.
+  (``[]`` for none; ``null`` too, except in server-side apply, which drops nulls), or what it will run depends
+  on the stored object (fields another field manager owns stay), which the gateway does not see.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class Reading:
         self.doubt(
             f"{label} sets {', '.join(sorted(touched))} but not both command and args: the rest of its command line "
             "is in the stored object, which the gateway does not see; put both command and args in the patch "
-            "(null for none), or replace the whole object"
+            "([] for none), or replace the whole object"
         )
         return False
 
