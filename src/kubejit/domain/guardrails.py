@@ -159,12 +159,13 @@ def evaluate(guardrails: Sequence[Guardrail], attrs: RequestAttributes, body: Re
     container's command (``pod_commands.writes_pod_commands``); without it, such a request cannot be checked."""
     warnings: list[str] = []
     warn_rule = ""
-    commands = _Commands(attrs, body)
+    commands: _Commands | None = None  # made at the first exec rule: most requests never need it
     for guardrail in guardrails:
         for index, rule in enumerate(guardrail.deny):
             if rule.matches(attrs):
                 return Decision(Effect.DENY, f"{guardrail.name}.deny[{index}]", rule.message)
         if guardrail.exec is not None:
+            commands = commands or _Commands(attrs, body)
             decided = _command_decision(guardrail.name, guardrail.exec, attrs, commands)
             if decided is not None and decided.effect is Effect.DENY:
                 return decided
