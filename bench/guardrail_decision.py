@@ -3,15 +3,18 @@
 Each iteration takes a request line as the gateway receives it. Baselines: parsing the request line into
 attributes (``parse_request``, which the gateway does anyway) and evaluating an empty guardrail set.
 Measured: evaluating the 50 deny rules of five guardrail sets (the worst case: a request no rule denies
-walks all of them), and an exec request checked by a safe-exec guardrail. Target: median well under 50 µs.
-Then the worst case of the exec check: pathological command lines (deep nesting, unbalanced arithmetic,
-re-read test and eval chains...) just under the size cap, each timed, the slowest printed beside a normal exec.
+walks all of them), an exec request checked by a safe-exec guardrail, and a Deployment (two containers with
+commands and environment) created under it, whose body is parsed and each command line checked. Target: median
+well under 50 µs (the Deployment, which only pod-writing requests pay, aside). Then the worst case of the exec
+check: pathological command lines (deep nesting, unbalanced arithmetic, re-read test and eval chains...) just
+under the size cap, each timed, the slowest printed beside a normal exec.
 
     .venv/bin/python bench/guardrail_decision.py
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from _policies import policy_yaml
 from kubejit.adapters.policy_file import load_policy
 from kubejit.domain.exec_commands import MAX_ARGV_BYTES, CommandPattern, check_exec, parse_pattern
 from kubejit.domain.guardrails import ExecRule, Guardrail, evaluate
+from kubejit.domain.pod_commands import RequestBody
 from kubejit.domain.requestinfo import parse_request
 
 REQUESTS = [
@@ -34,6 +38,40 @@ EXEC = (
     "GET",
     "/api/v1/namespaces/team-1-a/pods/web/exec",
     "command=sh&command=-c&command=cd%20%2Fapp%20%26%26%20ls&stdout=true",
+)
+
+DEPLOYMENT = RequestBody(
+    json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "api", "namespace": "team-1-a", "labels": {"app": "api", "tier": "backend"}},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": {"app": "api"}},
+                "template": {
+                    "metadata": {"labels": {"app": "api"}},
+                    "spec": {
+                        "initContainers": [
+                            {"name": "migrate", "image": "app:1", "command": ["sh", "-c", "./manage.py migrate"]}
+                        ],
+                        "containers": [
+                            {
+                                "name": "api",
+                                "image": "app:1",
+                                "command": ["gunicorn"],
+                                "args": ["--bind", "0.0.0.0:$(PORT)", "app.wsgi"],
+                                "env": [{"name": "PORT", "value": "8080"}, {"name": "MODE", "value": "prod"}],
+                                "ports": [{"containerPort": 8080}],
+                                "resources": {"limits": {"cpu": "1", "memory": "512Mi"}},
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    ).encode(),
+    "application/json",
 )
 
 
@@ -97,6 +135,7 @@ def main() -> None:
     )
     parsed = [parse_request(m, p, q) for m, p, q in REQUESTS]
     exec_attrs = parse_request(*EXEC, upgrade=True)
+    create_deployment = parse_request("POST", "/apis/apps/v1/namespaces/team-1-a/deployments")
     counter = iter(range(10**12))
 
     def next_request() -> int:
@@ -111,6 +150,10 @@ def main() -> None:
         ),
         ("measured  parse + evaluate", lambda: evaluate(guardrails, parse_request(*REQUESTS[next_request()]))),
         ("measured  exec: sh -c 'cd /app && ls' vs 5 patterns", lambda: evaluate([safe_exec], exec_attrs)),
+        (
+            "measured  Deployment, 2 containers, vs 5 patterns",
+            lambda: evaluate([safe_exec], create_deployment, DEPLOYMENT),
+        ),
     ]
     print("per decision (median of 30 batches of 2,000; p99 of batch means):")
     for label, action in rows:

@@ -167,10 +167,11 @@ def gateway_env(
     max_staleness: str = "5s",
     fail_mode: str = "closed",
     audit_max_delay: str | None = None,
+    policy: str = GATEWAY_POLICY,
 ) -> Iterator[GatewayEnv]:
     directory.mkdir(parents=True, exist_ok=True)
     policy_file = directory / "policy.yaml"
-    policy_file.write_text(GATEWAY_POLICY)
+    policy_file.write_text(policy)
     namespace = f"kubejit-{name}-{uuid.uuid4().hex[:6]}"
     kubeconfig = install_broker_access(
         cluster,

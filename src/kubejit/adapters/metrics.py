@@ -44,7 +44,7 @@ class _KeeperCollector(Collector):
         )
         yield CounterMetricFamily(
             "kubejit_grants_refused",
-            "Request rows not honoured as grants: no valid seal by the broker's key, or the policy does not support them.",
+            "Request rows not honoured as grants: no valid seal by the broker's key, or off-policy.",
             v.refused(),
         )
         yield CounterMetricFamily("kubejit_keeper_failures", "Keeper passes or actions that failed.", v.failures())

@@ -10,8 +10,20 @@ semantics (``*``, ``pods/exec``, ``*/scale``; ``pods`` alone does not match ``po
 pods subresource (broader than RBAC, which is the safe direction for a deny rule); a ``create`` rule also
 matches the GET that opens a WebSocket exec, attach or port-forward, as kube-apiserver authorizes it;
 ``namespaces`` and ``names`` accept ``*`` globs. Deny rules win over warn rules; the first deny in policy
-order is reported. Exec rules look at the command of a ``pods/exec`` request; see
-:mod:`kubejit.domain.exec_commands` for what they can and cannot see.
+order is reported.
+
+Exec rules guard every way a grant can run a command in a pod (the security model says what stays out of reach):
+
+* ``pods/exec``: the ``command`` of the request is checked (:mod:`kubejit.domain.exec_commands` says what the
+  analysis can and cannot see);
+* ``pods/attach`` joins the container's main process and passes it what is typed, which no pattern can see: it
+  is refused when the rule does not allow interactive shells, and allowed otherwise;
+* writes of pods, of the controllers that make pods and of ``pods/ephemeralcontainers`` (``kubectl run``,
+  ``apply``, ``debug``): each container's ``command`` + ``args`` from the body
+  (:mod:`kubejit.domain.pod_commands`) is checked like an exec command line, started with its literal
+  environment; a container that keeps stdin or a terminal open running a shell, or its image's entrypoint, is an
+  interactive session; a body that cannot be read is refused when the rule fails closed;
+* the kubelet's own exec, run and attach endpoints through ``nodes/proxy`` cannot be checked: refused.
 """
 
 from __future__ import annotations
@@ -22,10 +34,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kubejit.domain.exec_commands import CommandPattern, check_exec
+from kubejit.domain.pod_commands import ContainerRun, PodCommands, RequestBody, extract_pod_commands
 from kubejit.domain.requestinfo import RequestAttributes
 
 _WILDCARD = "*"
 _STREAMING = frozenset({"exec", "attach", "portforward"})
+_POD_WRITES = frozenset({"create", "update", "patch"})
+# The kubelet's endpoints that run a command in a container or join one (and its streaming server's).
+_KUBELET_COMMAND_PATHS = frozenset({"exec", "run", "attach", "cri"})
 
 
 class Effect(StrEnum):
@@ -99,7 +115,8 @@ def _glob_matches(pattern: re.Pattern[str] | None, value: str) -> bool:
 
 @dataclass(frozen=True)
 class ExecRule:
-    """Commands that may not be run with ``kubectl exec``."""
+    """Commands that may not be run in a pod: with ``kubectl exec``, and as the command of a container the request
+    creates (see the module docstring)."""
 
     deny_commands: tuple[CommandPattern, ...]
     message: str = ""
@@ -135,18 +152,26 @@ class Decision:
 ALLOW = Decision(Effect.ALLOW)
 
 
-def evaluate(guardrails: Sequence[Guardrail], attrs: RequestAttributes) -> Decision:
-    """Decide one request against a grant's guardrails (all of them; the first deny wins)."""
+def evaluate(guardrails: Sequence[Guardrail], attrs: RequestAttributes, body: RequestBody | None = None) -> Decision:
+    """Decide one request against a grant's guardrails (all of them; the first deny wins).
+
+    ``body`` is the request body, which the gateway reads before deciding only for the requests that may set a
+    container's command (``pod_commands.writes_pod_commands``); without it, such a request cannot be checked."""
     warnings: list[str] = []
     warn_rule = ""
+    commands: _Commands | None = None  # made at the first exec rule: most requests never need it
     for guardrail in guardrails:
         for index, rule in enumerate(guardrail.deny):
             if rule.matches(attrs):
                 return Decision(Effect.DENY, f"{guardrail.name}.deny[{index}]", rule.message)
-        if guardrail.exec is not None and attrs.resource == "pods" and attrs.subresource == "exec":
-            denied = _exec_decision(guardrail.name, guardrail.exec, attrs)
-            if denied is not None:
-                return denied
+        if guardrail.exec is not None:
+            commands = commands or _Commands(attrs, body)
+            decided = _command_decision(guardrail.name, guardrail.exec, attrs, commands)
+            if decided is not None and decided.effect is Effect.DENY:
+                return decided
+            if decided is not None:
+                warnings.extend(decided.warnings)
+                warn_rule = warn_rule or decided.rule
         for index, rule in enumerate(guardrail.warn):
             if rule.matches(attrs):
                 warnings.append(rule.message)
@@ -154,6 +179,39 @@ def evaluate(guardrails: Sequence[Guardrail], attrs: RequestAttributes) -> Decis
     if warnings:
         return Decision(Effect.WARN, warn_rule, warnings[0], tuple(warnings))
     return ALLOW
+
+
+@dataclass
+class _Commands:
+    """The body's container commands, extracted once per evaluation and only if an exec rule asks."""
+
+    attrs: RequestAttributes
+    body: RequestBody | None
+    _read: PodCommands | None = None
+
+    def get(self) -> PodCommands:
+        if self._read is None:
+            self._read = extract_pod_commands(self.attrs, self.body)
+        return self._read
+
+
+def _command_decision(name: str, rule: ExecRule, attrs: RequestAttributes, commands: _Commands) -> Decision | None:
+    """An exec rule's decision on a request that runs something in a pod; None for the others."""
+    if attrs.resource == "pods" and attrs.subresource == "exec":
+        return _exec_decision(name, rule, attrs)
+    if attrs.resource == "pods" and attrs.subresource == "attach":
+        return _attach_decision(name, rule)
+    if attrs.resource == "nodes" and _kubelet_runs_command(attrs):
+        return _deny(
+            name,
+            rule,
+            "running a command through the kubelet's API (nodes/proxy) cannot be checked: use kubectl exec",
+        )
+    if attrs.verb in _POD_WRITES and attrs.is_resource_request:
+        found = commands.get()
+        if found.runs or found.unknown:
+            return _pod_decision(name, rule, found)
+    return None
 
 
 def _exec_decision(name: str, rule: ExecRule, attrs: RequestAttributes) -> Decision | None:
@@ -166,3 +224,67 @@ def _exec_decision(name: str, rule: ExecRule, attrs: RequestAttributes) -> Decis
         return None
     detail = verdict.reason
     return Decision(Effect.DENY, where, f"{rule.message}: {detail}" if rule.message else detail)
+
+
+def _deny(name: str, rule: ExecRule, detail: str) -> Decision:
+    return Decision(Effect.DENY, f"{name}.exec", f"{rule.message}: {detail}" if rule.message else detail)
+
+
+def _attach_decision(name: str, rule: ExecRule) -> Decision | None:
+    if rule.allow_interactive_shells:
+        return None  # what is typed into the main process is not visible to any pattern
+    return _deny(
+        name,
+        rule,
+        "kubectl attach joins the container's main process and passes it what you type, which cannot be checked, "
+        "and interactive sessions are not allowed (kubectl logs -f shows its output)",
+    )
+
+
+def _kubelet_runs_command(attrs: RequestAttributes) -> bool:
+    """A ``nodes/proxy`` request to the kubelet's exec, run or attach endpoints (``/exec/NS/POD/CONTAINER``)."""
+    if attrs.subresource == "proxy":
+        rest = attrs.parts[3:]
+    elif attrs.verb == "proxy":
+        rest = attrs.parts[2:]
+    else:
+        return False
+    return bool(rest) and rest[0].lower() in _KUBELET_COMMAND_PATHS
+
+
+def _pod_decision(name: str, rule: ExecRule, found: PodCommands) -> Decision | None:
+    """The containers a request would start, checked like exec command lines."""
+    enforcing = bool(rule.deny_commands) or not rule.allow_interactive_shells
+    warnings: list[str] = []
+    if found.unknown and enforcing:
+        more = f" (and {len(found.unknown) - 1} more)" if len(found.unknown) > 1 else ""
+        detail = f"the commands this request would run cannot be checked: {found.unknown[0]}{more}"
+        if rule.fail_closed:
+            return _deny(name, rule, detail)
+        warnings.append(f"allowed without a complete check (the exec guardrail does not fail closed): {detail}")
+    for run in found.runs:
+        denied = _run_decision(name, rule, run)
+        if denied is not None:
+            return denied
+        if run.entrypoint and run.ephemeral:
+            warnings.append(f"{run.where} runs its image's entrypoint, which kubejit cannot check")
+    return Decision(Effect.WARN, f"{name}.exec", warnings[0], tuple(warnings)) if warnings else None
+
+
+def _run_decision(name: str, rule: ExecRule, run: ContainerRun) -> Decision | None:
+    no_sessions = run.interactive and not rule.allow_interactive_shells
+    if run.entrypoint:
+        if no_sessions:
+            return _deny(
+                name,
+                rule,
+                f"{run.where} keeps stdin or a terminal open and runs its image's entrypoint, which cannot be "
+                "checked: an interactive session, and interactive shells are not allowed; give it a command",
+            )
+        return None
+    verdict = check_exec(run.analysed_argv(), rule.deny_commands, fail_closed=rule.fail_closed)
+    if no_sessions and verdict.interactive:
+        return _deny(name, rule, f"{run.where}: interactive shells are not allowed: {verdict.reason}")
+    if verdict.allowed:
+        return None
+    return _deny(name, rule, f"{run.where}: {verdict.reason}")

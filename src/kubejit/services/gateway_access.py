@@ -5,7 +5,8 @@ Order (each step refuses with a Kubernetes-style message saying what to do):
    token belongs to its user, and the broker's stream is fresh (if it went silent, refuse: fail closed);
 2. the grant covers the request: namespace in the grant, and the profile's RBAC rules allow the verb on the
    resource (WebSocket exec/attach/port-forward GETs are checked as ``create``, as kube-apiserver does);
-3. the profile's guardrails allow it (warnings pass with a ``Warning`` header).
+3. the profile's guardrails allow it (warnings pass with a ``Warning`` header); for a request that may set a
+   container's command (``pod_commands.writes_pod_commands``) they see the body, which the gateway then reads first.
 kube-apiserver still authorizes the impersonated user itself afterwards: the gateway only ever narrows.
 """
 
@@ -18,6 +19,7 @@ from datetime import datetime
 from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
 from kubejit.domain.grant_book import ActiveGrant, GrantBook, not_active
 from kubejit.domain.guardrails import Decision, Effect, evaluate
+from kubejit.domain.pod_commands import RequestBody
 from kubejit.domain.policy import AccessPolicy, Identity, Profile, Scope
 from kubejit.domain.rbac import PolicyRule, rule_allows_non_resource, rule_allows_resource
 from kubejit.domain.requestinfo import RequestAttributes
@@ -66,37 +68,41 @@ class GatewayAccess:
         grant_id: str | None,
         user: str,
         groups: frozenset[str] = frozenset(),
+        body: RequestBody | None = None,
     ) -> Allowed:
         """The grant this request is made under, or a refusal (Unauthenticated, Refused, Unavailable).
 
+        ``body`` is the request body when the request may set a container's command (the exec guardrail checks it).
         A refusal for want of coverage names the profiles this person may request that would cover it."""
         try:
-            return self._authorize(attrs, now, grant_id=grant_id, user=user)
+            return self._authorize(attrs, now, grant_id=grant_id, user=user, body=body)
         except Refused as refused:
             if isinstance(refused, GuardrailRefusal):
                 raise
-            raise Refused(f"{refused}; {self.suggest(attrs, Identity(user, groups))}") from None
+            raise Refused(f"{refused}; {self.suggest(attrs, Identity(user, groups), body)}") from None
 
-    def suggest(self, attrs: RequestAttributes, who: Identity) -> str:
+    def suggest(self, attrs: RequestAttributes, who: Identity, body: RequestBody | None = None) -> str:
         """Which profiles would cover this request, among those ``who`` may request (the first three)."""
         policy = self.policy()
-        names = [p.name for p in policy.profiles if p.requesters.includes(who) and self._profile_covers(attrs, p)]
+        names = [p.name for p in policy.profiles if p.requesters.includes(who) and self._profile_covers(attrs, p, body)]
         if not names:
             return "no profile you may request covers this request: ask your platform team"
         namespace = f" -n {attrs.namespace}" if attrs.namespace else ""
         others = f" (or {', '.join(names[1:3])})" if len(names) > 1 else ""
         return f"request it with `kubejit request {names[0]}{namespace} --reason ...`{others}"
 
-    def _profile_covers(self, attrs: RequestAttributes, profile: Profile) -> bool:
+    def _profile_covers(self, attrs: RequestAttributes, profile: Profile, body: RequestBody | None) -> bool:
         namespaced = attrs.is_resource_request and profile.scope is Scope.NAMESPACED
         if namespaced and not (attrs.namespace and profile.allows_namespace(attrs.namespace)):
             return False
         if self._rules_allow(attrs, profile) is not None:
             return False
         policy = self.policy()
-        return evaluate(policy.guardrails_of(profile), attrs).effect is not Effect.DENY
+        return evaluate(policy.guardrails_of(profile), attrs, body).effect is not Effect.DENY
 
-    def _authorize(self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str) -> Allowed:
+    def _authorize(
+        self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str, body: RequestBody | None
+    ) -> Allowed:
         if not self.book.fresh(now):
             raise Unavailable("the gateway has not heard from the kubejit broker recently and refuses until it does")
         policy = self.policy()
@@ -117,7 +123,7 @@ class GatewayAccess:
             if problem is not None:
                 refusals.append(problem)
                 continue
-            decision = evaluate(policy.guardrails_of(profile), attrs)
+            decision = evaluate(policy.guardrails_of(profile), attrs, body)
             if decision.effect is Effect.DENY:
                 raise GuardrailRefusal(f"refused by guardrail {decision.rule}: {decision.message}")
             return self._allowed(policy, grant, decision)

@@ -24,6 +24,7 @@ import h11
 from kubejit.adapters.kube.upstream import READ_SIZE, Upstream
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
+from kubejit.domain.pod_commands import RequestBody, writes_pod_commands
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway._anonymous import AnonymousRefusals
 from kubejit.entrypoints.gateway._forwarding import forward
@@ -131,6 +132,7 @@ class Gateway:
         headers = [(name.lower(), value) for name, value in request.headers]
         record: dict[str, Any] = {"kind": AuditKind.ACTIVITY_REQUEST, "method": method, "path": path}
         upgrade: bytes | None = None
+        body: bytes | None = None
         try:
             upgrade, client_closes = check_headers(headers)
             attrs = parse_request(method, path, query, upgrade=upgrade is not None)
@@ -147,12 +149,22 @@ class Gateway:
                 and self.refresh_grants is not None
             ):
                 await self.refresh_grants()  # a grant newer than the stream's last word: ask the broker now
+            if upgrade is None and writes_pod_commands(attrs):
+                # It may set what a container runs: the exec guardrail decides on the body. Every other request is
+                # decided before its body is read.
+                body = await _read_body(connection, reader)
             allowed = self.access.authorize(
-                attrs, self.now(), grant_id=identity.grant_id, user=identity.user, groups=identity.groups
+                attrs,
+                self.now(),
+                grant_id=identity.grant_id,
+                user=identity.user,
+                groups=identity.groups,
+                body=None if body is None else _request_body(body, headers),
             )
             record["grant"] = allowed.grant.id
             forwarded = forward_headers(headers, allowed, upgrade, self.upstream)
-            body = await _read_body(connection, reader) if upgrade is None else b""
+            if body is None:
+                body = await _read_body(connection, reader) if upgrade is None else b""
         except KubejitError as error:
             code, reason = refusal_for(error)
             record.update({"kind": AuditKind.ACTIVITY_REFUSED, "status": code, "reason": str(error)})
@@ -212,6 +224,14 @@ class Gateway:
 def _peer(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "an unknown address"
+
+
+def _request_body(data: bytes, headers: list[tuple[bytes, bytes]]) -> RequestBody:
+    """The body with the headers that say how to read it: the first Content-Type (what Go's Header.Get gives
+    kube-apiserver) and every Content-Encoding."""
+    content_type = next((value for name, value in headers if name == b"content-type"), b"")
+    encodings = b",".join(value for name, value in headers if name == b"content-encoding")
+    return RequestBody(data, content_type.decode("latin-1"), encodings.decode("latin-1"))
 
 
 def _describe(attrs: RequestAttributes) -> dict[str, Any]:
