@@ -86,14 +86,15 @@ class Setup:
     grant: str
 
 
-def start(cluster: DevCluster, directory: Path) -> Setup:
-    """Broker and gateway processes for the bench policy, alice's grant, and her direct RoleBinding."""
+def start(cluster: DevCluster, directory: Path, policy: str = POLICY) -> Setup:
+    """Broker and gateway processes for the bench policy (or ``policy``, whose ``view`` profile alice is
+    granted), alice's grant, and her direct RoleBinding."""
     cluster.kubectl("create", "namespace", NAMESPACE, check=True)
     data = [f"--from-literal=key{i}=value-{i:04d}-{'x' * 40}" for i in range(16)]  # ~1.5 KB, a typical ConfigMap
     cluster.kubectl("create", "configmap", "settings", "-n", NAMESPACE, *data, check=True)
     cluster.kubectl("create", "rolebinding", "alice-direct", "--clusterrole=view", "--user=alice", "-n", NAMESPACE)
     policy_file = directory / "policy.yaml"
-    policy_file.write_text(POLICY)
+    policy_file.write_text(policy)
     kubeconfig = install_broker_access(
         cluster,
         load_policy_file(policy_file),

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kubejit.config import load_config
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.cluster import DevCluster
 from tests.conftest import eventually
@@ -162,7 +163,7 @@ def test_untouched_rows_are_explained_and_honoured(lab: TrustLab, namespace: str
     assert lab.token_status("alice", grant_id) == 200
     code, report, _ = lab.verify()
     assert (code, report["problems"]) == (0, [])
-    seal_key = lab.config.parent / "request-seal.key"
+    seal_key = load_config(lab.config).seal_key_file  # beside the audit signing key, apart from the database
     assert seal_key.stat().st_mode & 0o777 == 0o600
 
 

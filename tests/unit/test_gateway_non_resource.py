@@ -71,3 +71,12 @@ def test_a_namespaced_profile_is_not_suggested_for_a_path_outside_the_api() -> N
     with pytest.raises(Refused) as refused:
         access_with("ns-metrics").authorize(parse_request("GET", "/debug/pprof/heap"), NOW, grant_id="g1", user="alice")
     assert "kubejit request ns-metrics" not in str(refused.value)
+
+
+def test_holds_grant_is_true_only_for_the_callers_own_active_grant() -> None:
+    access = access_with("ns-metrics")
+    assert access.holds_grant("g1", "alice")
+    assert access.holds_grant(None, "alice")  # an ID token: any of her grants
+    assert not access.holds_grant("g1", "mallory")  # someone else's grant id
+    assert not access.holds_grant("g2", "alice")
+    assert not access.holds_grant(None, "bob")

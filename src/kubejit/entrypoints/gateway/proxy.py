@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import h11
@@ -34,6 +35,10 @@ from kubejit.entrypoints.gateway._upgrade import Emit, splice_upgrade
 from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import Identity
 from kubejit.services.gateway_sessions import Sessions
+
+# Above these sizes the access decision runs on a worker thread (see _serve_request); below, inline (cheaper).
+HEAVY_QUERY_BYTES = 2048
+HEAVY_BODY_BYTES = 64 * 1024
 
 log = logging.getLogger("kubejit.gateway")
 
@@ -149,11 +154,16 @@ class Gateway:
                 and self.refresh_grants is not None
             ):
                 await self.refresh_grants()  # a grant newer than the stream's last word: ask the broker now
-            if upgrade is None and writes_pod_commands(attrs):
-                # It may set what a container runs: the exec guardrail decides on the body. Every other request is
-                # decided before its body is read.
+            if (
+                upgrade is None
+                and writes_pod_commands(attrs)
+                and self.access.holds_grant(identity.grant_id, identity.user)
+            ):
+                # It may set what a container runs: the exec guardrail decides on the body. Every other request
+                # (and this one from a caller without a grant) is decided before its body is read.
                 body = await _read_body(connection, reader)
-            allowed = self.access.authorize(
+            decide = partial(
+                self.access.authorize,
                 attrs,
                 self.now(),
                 grant_id=identity.grant_id,
@@ -161,6 +171,10 @@ class Gateway:
                 groups=identity.groups,
                 body=None if body is None else _request_body(body, headers),
             )
+            # A long command line or a large pod body takes the exec analysis milliseconds (bounded by its caps and
+            # step budget): decided on a worker thread, so the other connections keep being served meanwhile.
+            heavy = len(query) > HEAVY_QUERY_BYTES or (body is not None and len(body) > HEAVY_BODY_BYTES)
+            allowed = await asyncio.to_thread(decide) if heavy else decide()
             record["grant"] = allowed.grant.id
             forwarded = forward_headers(headers, allowed, upgrade, self.upstream)
             if body is None:
