@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kubejit.services._background import BackgroundThread
-from kubejit.services.reconciler import GrantReconciler, KeeperStats
+from kubejit.services.keeper_stats import KeeperStats
+from kubejit.services.reconciler import GrantReconciler
 
 log = logging.getLogger(__name__)
 MIN_WAIT = timedelta(seconds=0.02)  # never spin, even when something is overdue

@@ -48,15 +48,13 @@ from kubejit.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from kubejit.services.binding_sweep import BindingSweep, binding_names
 from kubejit.services.grant_trust import RefusalLog, trust_problems
+from kubejit.services.keeper_stats import KeeperStats
 
 log = logging.getLogger(__name__)
 ACTOR = "kubejit"
 MAX_BACKOFF = timedelta(seconds=60)
-
-
-def _refs(refs: list[BindingRef]) -> list[str]:
-    return [f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}" for r in refs]
 
 
 def _require_unchanged(current: Stored, bound: AccessRequest) -> None:
@@ -68,20 +66,6 @@ def _require_unchanged(current: Stored, bound: AccessRequest) -> None:
         or (fresh.requester, fresh.profile, fresh.namespaces, fresh.duration) != made_from
     ):
         raise StaleWrite(f"{bound.id} was changed behind the broker's back while it was being bound")
-
-
-@dataclass
-class KeeperStats:
-    """What the keeper did, for metrics and the benchmark."""
-
-    activated: int = 0
-    expired: int = 0
-    unbound_revoked: int = 0
-    swept: int = 0
-    unrecognized: int = 0  # bindings labelled as this installation's that were no grant's (removed, reported)
-    failures: int = 0
-    refused: int = 0  # row versions refused as access: unsealed, changed behind the broker's back, or off-policy
-    expiry_lag_seconds: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -102,13 +86,16 @@ class GrantReconciler:
     stats: KeeperStats = field(default_factory=KeeperStats)
     _next_sweep: datetime | None = None  # None: at the next pass
     _left_over: bool = False  # the last pass left approved requests for the next one
-    _reported: set[str] = field(default_factory=set)  # bindings already reported as unrecognized or stuck
+    _sweeper: BindingSweep = field(init=False)
     _warned: set[str] = field(default_factory=set)  # grants told they are about to end
     _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
     _backoff: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # grant -> (failures, retry after)
     _refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the grant keeper"))
     _trusted: dict[str, int] = field(default_factory=dict)  # active grant -> version found trustworthy
     _trusted_under: object = None  # the policy those were checked under
+
+    def __post_init__(self) -> None:
+        self._sweeper = BindingSweep(self.uow, self.cluster, self.leader, self.stats, self._audit, self._guarded)
 
     def reconcile(self) -> None:
         """One pass: end what is due, activate what is approved, refuse rows that are not grants, unbind what was
@@ -224,7 +211,7 @@ class GrantReconciler:
                     uow,
                     AuditKind.BINDING_CREATED,
                     request.id,
-                    {"bindings": _refs(refs), "ends_at": ends_at.isoformat()},
+                    {"bindings": binding_names(refs), "ends_at": ends_at.isoformat()},
                     now,
                 )
                 self._append(
@@ -241,7 +228,7 @@ class GrantReconciler:
             self._audit(
                 AuditKind.GRANT_ACTIVATION_FAILED if not isinstance(error, StaleWrite) else AuditKind.BINDING_DELETED,
                 request.id,
-                {"error": str(error), "bindings_removed": _refs(removed)},
+                {"error": str(error), "bindings_removed": binding_names(removed)},
             )
             if not isinstance(error, StaleWrite):
                 raise
@@ -335,7 +322,7 @@ class GrantReconciler:
                     uow,
                     AuditKind.BINDING_DELETED,
                     request.id,
-                    {"bindings": _refs(removed), "reason": "grant ended"},
+                    {"bindings": binding_names(removed), "reason": "grant ended"},
                     now,
                 )
                 self._append(
@@ -376,7 +363,9 @@ class GrantReconciler:
         except KubejitError as error:
             self._failed(request.id, AuditKind.GRANT_REBIND_FAILED, error, {})
             return
-        self._audit(AuditKind.BINDING_CREATED, request.id, {"bindings": _refs(refs), "reason": "extended while ending"})
+        self._audit(
+            AuditKind.BINDING_CREATED, request.id, {"bindings": binding_names(refs), "reason": "extended while ending"}
+        )
 
     def time_out_pending(self) -> int:
         """Pending requests past the policy's pendingTimeout end as timed-out (audited, requester told)."""
@@ -447,7 +436,7 @@ class GrantReconciler:
         with self.uow() as uow:
             uow.requests.confirm_unbound(request.id)
             if removed:
-                data: dict[str, object] = {"bindings": _refs(removed), "reason": "grant revoked"}
+                data: dict[str, object] = {"bindings": binding_names(removed), "reason": "grant revoked"}
                 self._append(uow, AuditKind.BINDING_DELETED, request.id, data, self.clock.now())
             uow.commit()
         if removed:
@@ -530,99 +519,21 @@ class GrantReconciler:
             self._audit(
                 AuditKind.BINDING_DELETED,
                 stored.request.id,
-                {"bindings": _refs(removed), "reason": "refused", "refused": problems, "version": stored.version},
+                {
+                    "bindings": binding_names(removed),
+                    "reason": "refused",
+                    "refused": problems,
+                    "version": stored.version,
+                },
             )
         return 1
 
     def sweep(self) -> int:
-        """Delete every binding labelled as this installation's that is not an active grant's own; returns how
-        many grants' leftovers and unrecognized bindings were found. Bindings labelled for another installation
-        are never listed, so never touched."""
+        """Delete every binding labelled as this installation's that is not an active grant's own (see
+        :class:`~kubejit.services.binding_sweep.BindingSweep`); returns how many grants' leftovers and
+        unrecognized bindings were found."""
         self._next_sweep = self.clock.now() + self.sweep_interval
-        bindings = self.cluster.managed_bindings()
-        unrecognized = [b for b in bindings if b.problem]
-        leftovers = self._leftovers([b for b in bindings if not b.problem])
-        work = [(f"removing {_refs([ref])[0]}", partial(self._remove_unrecognized, ref)) for ref in unrecognized]
-        work += [
-            (f"sweeping grant {grant_id}", partial(self._sweep_grant, grant_id, reason, refs))
-            for grant_id, (reason, refs) in leftovers.items()
-        ]
-        for what, action in work:
-            if not self.leader.is_leader():
-                break
-            self._guarded(what, action)
-        return len(work)
-
-    def _leftovers(self, bindings: list[BindingRef]) -> dict[str, tuple[str, list[BindingRef]]]:
-        """grant id -> (why its bindings go, the bindings) for every grant that is not active or approved."""
-        by_grant: dict[str, list[BindingRef]] = {}
-        for ref in bindings:
-            by_grant.setdefault(ref.grant_id, []).append(ref)
-        leftovers: dict[str, tuple[str, list[BindingRef]]] = {}
-        with self.uow(read_only=True) as uow:
-            for grant_id in sorted(by_grant):
-                reason = self._why_sweep(uow, grant_id)
-                if reason:
-                    leftovers[grant_id] = (reason, by_grant[grant_id])
-        return leftovers
-
-    @staticmethod
-    def _why_sweep(uow: UnitOfWork, grant_id: str) -> str:
-        """Why the grant's bindings must go, or "" when they stay (in time, being activated, or due: expire_due
-        ends it with its own events). A record that cannot be read is no reason to keep access; a database
-        that cannot be reached stops the sweep (it is not the grants' fault)."""
-        try:
-            stored = uow.requests.get(grant_id)
-        except NotFound:
-            return "no such grant in kubejit's records"
-        except Unavailable:
-            raise
-        except Exception as error:  # a record kubejit cannot read (or trust) keeps no access in place
-            return f"the grant's record cannot be used: {error}"
-        if stored.seal is not Seal.VALID:  # a row changed behind the broker's back keeps no access in place
-            return f"the grant's record is not as the broker wrote it (seal {stored.seal.value})"
-        if stored.request.state in (State.ACTIVE, State.APPROVED):
-            return ""
-        return f"the grant is {stored.request.state}"
-
-    def _sweep_grant(self, grant_id: str, reason: str, refs: list[BindingRef]) -> None:
-        """Delete the grant's leftover bindings one by one; one that cannot be deleted does not keep the others."""
-        removed: list[BindingRef] = []
-        for ref in refs:
-            try:
-                if self.cluster.delete_binding(ref):
-                    removed.append(ref)
-            except KubejitError as error:
-                self._stuck(ref, grant_id, f"could not delete it: {error}")
-        if removed:
-            self._audit(AuditKind.BINDING_SWEPT, grant_id, {"bindings": _refs(removed), "reason": reason})
-            self.stats.swept += len(removed)
-
-    def _remove_unrecognized(self, ref: BindingRef) -> None:
-        """A binding that claims this installation but is no grant's: kubejit owns that label, so it goes."""
-        where = _refs([ref])[0]
-        try:
-            deleted = self.cluster.delete_binding(ref)
-        except KubejitError as error:
-            self._stuck(ref, "", f"{ref.problem}; could not delete it: {error}")
-            return
-        log.warning("removed %s: it carries kubejit's labels but %s", where, ref.problem)
-        self._audit(
-            AuditKind.BINDING_UNRECOGNIZED,
-            "",
-            {"binding": where, "grantIdLabel": ref.grant_id[:63], "problem": ref.problem, "deleted": deleted},
-        )
-        self.stats.unrecognized += 1
-        self.stats.swept += int(deleted)
-
-    def _stuck(self, ref: BindingRef, grant_id: str, problem: str) -> None:
-        """A binding the sweep could not remove: logged each time, audited once per process, counted."""
-        where = _refs([ref])[0]
-        self.stats.failures += 1
-        log.warning("the sweep could not remove %s: %s", where, problem)
-        if where not in self._reported:
-            self._reported.add(where)
-            self._audit(AuditKind.BINDING_SWEEP_FAILED, grant_id, {"binding": where, "problem": problem})
+        return self._sweeper.run()
 
     def _tag(self, data: dict[str, object]) -> dict[str, object]:
         return {**data, "replica": self.replica} if self.replica else data
