@@ -40,6 +40,7 @@ def build_app() -> typer.Typer:
         requests,
         serve,
         token_plugin,
+        whoami,
     )
 
     app = typer.Typer(
@@ -54,6 +55,7 @@ def build_app() -> typer.Typer:
     app.command("serve")(serve.serve)
     app.command("gateway")(gateway.gateway)
     requests.register(app)
+    whoami.register(app)
     app.add_typer(audit.app, name="audit")
     app.command("demo")(demo.demo)
 
