@@ -201,3 +201,53 @@ def test_the_gateways_decision_sees_the_body() -> None:
     assert allowed.grant.id == "g1"
     with pytest.raises(GuardrailRefusal, match="the gateway did not read the request body"):
         access.authorize(parse_request("POST", path), NOW, grant_id="g1", user="alice")
+
+
+HOOKS_AND_PROBES = [
+    {"lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "rm -rf /data"]}}}},
+    {"lifecycle": {"preStop": {"exec": {"command": ["rm", "-rf", "/data"]}}}},
+    {"livenessProbe": {"exec": {"command": ["rm", "-rf", "/data"]}}},
+    {"readinessProbe": {"exec": {"command": ["dd", "if=/dev/zero", "of=/dev/sda"]}}},
+    {"startupProbe": {"exec": {"command": ["sh", "-c", "mkfs /dev/sda"]}}},
+]
+
+
+@pytest.mark.parametrize("handler", HOOKS_AND_PROBES, ids=["postStart", "preStop", "liveness", "readiness", "startup"])
+def test_a_denied_command_in_a_lifecycle_hook_or_an_exec_probe_is_refused(handler: dict[str, Any]) -> None:
+    """The kubelet runs a hook's or a probe's exec command in the container: it is a command line like the
+    container's own, whatever the container's command."""
+    refused = evaluate([SAFE_EXEC], create(), pod(command=["sleep", "3600"], **handler))
+    assert refused.effect is Effect.DENY, refused
+    assert "matches the denied exec command pattern" in refused.message
+    name = next(iter(handler))
+    assert f"spec.containers[0] (main).{name}" in refused.message
+    in_workload = evaluate(
+        [SAFE_EXEC], create("/apis/apps/v1/namespaces/a/deployments"), workload(command=["sleep", "1"], **handler)
+    )
+    assert in_workload.effect is Effect.DENY, in_workload
+
+
+@pytest.mark.parametrize("handler", HOOKS_AND_PROBES[:3], ids=["postStart", "preStop", "liveness"])
+def test_a_hook_or_probe_set_by_a_merging_or_json_patch_is_checked(handler: dict[str, Any]) -> None:
+    """A patch that only adds a hook or probe (no command, no args) still says that hook's whole command line."""
+    deployment = parse_request("PATCH", "/apis/apps/v1/namespaces/a/deployments/w")
+    merging = body({"spec": {"template": {"spec": {"containers": [{"name": "app", **handler}]}}}}, SMP)
+    assert evaluate([SAFE_EXEC], deployment, merging).effect is Effect.DENY
+    ((name, value),) = handler.items()
+    operation = {"op": "add", "path": f"/spec/template/spec/containers/0/{name}", "value": value}
+    assert evaluate([SAFE_EXEC], deployment, body([operation], "application/json-patch+json")).effect is Effect.DENY
+    deep = {"op": "add", "path": f"/spec/template/spec/containers/0/{name}/exec", "value": {"command": ["true"]}}
+    if name == "lifecycle":
+        deep["path"] = f"/spec/template/spec/containers/0/{name}/postStart"
+        deep["value"] = {"exec": {"command": ["rm", "-rf", "/"]}}
+    assert evaluate([SAFE_EXEC], deployment, body([deep], "application/json-patch+json")).effect is Effect.DENY
+
+
+def test_an_allowed_hook_and_probe_pass() -> None:
+    fine = pod(
+        command=["sleep", "3600"],
+        lifecycle={"preStop": {"exec": {"command": ["sleep", "5"]}}, "postStart": {"httpGet": {"port": 80}}},
+        livenessProbe={"exec": {"command": ["cat", "/etc/hostname"]}},
+        readinessProbe={"tcpSocket": {"port": 80}},
+    )
+    assert evaluate([NO_SHELLS], create(), fine).effect is Effect.ALLOW
