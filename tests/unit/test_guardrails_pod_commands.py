@@ -13,7 +13,7 @@ from kubejit.adapters.policy_file import load_policy
 from kubejit.domain.exec_commands import parse_pattern
 from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.guardrails import Effect, ExecRule, Guardrail, evaluate
-from kubejit.domain.pod_commands import RequestBody
+from kubejit.domain.pod_commands import RequestBody, extract_pod_commands
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.services.gateway_access import GatewayAccess, GuardrailRefusal
 
@@ -251,3 +251,18 @@ def test_an_allowed_hook_and_probe_pass() -> None:
         readinessProbe={"tcpSocket": {"port": 80}},
     )
     assert evaluate([NO_SHELLS], create(), fine).effect is Effect.ALLOW
+
+
+def test_the_environment_counts_toward_the_cap_on_what_one_request_has_analysed() -> None:
+    """Each command line is analysed with its container's environment (and a container's hooks and probes each
+    with it again): the text analysed for one request, environments included, is capped, or a body of a few
+    containers with long env values and many probes would cost the gateway many times one exec's analysis."""
+    value = "a" * (16 * 1024 - 64)
+    probes = {name: {"exec": {"command": ["true"]}} for name in ("livenessProbe", "readinessProbe", "startupProbe")}
+    containers = [
+        {"name": f"c{i}", "image": "busybox", "command": ["true"], "env": [{"name": "X", "value": value}], **probes}
+        for i in range(2)
+    ]
+    found = extract_pod_commands(create(), body({"spec": {"containers": containers}}))
+    assert any("characters together" in reason for reason in found.unknown), found.unknown
+    assert evaluate([SAFE_EXEC], create(), body({"spec": {"containers": containers}})).effect is Effect.DENY

@@ -38,8 +38,8 @@ _WHOLE_LINE = frozenset({"command", "args"})
 _HANDLERS = (("lifecycle", "postStart"), ("lifecycle", "preStop"), ("livenessProbe",), ("readinessProbe",),
              ("startupProbe",))  # fmt: skip
 HANDLER_FIELDS = frozenset(path[0] for path in _HANDLERS)
-# All command lines of one request together: as much as one exec command line may be (exec_commands'
-# MAX_ARGV_CHARS), so a pod cannot cost the gateway more analysis than an exec.
+# All command lines of one request together, each with its environment: as much as one exec command line may be
+# (exec_commands' MAX_ARGV_CHARS), so a pod cannot cost the gateway much more analysis than an exec.
 MAX_COMMAND_CHARS = 64 * 1024
 
 
@@ -145,7 +145,8 @@ class Reading:
             self.doubt(str(problem))
 
     def _add(self, run: ContainerRun) -> None:
-        self.chars += sum(len(word) for word in run.argv)
+        # What the exec analysis will read: the argv and the environment it starts with (each run its own copy).
+        self.chars += sum(len(word) for word in run.analysed_argv())
         if self.chars > MAX_COMMAND_CHARS:
             self.doubt(f"the command lines of this request are longer than {MAX_COMMAND_CHARS} characters together")
             return
