@@ -17,8 +17,10 @@ from kubejit.domain.errors import Unauthenticated
 from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.policy import AccessPolicy, Profile
 from kubejit.domain.rbac import PolicyRule
-from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions
+from kubejit.entrypoints.gateway.proxy import Gateway
 from kubejit.services.gateway_access import GatewayAccess
+from kubejit.services.gateway_authentication import Identity
+from kubejit.services.gateway_sessions import Sessions
 
 POLICY = load_policy("""\
 apiVersion: kubejit.io/v1alpha1
