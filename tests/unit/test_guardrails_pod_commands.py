@@ -266,3 +266,18 @@ def test_the_environment_counts_toward_the_cap_on_what_one_request_has_analysed(
     found = extract_pod_commands(create(), body({"spec": {"containers": containers}}))
     assert any("characters together" in reason for reason in found.unknown), found.unknown
     assert evaluate([SAFE_EXEC], create(), body({"spec": {"containers": containers}})).effect is Effect.DENY
+
+
+@pytest.mark.parametrize(
+    "name", ["BASH_ENV", "ENV", "LD_PRELOAD", "PROMPT_COMMAND", "BASH_FUNC_true%%", "NODE_OPTIONS"]
+)
+def test_a_code_carrying_variable_whose_value_comes_at_run_time_cannot_be_checked(name: str) -> None:
+    """`BASH_ENV` from a ConfigMap (`valueFrom`), with the script in a ConfigMap volume, runs code no pattern sees,
+    exactly like a literal `BASH_ENV=/cfg/script`, which is refused: a code carrier with an unknown value is refused
+    when failing closed. An ordinary variable from a Secret is fine."""
+    from_config = {"name": name, "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}
+    refused = evaluate([SAFE_EXEC], create(), pod(command=["bash", "-c", "true"], env=[from_config]))
+    assert refused.effect is Effect.DENY, refused
+    assert name in refused.message
+    password = {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+    assert evaluate([SAFE_EXEC], create(), pod(command=["bash", "-c", "true"], env=[password])).effect is Effect.ALLOW

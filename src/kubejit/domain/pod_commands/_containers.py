@@ -11,6 +11,8 @@ Rules (the security model explains them):
 * ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD; with neither the image's own entrypoint
   runs, which the request does not show (an empty argv). With only ``args``, they are checked as the command
   line: an image with no ENTRYPOINT (busybox: ``kubectl run --image=busybox x -- rm -rf /``) runs them as is.
+* A variable that carries code (``BASH_ENV``, ``LD_PRELOAD``, ...: ``exec_commands.carries_code``) given a
+  ``valueFrom`` cannot be told, like a literal one the exec analysis cannot check.
 * ``$(NAME)`` resolves against the container's literal ``env`` values only; a name given by ``valueFrom``,
   ``envFrom`` or not at all may be defined at run time (a ConfigMap edit, a later patch), so it cannot be told.
 * In a merging patch (strategic merge, server-side apply) an entry is merged into the stored container: one that
@@ -28,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kubejit.domain.exec_commands import carries_code
 from kubejit.domain.pod_commands._expansion import UnknownVariable, expand
 from kubejit.domain.pod_commands._kinds import CONTAINER_LISTS
 
@@ -250,6 +253,11 @@ def _environment(env: object, label: str) -> tuple[tuple[str, ...], _Values]:
         if not isinstance(name, str) or not isinstance(value, (str, type(None))):
             raise _Unreadable(f"{label}.env[{index}] is not a name with a string value")
         if value is None or "valueFrom" in item:
+            if carries_code(name):
+                raise _Unreadable(
+                    f"{label}.env[{index}] gives {name}, which carries code (see the exec guardrail), a value only "
+                    "known at run time (valueFrom): give it a literal value, or none"
+                )
             values.known[name] = None
             continue
         try:
