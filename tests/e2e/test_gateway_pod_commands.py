@@ -179,3 +179,35 @@ def test_applying_a_workload_whose_command_is_denied_is_refused(
     assert "not both command and args" in patched.stderr, patched.stderr
     stored = kubectl("get", "deployment", "worker", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0]}")
     assert json.loads(stored.stdout).get("args") is None
+
+
+def test_a_denied_command_in_a_lifecycle_hook_or_a_probe_is_refused(
+    env: GatewayEnv, session: Path, ns: str, kubectl: Kubectl
+) -> None:
+    """The kubelet runs hooks' and exec probes' commands in the container: `kubectl apply` of a pod whose own
+    command is harmless but whose postStart hook or liveness probe is denied is refused, and so is a patch that
+    adds such a probe to a deployment."""
+
+    def hooked(name: str, **handler: object) -> str:
+        container = {"name": "main", "image": "busybox", "command": ["sleep", "3600"], **handler}
+        spec = {"nodeName": NODE_NAME, "containers": [container]}
+        return json.dumps(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+        )
+
+    rm = {"exec": {"command": ["sh", "-c", "rm -rf /data"]}}
+    for name, handler in (("hook", {"lifecycle": {"postStart": rm}}), ("probe", {"livenessProbe": rm})):
+        refused = env.kubectl(session, "apply", "-f", "-", input_text=hooked(name, **handler))
+        assert refused.returncode != 0
+        assert f"{REFUSED}: spec.containers[0] (main)." in refused.stderr, refused.stderr
+        assert not exists(kubectl, ns, "pod", name)
+    fine = {"livenessProbe": {"exec": {"command": ["cat", "/etc/hostname"]}}}
+    allowed = env.kubectl(session, "apply", "-f", "-", input_text=hooked("fine", **fine))
+    assert allowed.returncode == 0, allowed.stderr
+    assert env.kubectl(session, "apply", "-f", "-", input_text=deployment(ns, ["sleep", "3600"])).returncode == 0
+    probe = {"spec": {"template": {"spec": {"containers": [{"name": "worker", "readinessProbe": rm}]}}}}
+    patched = env.kubectl(session, "patch", "deployment", "worker", "-p", json.dumps(probe))
+    assert patched.returncode != 0
+    assert "spec.template.spec.containers[0] (worker).readinessProbe" in patched.stderr, patched.stderr
+    stored = kubectl("get", "deployment", "worker", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0]}")
+    assert "readinessProbe" not in json.loads(stored.stdout)

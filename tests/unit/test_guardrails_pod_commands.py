@@ -13,7 +13,7 @@ from kubejit.adapters.policy_file import load_policy
 from kubejit.domain.exec_commands import parse_pattern
 from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.guardrails import Effect, ExecRule, Guardrail, evaluate
-from kubejit.domain.pod_commands import RequestBody
+from kubejit.domain.pod_commands import RequestBody, extract_pod_commands
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.services.gateway_access import GatewayAccess, GuardrailRefusal
 
@@ -201,3 +201,83 @@ def test_the_gateways_decision_sees_the_body() -> None:
     assert allowed.grant.id == "g1"
     with pytest.raises(GuardrailRefusal, match="the gateway did not read the request body"):
         access.authorize(parse_request("POST", path), NOW, grant_id="g1", user="alice")
+
+
+HOOKS_AND_PROBES = [
+    {"lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "rm -rf /data"]}}}},
+    {"lifecycle": {"preStop": {"exec": {"command": ["rm", "-rf", "/data"]}}}},
+    {"livenessProbe": {"exec": {"command": ["rm", "-rf", "/data"]}}},
+    {"readinessProbe": {"exec": {"command": ["dd", "if=/dev/zero", "of=/dev/sda"]}}},
+    {"startupProbe": {"exec": {"command": ["sh", "-c", "mkfs /dev/sda"]}}},
+]
+
+
+@pytest.mark.parametrize("handler", HOOKS_AND_PROBES, ids=["postStart", "preStop", "liveness", "readiness", "startup"])
+def test_a_denied_command_in_a_lifecycle_hook_or_an_exec_probe_is_refused(handler: dict[str, Any]) -> None:
+    """The kubelet runs a hook's or a probe's exec command in the container: it is a command line like the
+    container's own, whatever the container's command."""
+    refused = evaluate([SAFE_EXEC], create(), pod(command=["sleep", "3600"], **handler))
+    assert refused.effect is Effect.DENY, refused
+    assert "matches the denied exec command pattern" in refused.message
+    name = next(iter(handler))
+    assert f"spec.containers[0] (main).{name}" in refused.message
+    in_workload = evaluate(
+        [SAFE_EXEC], create("/apis/apps/v1/namespaces/a/deployments"), workload(command=["sleep", "1"], **handler)
+    )
+    assert in_workload.effect is Effect.DENY, in_workload
+
+
+@pytest.mark.parametrize("handler", HOOKS_AND_PROBES[:3], ids=["postStart", "preStop", "liveness"])
+def test_a_hook_or_probe_set_by_a_merging_or_json_patch_is_checked(handler: dict[str, Any]) -> None:
+    """A patch that only adds a hook or probe (no command, no args) still says that hook's whole command line."""
+    deployment = parse_request("PATCH", "/apis/apps/v1/namespaces/a/deployments/w")
+    merging = body({"spec": {"template": {"spec": {"containers": [{"name": "app", **handler}]}}}}, SMP)
+    assert evaluate([SAFE_EXEC], deployment, merging).effect is Effect.DENY
+    ((name, value),) = handler.items()
+    operation = {"op": "add", "path": f"/spec/template/spec/containers/0/{name}", "value": value}
+    assert evaluate([SAFE_EXEC], deployment, body([operation], "application/json-patch+json")).effect is Effect.DENY
+    deep = {"op": "add", "path": f"/spec/template/spec/containers/0/{name}/exec", "value": {"command": ["true"]}}
+    if name == "lifecycle":
+        deep["path"] = f"/spec/template/spec/containers/0/{name}/postStart"
+        deep["value"] = {"exec": {"command": ["rm", "-rf", "/"]}}
+    assert evaluate([SAFE_EXEC], deployment, body([deep], "application/json-patch+json")).effect is Effect.DENY
+
+
+def test_an_allowed_hook_and_probe_pass() -> None:
+    fine = pod(
+        command=["sleep", "3600"],
+        lifecycle={"preStop": {"exec": {"command": ["sleep", "5"]}}, "postStart": {"httpGet": {"port": 80}}},
+        livenessProbe={"exec": {"command": ["cat", "/etc/hostname"]}},
+        readinessProbe={"tcpSocket": {"port": 80}},
+    )
+    assert evaluate([NO_SHELLS], create(), fine).effect is Effect.ALLOW
+
+
+def test_the_environment_counts_toward_the_cap_on_what_one_request_has_analysed() -> None:
+    """Each command line is analysed with its container's environment (and a container's hooks and probes each
+    with it again): the text analysed for one request, environments included, is capped, or a body of a few
+    containers with long env values and many probes would cost the gateway many times one exec's analysis."""
+    value = "a" * (16 * 1024 - 64)
+    probes = {name: {"exec": {"command": ["true"]}} for name in ("livenessProbe", "readinessProbe", "startupProbe")}
+    containers = [
+        {"name": f"c{i}", "image": "busybox", "command": ["true"], "env": [{"name": "X", "value": value}], **probes}
+        for i in range(2)
+    ]
+    found = extract_pod_commands(create(), body({"spec": {"containers": containers}}))
+    assert any("characters together" in reason for reason in found.unknown), found.unknown
+    assert evaluate([SAFE_EXEC], create(), body({"spec": {"containers": containers}})).effect is Effect.DENY
+
+
+@pytest.mark.parametrize(
+    "name", ["BASH_ENV", "ENV", "LD_PRELOAD", "PROMPT_COMMAND", "BASH_FUNC_true%%", "NODE_OPTIONS"]
+)
+def test_a_code_carrying_variable_whose_value_comes_at_run_time_cannot_be_checked(name: str) -> None:
+    """`BASH_ENV` from a ConfigMap (`valueFrom`), with the script in a ConfigMap volume, runs code no pattern sees,
+    exactly like a literal `BASH_ENV=/cfg/script`, which is refused: a code carrier with an unknown value is refused
+    when failing closed. An ordinary variable from a Secret is fine."""
+    from_config = {"name": name, "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "k"}}}
+    refused = evaluate([SAFE_EXEC], create(), pod(command=["bash", "-c", "true"], env=[from_config]))
+    assert refused.effect is Effect.DENY, refused
+    assert name in refused.message
+    password = {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
+    assert evaluate([SAFE_EXEC], create(), pod(command=["bash", "-c", "true"], env=[password])).effect is Effect.ALLOW

@@ -130,6 +130,7 @@ This module is the public API; the work is done behind it, in private modules (c
 """
 
 from kubejit.domain.exec_commands._check import ExecVerdict, Unresolvable, check_exec, simple_commands
+from kubejit.domain.exec_commands._environment import carries_code
 from kubejit.domain.exec_commands._matching import CommandPattern, parse_pattern
 from kubejit.domain.exec_commands._words import (
     INTERACTIVE_REASON,
@@ -156,6 +157,7 @@ __all__ = [
     "CommandPattern",
     "ExecVerdict",
     "Unresolvable",
+    "carries_code",
     "check_exec",
     "parse_pattern",
     "simple_commands",

@@ -75,6 +75,12 @@ def check_assignment(analysis: Analyzer, word: Word, ctx: Context) -> None:
         analysis.speculate(value, ctx)  # bash evaluates stored text in arithmetic subscripts: a[$(cmd)]
 
 
+def carries_code(name: str) -> bool:
+    """Whether a variable of this name may carry code whatever its value (so a value only known at run time, a
+    container's ``valueFrom``, cannot be checked). Called by ``kubejit.domain.pod_commands``."""
+    return _check_for(_NAME_SUFFIX.sub("", name), "") is not None
+
+
 _Check = Callable[["Analyzer", str, Word, Context], None]
 
 

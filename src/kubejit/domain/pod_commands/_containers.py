@@ -11,12 +11,18 @@ Rules (the security model explains them):
 * ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD; with neither the image's own entrypoint
   runs, which the request does not show (an empty argv). With only ``args``, they are checked as the command
   line: an image with no ENTRYPOINT (busybox: ``kubectl run --image=busybox x -- rm -rf /``) runs them as is.
+* A variable that carries code (``BASH_ENV``, ``LD_PRELOAD``, ...: ``exec_commands.carries_code``) given a
+  ``valueFrom`` cannot be told, like a literal one the exec analysis cannot check.
 * ``$(NAME)`` resolves against the container's literal ``env`` values only; a name given by ``valueFrom``,
   ``envFrom`` or not at all may be defined at run time (a ConfigMap edit, a later patch), so it cannot be told.
 * In a merging patch (strategic merge, server-side apply) an entry is merged into the stored container: one that
   sets ``command``, ``args``, ``env``, ``envFrom``, ``stdin`` or ``tty`` must set both ``command`` and ``args``
   (``[]`` for none; ``null`` too, except in server-side apply, which drops nulls), or what it will run depends
   on the stored object (fields another field manager owns stay), which the gateway does not see.
+* Lifecycle hooks (``postStart``, ``preStop``) and exec probes (``liveness``, ``readiness``, ``startup``) are
+  commands the kubelet runs in the container, with its environment: each ``exec.command`` is a run of its own,
+  read in every body shape (a patch that sets one says its whole command line), checked both as written and with
+  the literal ``$(VAR)`` values filled in (the kubelet expands probes' commands, not hooks').
 """
 
 from __future__ import annotations
@@ -24,14 +30,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from kubejit.domain.exec_commands import carries_code
 from kubejit.domain.pod_commands._expansion import UnknownVariable, expand
 from kubejit.domain.pod_commands._kinds import CONTAINER_LISTS
 
 # The fields that decide what a container runs; a merging patch that touches one must say the whole command line.
 _RUN_FIELDS = frozenset({"command", "args", "env", "envFrom", "stdin", "tty"})
 _WHOLE_LINE = frozenset({"command", "args"})
-# All command lines of one request together: as much as one exec command line may be (exec_commands'
-# MAX_ARGV_CHARS), so a pod cannot cost the gateway more analysis than an exec.
+# Where the kubelet finds the commands it runs in a container besides its main process (each ends in exec.command).
+_HANDLERS = (("lifecycle", "postStart"), ("lifecycle", "preStop"), ("livenessProbe",), ("readinessProbe",),
+             ("startupProbe",))  # fmt: skip
+HANDLER_FIELDS = frozenset(path[0] for path in _HANDLERS)
+# All command lines of one request together, each with its environment: as much as one exec command line may be
+# (exec_commands' MAX_ARGV_CHARS), so a pod cannot cost the gateway much more analysis than an exec.
 MAX_COMMAND_CHARS = 64 * 1024
 
 
@@ -122,15 +133,23 @@ class Reading:
             return  # a merging patch's removal of the container: nothing will run
         name = entry.get("name")
         label = f"{where} ({name})" if isinstance(name, str) and name else where
+        ephemeral = list_name == "ephemeralContainers"
+        try:
+            for run in _handler_runs(entry, label, ephemeral=ephemeral):  # whatever the entry's command says
+                self._add(run)
+        except _Unreadable as problem:
+            self.doubt(str(problem))
         partial = (self.merging if merging is None else merging) and list_name not in self.whole_lists
         if partial and not self._whole_line(entry, label):
             return
         try:
-            run = _run(entry, label, ephemeral=list_name == "ephemeralContainers")
+            self._add(_run(entry, label, ephemeral=ephemeral))
         except _Unreadable as problem:
             self.doubt(str(problem))
-            return
-        self.chars += sum(len(word) for word in run.argv)
+
+    def _add(self, run: ContainerRun) -> None:
+        # What the exec analysis will read: the argv and the environment it starts with (each run its own copy).
+        self.chars += sum(len(word) for word in run.analysed_argv())
         if self.chars > MAX_COMMAND_CHARS:
             self.doubt(f"the command lines of this request are longer than {MAX_COMMAND_CHARS} characters together")
             return
@@ -174,6 +193,33 @@ def _run(entry: Mapping[str, object], label: str, *, ephemeral: bool) -> Contain
     return ContainerRun(label, argv, environment, interactive, ephemeral)
 
 
+def _handler_runs(entry: Mapping[str, object], label: str, *, ephemeral: bool) -> list[ContainerRun]:
+    """The hooks' and exec probes' command lines of a container entry (none of them interactive)."""
+    runs: list[ContainerRun] = []
+    for path in _HANDLERS:
+        node: object = entry
+        where = label
+        for key in (*path, "exec"):
+            if node is None:
+                break
+            if not isinstance(node, Mapping):
+                raise _Unreadable(f"{where} is not an object")
+            node = node.get(key)
+            where = f"{where}.{key}"
+        if node is None:
+            continue
+        if not isinstance(node, Mapping):
+            raise _Unreadable(f"{where} is not an object")
+        words = _strings(node.get("command"), f"{where}.command")
+        if not words:
+            continue
+        environment, values = _environment(entry.get("env"), label)
+        expanded = tuple(expand(word, values.known.get) for word in words)  # unknown names stay as written
+        for argv in dict.fromkeys((tuple(words), expanded)):
+            runs.append(ContainerRun(f"{label}.{'.'.join(path)}", argv, environment, False, ephemeral))
+    return runs
+
+
 def _strings(value: object, where: str) -> list[str]:
     if value is None:
         return []
@@ -207,6 +253,11 @@ def _environment(env: object, label: str) -> tuple[tuple[str, ...], _Values]:
         if not isinstance(name, str) or not isinstance(value, (str, type(None))):
             raise _Unreadable(f"{label}.env[{index}] is not a name with a string value")
         if value is None or "valueFrom" in item:
+            if carries_code(name):
+                raise _Unreadable(
+                    f"{label}.env[{index}] gives {name}, which carries code (see the exec guardrail), a value only "
+                    "known at run time (valueFrom): give it a literal value, or none"
+                )
             values.known[name] = None
             continue
         try:

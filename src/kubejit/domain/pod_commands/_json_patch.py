@@ -8,7 +8,8 @@ called by :mod:`._extract` with the pod spec's path for the request's kind, and 
   list or container is read as whole containers;
 * operations on fields of one container (``/spec/containers/0/command``) are gathered per container and read like an
   entry of a merging patch: they must set both ``command`` and ``args``;
-* ``move`` and ``copy`` into any of those places, edits inside ``command`` or ``args`` (``.../command/0``), an unknown
+* ``move`` and ``copy`` into any of those places, edits inside ``command`` or ``args`` (``.../command/0``) or
+  inside a hook or probe (``.../livenessProbe/exec``: a value at the hook or probe itself is read), an unknown
   operation, a malformed pointer or index: cannot be told. ``test`` is ignored; removals run nothing.
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubejit.domain.pod_commands._containers import Reading
+from kubejit.domain.pod_commands._containers import HANDLER_FIELDS, Reading
 from kubejit.domain.pod_commands._kinds import CONTAINER_LISTS
 
 _WRITES = frozenset({"add", "replace"})
@@ -97,8 +98,8 @@ def _in_list(
         return
     entry = fields.setdefault((list_name, position), {})
     if len(rest) > 2:
-        if name in _LINE_FIELDS:
-            reading.doubt(f"{where} edits part of {name} of {list_name}[{position}]; replace the whole list instead")
+        if name in _LINE_FIELDS or (name in HANDLER_FIELDS and kind != "remove"):
+            reading.doubt(f"{where} edits part of {name} of {list_name}[{position}]; replace the whole {name} instead")
         entry.setdefault(name, None)  # part of env/envFrom changes: the entry touches it
         return
     entry[name] = None if kind == "remove" else value
