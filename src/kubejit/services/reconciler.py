@@ -48,6 +48,7 @@ from kubejit.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from kubejit.services.audit_replay import approved_row_problems
 from kubejit.services.binding_sweep import BindingSweep, binding_names
 from kubejit.services.grant_trust import RefusalLog, trust_problems
 from kubejit.services.keeper_stats import KeeperStats
@@ -248,16 +249,20 @@ class GrantReconciler:
         return 1
 
     def _refused_activation(self, stored: Stored, policy: AccessPolicy) -> bool:
-        """True when the row must not be bound: not the broker's row (refused, left as it is for the audit), or
-        not supported by the current policy (ended by kubejit, with the reasons)."""
+        """True when the row must not be bound: not the broker's row, or an older copy of one that the chain
+        says has moved on since (refused, left as it is for the audit), or not supported by the current policy
+        (ended by kubejit, with the reasons)."""
         problems = trust_problems(policy, stored)
-        if stored.seal is not Seal.VALID:
-            self._refuse(stored, problems, AuditKind.GRANT_ACTIVATION_FAILED, {"retry": False})
-            return True
-        if problems:
+        if stored.seal is Seal.VALID and problems:
             self._end_unusable(stored.request, "the current policy does not support it: " + "; ".join(problems))
             return True
-        return False
+        if not problems:
+            with self.uow(read_only=True) as uow:  # sealed, but perhaps an older copy put back: ask the chain
+                problems = approved_row_problems(uow, stored)
+            if not problems:
+                return False
+        self._refuse(stored, problems, AuditKind.GRANT_ACTIVATION_FAILED, {"retry": False})
+        return True
 
     def _end_unusable(self, request: AccessRequest, reason: str) -> int:
         """An approved request that can never be activated is revoked by kubejit, with the reason."""
