@@ -244,7 +244,8 @@ def test_an_approved_row_put_back_after_revoke_is_not_bound_again(lab: TrustLab,
     with sqlite3.connect(lab.database) as db:
         db.row_factory = sqlite3.Row
         kept = dict(db.execute("SELECT * FROM loot WHERE id = ?", (grant_id,)).fetchone())
-        assert kept["state"] == "approved" and kept["seal"]
+        assert kept["state"] == "approved"
+        assert kept["seal"]
         columns = [c for c in kept if c != "id"]
         db.execute(
             f"UPDATE requests SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
