@@ -258,3 +258,29 @@ def test_an_approved_row_put_back_after_revoke_is_not_bound_again(lab: TrustLab,
     code, report, _ = lab.verify()
     assert code == 1
     assert any(p["message"].startswith(f"request {grant_id}:") for p in report["problems"])
+
+
+def test_a_revoke_undone_in_the_database_still_takes_the_access_away(lab: TrustLab, namespace: str) -> None:
+    """Someone who can write the database undoes every revoke as it is written (a trigger puts the active row
+    back, with its seal): the chain says revoked, the row says active. The keeper goes by the chain."""
+    grant_id = lab.active_grant("alice", namespace)
+    with sqlite3.connect(lab.database) as db:
+        db.executescript(
+            """
+            CREATE TRIGGER undo_revoke AFTER UPDATE ON requests WHEN NEW.state = 'revoked'
+            BEGIN UPDATE requests SET state = OLD.state, document = OLD.document, ends_at = OLD.ends_at,
+                seal = OLD.seal, version = OLD.version, unbind_pending = OLD.unbind_pending WHERE id = NEW.id;
+            END;
+            """
+        )
+    try:
+        lab.jit("alice", "revoke", grant_id, "--reason", "done")
+        with sqlite3.connect(lab.database) as db:
+            assert db.execute("SELECT state FROM requests WHERE id = ?", (grant_id,)).fetchone() == ("active",)
+        assert eventually(lambda: not lab.bindings_of(grant_id), timeout=5)
+        assert not lab.can_list_pods("alice", namespace)
+        time.sleep(1)  # and it stays away
+        assert not lab.bindings_of(grant_id)
+    finally:
+        with sqlite3.connect(lab.database) as db:
+            db.execute("DROP TRIGGER undo_revoke")
