@@ -224,3 +224,63 @@ def test_rows_from_before_seals_are_sealed_only_where_the_chain_explains_them(la
     assert kept in lab.fed_grants()
     assert lab.token_status("alice", kept) == 200
     refused_everywhere(lab, forged, "erin", [namespace])
+
+
+def test_an_approved_row_put_back_after_revoke_is_not_bound_again(lab: TrustLab, namespace: str) -> None:
+    """A seal does not stop a replay: someone who can write the database keeps a copy of the row as the broker
+    sealed it when it was approved (a trigger, a backup) and puts it back once the grant was revoked. The keeper
+    must not bind it again: the chain says it was activated and revoked since."""
+    with sqlite3.connect(lab.database) as db:  # the attacker's trigger: keep every approved row as sealed
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS loot AS SELECT * FROM requests WHERE 0;
+            CREATE TRIGGER IF NOT EXISTS keep_approved AFTER UPDATE ON requests WHEN NEW.state = 'approved'
+            BEGIN INSERT INTO loot SELECT * FROM requests WHERE id = NEW.id; END;
+            """
+        )
+    grant_id = lab.active_grant("alice", namespace)
+    lab.jit("alice", "revoke", grant_id, "--reason", "done")
+    assert eventually(lambda: not lab.bindings_of(grant_id), timeout=10)
+    with sqlite3.connect(lab.database) as db:
+        db.row_factory = sqlite3.Row
+        kept = dict(db.execute("SELECT * FROM loot WHERE id = ?", (grant_id,)).fetchone())
+        assert kept["state"] == "approved"
+        assert kept["seal"]
+        columns = [c for c in kept if c != "id"]
+        db.execute(
+            f"UPDATE requests SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?",
+            [*(kept[c] for c in columns), grant_id],
+        )
+        db.executescript("DROP TRIGGER keep_approved; DROP TABLE loot;")
+    time.sleep(1.5)  # several keeper passes (250ms each)
+    assert not lab.bindings_of(grant_id)
+    assert not lab.can_list_pods("alice", namespace)
+    code, report, _ = lab.verify()
+    assert code == 1
+    assert any(p["message"].startswith(f"request {grant_id}:") for p in report["problems"])
+
+
+def test_a_revoke_undone_in_the_database_still_takes_the_access_away(lab: TrustLab, namespace: str) -> None:
+    """Someone who can write the database undoes every revoke as it is written (a trigger puts the active row
+    back, with its seal): the chain says revoked, the row says active. The keeper goes by the chain."""
+    grant_id = lab.active_grant("alice", namespace)
+    with sqlite3.connect(lab.database) as db:
+        db.executescript(
+            """
+            CREATE TRIGGER undo_revoke AFTER UPDATE ON requests WHEN NEW.state = 'revoked'
+            BEGIN UPDATE requests SET state = OLD.state, document = OLD.document, ends_at = OLD.ends_at,
+                seal = OLD.seal, version = OLD.version, unbind_pending = OLD.unbind_pending WHERE id = NEW.id;
+            END;
+            """
+        )
+    try:
+        lab.jit("alice", "revoke", grant_id, "--reason", "done")
+        with sqlite3.connect(lab.database) as db:
+            assert db.execute("SELECT state FROM requests WHERE id = ?", (grant_id,)).fetchone() == ("active",)
+        assert eventually(lambda: not lab.bindings_of(grant_id), timeout=5)
+        assert not lab.can_list_pods("alice", namespace)
+        time.sleep(1)  # and it stays away
+        assert not lab.bindings_of(grant_id)
+    finally:
+        with sqlite3.connect(lab.database) as db:
+            db.execute("DROP TRIGGER undo_revoke")

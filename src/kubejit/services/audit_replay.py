@@ -7,7 +7,8 @@ it ended. A row whose story differs was written behind the broker's back (or put
 request with no submission event, other namespaces, groups or end time than its events say, an activation with
 no approval events, a state its events never reached, a row without the broker's seal.
 
-Callers: :meth:`kubejit.services.audit.AuditService.verify` (``kubejit audit verify`` names every such row) and
+Callers: :meth:`kubejit.services.audit.AuditService.verify` (``kubejit audit verify`` names every such row),
+the keeper before it binds an approved row (:func:`approved_row_problems`: a seal does not stop a replay), and
 :mod:`kubejit.bootstrap`, once per start, to seal rows written before seals existed, only where the chain
 explains them (:func:`seal_explained_rows`). Both read the chain once, streamed, folding each request's events
 as they come; nothing but a small summary per request is kept.
@@ -231,6 +232,22 @@ def unexplained_rows(uow: UnitOfWork) -> list[UnexplainedRow]:
         if story.submitted is not None:
             found.append(UnexplainedRow(request_id, ("it was submitted but has no row",), story.last_seq))
     return found
+
+
+# An approved request's own events: its submission, reviews, flags. Far fewer than this; reaching it means the
+# request has a history (activity, an activation) that an approved row does not have.
+_APPROVED_STORY_EVENTS = 1000
+
+
+def approved_row_problems(uow: UnitOfWork, stored: Stored) -> list[str]:
+    """What the chain does not explain about an approved row about to be bound: the keeper's check against a
+    replay (an older copy of the row, with the broker's seal, put back after the grant was activated, revoked or
+    ended). One indexed query of the request's own events."""
+    request_id = stored.request.id
+    events = uow.audit.query(request_id=request_id, limit=_APPROVED_STORY_EVENTS)
+    if len(events) >= _APPROVED_STORY_EVENTS:
+        return [f"the chain has {len(events)} or more events about it, more than an approved request has"]
+    return differences(stored, stories(events).get(request_id))
 
 
 def verification_problems(uow: UnitOfWork) -> list[Problem]:

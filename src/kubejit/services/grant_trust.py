@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from itertools import islice
 
+from kubejit.domain.audit import AuditKind
 from kubejit.domain.grant_validity import grant_problems
 from kubejit.domain.policy import AccessPolicy
-from kubejit.ports import Seal, Stored
+from kubejit.ports import Seal, Stored, UnitOfWork
 
 log = logging.getLogger("kubejit.grant_trust")
 
@@ -50,3 +52,49 @@ class RefusalLog:
         self.refused += 1
         log.error("%s refuses request %s (version %d): %s", self.where, request_id, stored.version, "; ".join(problems))
         return True
+
+
+# The events after which a request never grants anything again, whatever its row says.
+ENDING_KINDS = frozenset(
+    {
+        AuditKind.GRANT_REVOKED,
+        AuditKind.GRANT_EXPIRED,
+        AuditKind.REQUEST_CANCELLED,
+        AuditKind.REQUEST_DENIED,
+        AuditKind.REQUEST_TIMED_OUT,
+    }
+)
+ENDED_BY_CHAIN = "the audit chain says it ended, but its row is active: an older copy of the row was put back"
+CATCH_UP_EVENTS = 5000  # events read per call from before the first call, so no pass stalls on a long chain
+
+
+@dataclass
+class ChainEndings:
+    """Which requests the audit chain says have ended: every call reads the events appended since the last one,
+    and a chunk of the events from before the first call, until the whole chain is read."""
+
+    catch_up: int = CATCH_UP_EVENTS  # events from before the first call read per call
+    _ended: set[str] = field(default_factory=set)
+    _live: int | None = None  # the last event read from the chain's tail
+    _old: int = 0  # the last event read of those from before the first call
+    _old_until: int = 0  # the chain's head at the first call
+
+    def ended(self, uow: UnitOfWork) -> set[str]:
+        if self._live is None:
+            head = uow.audit.head()
+            self._live = self._old_until = head.seq if head is not None else 0
+        self._live = self._read(uow, self._live, None)
+        if self._old < self._old_until:
+            self._old = min(self._read(uow, self._old, self.catch_up), self._old_until)
+        return self._ended
+
+    def _read(self, uow: UnitOfWork, after: int, most: int | None) -> int:
+        stream = uow.audit.events(after_seq=after)
+        try:
+            for event in islice(stream, most):
+                if event.kind in ENDING_KINDS and event.request_id:
+                    self._ended.add(event.request_id)
+                after = event.seq
+        finally:
+            getattr(stream, "close", lambda: None)()
+        return after

@@ -48,8 +48,9 @@ from kubejit.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from kubejit.services.audit_replay import approved_row_problems
 from kubejit.services.binding_sweep import BindingSweep, binding_names
-from kubejit.services.grant_trust import RefusalLog, trust_problems
+from kubejit.services.grant_trust import ENDED_BY_CHAIN, ChainEndings, RefusalLog, trust_problems
 from kubejit.services.keeper_stats import KeeperStats
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class GrantReconciler:
     _refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the grant keeper"))
     _trusted: dict[str, int] = field(default_factory=dict)  # active grant -> version found trustworthy
     _trusted_under: object = None  # the policy those were checked under
+    _endings: ChainEndings = field(default_factory=ChainEndings)  # requests the chain says have ended
 
     def __post_init__(self) -> None:
         self._sweeper = BindingSweep(self.uow, self.cluster, self.leader, self.stats, self._audit, self._guarded)
@@ -248,16 +250,20 @@ class GrantReconciler:
         return 1
 
     def _refused_activation(self, stored: Stored, policy: AccessPolicy) -> bool:
-        """True when the row must not be bound: not the broker's row (refused, left as it is for the audit), or
-        not supported by the current policy (ended by kubejit, with the reasons)."""
+        """True when the row must not be bound: not the broker's row, or an older copy of one that the chain
+        says has moved on since (refused, left as it is for the audit), or not supported by the current policy
+        (ended by kubejit, with the reasons)."""
         problems = trust_problems(policy, stored)
-        if stored.seal is not Seal.VALID:
-            self._refuse(stored, problems, AuditKind.GRANT_ACTIVATION_FAILED, {"retry": False})
-            return True
-        if problems:
+        if stored.seal is Seal.VALID and problems:
             self._end_unusable(stored.request, "the current policy does not support it: " + "; ".join(problems))
             return True
-        return False
+        if not problems:
+            with self.uow(read_only=True) as uow:  # sealed, but perhaps an older copy put back: ask the chain
+                problems = approved_row_problems(uow, stored)
+            if not problems:
+                return False
+        self._refuse(stored, problems, AuditKind.GRANT_ACTIVATION_FAILED, {"retry": False})
+        return True
 
     def _end_unusable(self, request: AccessRequest, reason: str) -> int:
         """An approved request that can never be activated is revoked by kubejit, with the reason."""
@@ -487,18 +493,23 @@ class GrantReconciler:
 
     def refuse_untrusted(self) -> int:
         """Take the access away from every active grant the keeper may not honour (its row not sealed by the
-        broker, or not supported by the current policy): its bindings are deleted, found by label (the row's
-        namespaces are not to be believed). The row stays as it is, for the audit; expiry ends it as usual."""
+        broker, not supported by the current policy, or ended in the audit chain): its bindings are deleted,
+        found by label (the row's namespaces are not to be believed). The row stays as it is, for the audit;
+        expiry ends it as usual."""
         policy = self.policy()
         if policy is not self._trusted_under:
             self._trusted, self._trusted_under = {}, policy  # a new policy: check every grant again
         with self.uow(read_only=True) as uow:
+            ended = self._endings.ended(uow)  # first: a grant ended after this read is not active below
             active = uow.requests.find(states=[State.ACTIVE], limit=1_000_000)
         refused = 0
         for stored in active:
-            if self._trusted.get(stored.request.id) == stored.version:
+            if stored.request.id in ended:
+                problems = [ENDED_BY_CHAIN]
+            elif self._trusted.get(stored.request.id) == stored.version:
                 continue
-            problems = trust_problems(policy, stored)
+            else:
+                problems = trust_problems(policy, stored)
             if not problems:
                 self._trusted[stored.request.id] = stored.version
                 continue
