@@ -216,6 +216,7 @@ def test_an_active_grant_edited_behind_the_brokers_back_loses_its_bindings(world
     world.keeper.reconcile()
     assert request_id in world.cluster.bindings
     world.tamper(request_id, namespaces=("payments", "payments-prod"))
+    world.clock.advance(seconds=world.keeper.trust_interval.total_seconds())  # active grants are checked again
     world.keeper.reconcile()
     assert request_id not in world.cluster.bindings
     assert any("namespaces" in r for r in world.unexplained()[request_id])
@@ -248,3 +249,25 @@ def test_legacy_rows_are_sealed_only_where_the_chain_explains_them(world: World)
     assert [r.request_id for r in refused] == [edited]
     assert world.store.db.requests[kept].seal is Seal.VALID
     assert world.store.db.requests[edited].seal is Seal.MISSING
+
+
+def test_planted_approved_rows_never_keep_real_grants_waiting(world: World) -> None:
+    """Refused rows stay approved (left as found): a batch full of them must not starve the real approvals."""
+    old = AT - timedelta(days=30)  # older approvals than any real one: first in line
+    for n in range(world.keeper.batch + 10):
+        planted = replace(
+            AccessRequest(
+                f"req-planted-{n:03d}", ALICE, "payments-debug", ("payments",), timedelta(minutes=30), "x", old
+            ),
+            state=State.APPROVED,
+            reviews=(Review("bob", Verdict.APPROVE, old),),
+            approved_at=old,
+        )
+        world.store.db.requests[planted.id] = Stored(planted, 1, Seal.MISSING)
+    real = world.submit()
+    world.access.approve(BOB, real)
+    for _ in range(3):
+        world.keeper.reconcile()
+    assert real in world.cluster.bindings
+    assert not any(request_id.startswith("req-planted-") for request_id in world.cluster.bindings)
+    assert world.keeper.stats.refused == world.keeper.batch + 10  # each reported once

@@ -43,6 +43,11 @@ class RefusalLog:
     refused: int = 0
     _seen: dict[str, int] = field(default_factory=dict)
 
+    def already(self, stored: Stored) -> bool:
+        """Whether this version of the row was refused before (a row refused for its seal or the chain stays
+        refused until it changes)."""
+        return self._seen.get(stored.request.id) == stored.version
+
     def first(self, stored: Stored, problems: list[str]) -> bool:
         """Record a refusal; True the first time this version of the row is refused (then log, audit it)."""
         request_id = stored.request.id
