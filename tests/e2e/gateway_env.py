@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from kubejit.adapters.policy_file import load_policy_file
@@ -21,6 +22,7 @@ from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.broker_access import install_broker_access
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.gateway import GatewayProcess, broker_link, gateway_config, prepare_gateway, start_gateway
+from kubejit.devcluster.kwok import NODE_NAME
 
 GATEWAY_POLICY = """\
 apiVersion: kubejit.io/v1alpha1
@@ -218,3 +220,29 @@ def gateway_env(
 
 def parse_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def namespace_with_pod(cluster: DevCluster, prefix: str = "g", *, pod: bool = True, stdin: bool = False) -> str:
+    """A fresh namespace, with a running pod ``app`` (container ``main``, on the kwok node) unless ``pod`` is off."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    cluster.kubectl("create", "namespace", name, check=True)
+    if pod:
+        container = "{name: main, image: registry.example/app:1" + (", stdin: true}" if stdin else "}")
+        manifest = (
+            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: app, namespace: {name}}}\nspec:\n"
+            f"  nodeName: {NODE_NAME}\n  containers: [{container}]\n"
+        )
+        cluster.kubectl("apply", "-f", "-", input_text=manifest, check=True)
+        cluster.kubectl("wait", "-n", name, "pod/app", "--for=condition=Ready", "--timeout=30s", check=True)
+    return name
+
+
+def module_gateway_env(name: str, *, policy: str = GATEWAY_POLICY) -> Any:
+    """A module-scoped ``env`` fixture: one broker and gateway for the test module that assigns it."""
+
+    @pytest.fixture(scope="module")
+    def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
+        with gateway_env(devcluster, tmp_path_factory.mktemp(name), name=name, policy=policy) as environment:
+            yield environment
+
+    return env

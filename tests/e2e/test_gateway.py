@@ -7,35 +7,20 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kubejit.devcluster.cluster import DevCluster
-from kubejit.devcluster.kwok import NODE_NAME
 from tests.conftest import Kubectl, eventually
-from tests.e2e.gateway_env import GatewayEnv, gateway_env
+from tests.e2e.gateway_env import GatewayEnv, module_gateway_env, namespace_with_pod
 
-
-@pytest.fixture(scope="module")
-def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
-    with gateway_env(devcluster, tmp_path_factory.mktemp("gateway"), name="gw") as environment:
-        yield environment
+env = module_gateway_env("gw")
 
 
 @pytest.fixture
-def ns(kubectl: Kubectl) -> str:
-    name = f"g-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    pod = (
-        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: app, namespace: {name}}}\nspec:\n  nodeName: {NODE_NAME}\n"
-        "  containers: [{name: main, image: registry.example/app:1}]\n"
-    )
-    kubectl("apply", "-f", "-", input_text=pod)
-    kubectl("wait", "-n", name, "pod/app", "--for=condition=Ready", "--timeout=30s")
-    return name
+def ns(devcluster: DevCluster) -> str:
+    return namespace_with_pod(devcluster)
 
 
 def ops_session(env: GatewayEnv, ns: str, duration: str = "10m") -> tuple[str, Path]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,20 +12,14 @@ import pytest
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.transport import trust_context
 from tests.conftest import Kubectl, eventually
-from tests.e2e.gateway_env import GatewayEnv, gateway_env
+from tests.e2e.gateway_env import GatewayEnv, module_gateway_env, namespace_with_pod
 
-
-@pytest.fixture(scope="module")
-def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
-    with gateway_env(devcluster, tmp_path_factory.mktemp("gateway-hardening"), name="gwh") as environment:
-        yield environment
+env = module_gateway_env("gwh")
 
 
 @pytest.fixture
-def ns(kubectl: Kubectl) -> str:
-    name = f"g-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    return name
+def ns(devcluster: DevCluster) -> str:
+    return namespace_with_pod(devcluster, pod=False)
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/logs/", "/debug/pprof/"])

@@ -7,8 +7,6 @@ container, pod or deployment."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.kwok import NODE_NAME
 from tests.conftest import Kubectl
-from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env
+from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, module_gateway_env, namespace_with_pod
 
 REFUSED = "refused in a JIT session"
 POD_OPS = """\
@@ -49,23 +47,12 @@ POLICY = GATEWAY_POLICY.replace("  profiles:\n", f"  profiles:\n{POD_OPS}", 1).r
 )
 
 
-@pytest.fixture(scope="module")
-def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
-    with gateway_env(devcluster, tmp_path_factory.mktemp("podcmd"), name="podcmd", policy=POLICY) as environment:
-        yield environment
+env = module_gateway_env("podcmd", policy=POLICY)
 
 
 @pytest.fixture
-def ns(kubectl: Kubectl) -> str:
-    name = f"p-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", name)
-    pod = (
-        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: app, namespace: {name}}}\nspec:\n  nodeName: {NODE_NAME}\n"
-        "  containers: [{name: main, image: registry.example/app:1, stdin: true}]\n"
-    )
-    kubectl("apply", "-f", "-", input_text=pod)
-    kubectl("wait", "-n", name, "pod/app", "--for=condition=Ready", "--timeout=30s")
-    return name
+def ns(devcluster: DevCluster) -> str:
+    return namespace_with_pod(devcluster, "p", stdin=True)
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ from kubejit.adapters.grant_tokens import GrantTokenSigner
 from kubejit.adapters.kube.upstream import Upstream
 from kubejit.adapters.policy_file import load_policy
 from kubejit.devcluster.cluster import DevCluster
-from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.domain.errors import Unauthenticated
 from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.policy import Profile
@@ -52,30 +51,18 @@ from kubejit.domain.rbac import PolicyRule
 from kubejit.entrypoints.gateway.proxy import Gateway, Identity, Sessions
 from kubejit.services.gateway_access import GatewayAccess
 from tests.conftest import eventually
-from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env
+from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env, module_gateway_env, namespace_with_pod
 
 GATEWAY_USER = "kubejit-gateway"
 
 # ---- fixtures -----------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
-    with gateway_env(devcluster, tmp_path_factory.mktemp("gwsec"), name="gwsec") as environment:
-        yield environment
+env = module_gateway_env("gwsec")
 
 
 def make_namespace(cluster: DevCluster, *, with_pod: bool) -> str:
-    name = f"g-{uuid.uuid4().hex[:10]}"
-    cluster.kubectl("create", "namespace", name, check=True)
-    if with_pod:
-        pod = (
-            f"apiVersion: v1\nkind: Pod\nmetadata: {{name: app, namespace: {name}}}\nspec:\n"
-            f"  nodeName: {NODE_NAME}\n  containers: [{{name: main, image: registry.example/app:1}}]\n"
-        )
-        cluster.kubectl("apply", "-f", "-", input_text=pod, check=True)
-        cluster.kubectl("wait", "-n", name, "pod/app", "--for=condition=Ready", "--timeout=30s", check=True)
-    return name
+    return namespace_with_pod(cluster, pod=with_pod)
 
 
 @pytest.fixture(scope="module")
