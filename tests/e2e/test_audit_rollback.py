@@ -43,6 +43,17 @@ def configmap(kubectl: Kubectl, namespace: str) -> dict[str, str]:
     return data
 
 
+def installed_broker(devcluster: DevCluster, tmp_path: Path, name: str) -> tuple[str, Path]:
+    """The broker's RBAC installed in a fresh namespace, and its config: (that namespace, the config file)."""
+    lease_ns = f"kubejit-{name}-{uuid.uuid4().hex[:6]}"
+    policy_file, kubeconfig = install(devcluster, tmp_path, namespace=lease_ns, role_name=f"kubejit:broker:{name}")
+    config = broker_config(
+        devcluster, tmp_path, policy_file=policy_file, broker_kubeconfig=kubeconfig, namespace=lease_ns,
+        instance=name, identity=f"{name}-0",
+    )  # fmt: skip
+    return lease_ns, config
+
+
 def truncate(database: Path, keep: int) -> None:
     with sqlite3.connect(database) as db:
         for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
@@ -55,12 +66,7 @@ def truncate(database: Path, keep: int) -> None:
 def test_a_truncated_trail_with_its_checkpoint_deleted_is_not_signed_again(
     devcluster: DevCluster, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    lease_ns = f"kubejit-rollback-{uuid.uuid4().hex[:6]}"
-    policy_file, kubeconfig = install(devcluster, tmp_path, namespace=lease_ns, role_name="kubejit:broker:rollback")
-    config = broker_config(
-        devcluster, tmp_path, policy_file=policy_file, broker_kubeconfig=kubeconfig, namespace=lease_ns,
-        instance="rollback", identity="rollback-0",
-    )  # fmt: skip
+    lease_ns, config = installed_broker(devcluster, tmp_path, "rollback")
     broker = start_broker(config, log_name="rollback-broker")
     jit = Jit(devcluster, broker.url)
     try:
@@ -107,12 +113,7 @@ def test_a_truncated_trail_with_its_checkpoint_deleted_is_not_signed_again(
 def test_an_old_signed_checkpoint_put_back_is_a_rollback(
     devcluster: DevCluster, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
-    lease_ns = f"kubejit-putback-{uuid.uuid4().hex[:6]}"
-    policy_file, kubeconfig = install(devcluster, tmp_path, namespace=lease_ns, role_name="kubejit:broker:putback")
-    config = broker_config(
-        devcluster, tmp_path, policy_file=policy_file, broker_kubeconfig=kubeconfig, namespace=lease_ns,
-        instance="putback", identity="putback-0",
-    )  # fmt: skip
+    lease_ns, config = installed_broker(devcluster, tmp_path, "putback")
     broker = start_broker(config, log_name="putback-broker")
     jit = Jit(devcluster, broker.url)
     try:

@@ -84,10 +84,11 @@ class GatewayAccess:
     def holds_grant(self, grant_id: str | None, user: str) -> bool:
         """Whether the caller holds any active grant the request could be made under (a cheap look before the
         gateway reads a body: a caller with none is refused unread)."""
-        if grant_id is not None:
-            grant = self.book.grants.get(grant_id)
-            return grant is not None and grant.user == user
-        return bool(self.book.of_user(user))
+        try:
+            self._candidates(grant_id, user)
+        except (Refused, Unauthenticated):
+            return False
+        return True
 
     def suggest(self, attrs: RequestAttributes, who: Identity, body: RequestBody | None = None) -> str:
         """Which profiles would cover this request, among those ``who`` may request (the first three)."""

@@ -4,8 +4,9 @@ forwarded to kube-apiserver as the user (impersonation) with the gateway's own c
 Clients are read with h11 (strict HTTP/1.1 framing) over asyncio streams. This module reads requests and
 composes the parts that do the rest: the header policy (``_headers``: credentials and hop-by-hop tricks),
 authentication (``services.gateway_authentication``), the grant check (``services.gateway_access``), plain
-forwarding (``_forwarding``), upgrades (``_upgrade``), the registry of open streams (``_sessions``) and the
-gateway's own ``Status`` answers (``_status``). ``main.py`` builds a :class:`Gateway` and :func:`serve` runs it.
+forwarding (``_forwarding``), upgrades (``_upgrade``), the registry of open streams
+(``services.gateway_sessions``) and the gateway's own ``Status`` answers (``_status``). ``main.py`` builds a
+:class:`Gateway` and :func:`serve` runs it.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ class Gateway:
             decide = partial(
                 self.access.authorize,
                 attrs,
-                self.now(),
+                self.now(),  # after the awaits above (a refresh, a body read): the grant may have ended meanwhile
                 grant_id=identity.grant_id,
                 user=identity.user,
                 groups=identity.groups,
