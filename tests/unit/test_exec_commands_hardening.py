@@ -21,6 +21,7 @@ from kubejit.domain.exec_commands import (
     MAX_STEPS,
     ExecVerdict,
     check_exec,
+    parse_pattern,
 )
 from kubejit.domain.exec_commands._analyzer import analyze
 from kubejit.domain.exec_commands._handlers import handler_for
@@ -301,6 +302,23 @@ def test_a_versioned_shell_is_looked_into(name: str, suffix: str, dangerous: tup
     command, pattern = dangerous
     assert check_exec([name + suffix, "-c", command], PATTERNS).pattern == pattern
     assert check_exec(["su", "-s", f"/bin/{name}{suffix}", "-c", command], PATTERNS).pattern == pattern
+
+
+SUFFIXED_WRAPPERS = [
+    ["sudo.real", "rm", "-rf", "/"],
+    ["nice.real", "rm", "-rf", "/"],
+    ["timeout-static", "5", "rm", "-rf", "/"],
+    ["runuser.real", "-u", "x", "--", "rm", "-rf", "/"],
+]
+
+
+@pytest.mark.parametrize("fail_closed", [False, True])
+@pytest.mark.parametrize("argv", SUFFIXED_WRAPPERS, ids=" ".join)
+def test_a_wrapper_with_a_build_suffix_is_read_as_the_wrapper(argv: list[str], fail_closed: bool) -> None:
+    verdict = check_exec(argv, [parse_pattern("rm -rf")], fail_closed=fail_closed)
+    assert not verdict.allowed
+    assert verdict.pattern == "rm -rf"
+    assert verdict.command == ("rm", "-rf", "/")
 
 
 @pytest.mark.parametrize(

@@ -117,9 +117,14 @@ class _SuArguments:
         return shell if shell.unknown or not is_posix_shell(basename(shell.text)) else None
 
 
-def su(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """su / runuser: options anywhere (getopt permutes); -c STRING; extra operands go to the user's shell."""
-    if name == "runuser" and _runuser_command(analysis, name, words, ctx, trailing):
+def su(
+    analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool, *, runuser: bool = False
+) -> None:
+    """su / runuser: options anywhere (getopt permutes); -c STRING; extra operands go to the user's shell.
+
+    ``runuser`` (bound by the registry for runuser and its suffixed names) also accepts ``-u USER COMMAND...``.
+    """
+    if runuser and _runuser_command(analysis, name, words, ctx, trailing):
         return
     arguments = _read_su_arguments(analysis, name, words, ctx, trailing)
     if arguments is None:

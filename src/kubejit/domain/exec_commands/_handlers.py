@@ -9,6 +9,7 @@ runner of shell text (:mod:`._code_runners`), a shell (:mod:`._shells`) or an in
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from kubejit.domain.exec_commands import _code_runners as runners
@@ -25,7 +26,7 @@ Handler = Callable[["Analyzer", str, tuple[Word, ...], Context, bool], None]
 """``handler(analysis, program name, the command's words, context, trailing)``: reports what the program runs."""
 
 _HANDLERS: dict[str, Handler] = {
-    **dict.fromkeys(wrappers.WRAPPERS, wrappers.wrapper),
+    **{name: partial(wrappers.wrapper, spec=spec) for name, spec in wrappers.WRAPPERS.items()},
     **dict.fromkeys(wrappers.LOOSE_WRAPPERS, wrappers.loose),
     **dict.fromkeys(POSIX_SHELLS, posix_shell),
     **dict.fromkeys(OTHER_SHELLS, other_shell),
@@ -40,7 +41,7 @@ _HANDLERS: dict[str, Handler] = {
     "watch": runners.watch,
     "flock": runners.flock,
     "su": runners.su,
-    "runuser": runners.su,
+    "runuser": partial(runners.su, runuser=True),
     "script": runners.script,
     "sg": runners.sg,
     "capsh": runners.capsh,
@@ -60,5 +61,7 @@ def handler_for(name: str) -> Handler | None:
     """The handler for a program's basename, or None for a program that runs nothing given in its arguments.
 
     The name is looked up as written, then by its family (``python3.11-dbg`` is python, ``bash-static`` bash).
+    Handlers that read a table entry (a wrapper's :class:`~._wrappers.WrapperSpec`, runuser's own form) have it
+    bound here, so ``sudo.real`` is read as sudo; the name they are given is the one written, for messages.
     """
     return _HANDLERS.get(name) or _HANDLERS.get(program_family(name))

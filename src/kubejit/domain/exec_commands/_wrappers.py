@@ -210,9 +210,10 @@ def options_unless_help(
     return parsed
 
 
-def wrapper(analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool) -> None:
-    """A wrapper of :data:`WRAPPERS`: options, then fixed operands, then the command."""
-    spec = WRAPPERS[name]
+def wrapper(
+    analysis: Analyzer, name: str, words: tuple[Word, ...], ctx: Context, trailing: bool, *, spec: WrapperSpec
+) -> None:
+    """A wrapper of :data:`WRAPPERS` (``spec``, bound by the registry): options, fixed operands, the command."""
     if (parsed := options_unless_help(analysis, words, spec.options, ctx, trailing)) is None:
         return
     index, seen = parsed
