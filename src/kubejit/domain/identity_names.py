@@ -62,10 +62,10 @@ def identity_prefix_problem(prefix: str) -> str | None:
     return _characters_problem(prefix)
 
 
-def quoted(name: str, limit: int = 80) -> str:
-    """``name`` quoted with Python escapes (``'alice\\u200b'``) and cut short, for a refusal or a log line:
-    the name is someone else's text, and its invisible characters must show."""
-    text = repr(name)
+def quoted(value: object, limit: int = 80) -> str:
+    """``value`` quoted with Python escapes (``'alice\\u200b'``) and cut short, for a refusal or a log line:
+    a name (or a token's header or claim) is someone else's text, and its invisible characters must show."""
+    text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -21,9 +21,8 @@ from joserfc.errors import ClaimError
 from joserfc.jwt import JWTClaimsRegistry
 
 from kubejit.adapters.idp._issuer import OidcIssuer
-from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import Unauthenticated
-from kubejit.domain.identity_names import group_name_problem, user_name_problem
+from kubejit.domain.identity_names import group_name_problem, quoted, user_name_problem
 from kubejit.domain.policy import Identity
 
 
@@ -55,7 +54,7 @@ def _audience_refusal(audience: object, issuer: OidcIssuer) -> Unauthenticated:
     audiences = [audience] if isinstance(audience, str) else audience
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
         return Unauthenticated(f"the token names no audience (aud); get a token for audience {issuer.audience}")
-    shown = ", ".join(show(a, 60) for a in audiences[:5]) or "none"
+    shown = ", ".join(quoted(a, 60) for a in audiences[:5]) or "none"
     return Unauthenticated(
         f"the token is for audience {shown}, not {issuer.audience!r}; get a token for {issuer.audience!r}"
     )
@@ -147,7 +146,7 @@ def _user(claims: Mapping[str, Any], issuer: OidcIssuer) -> str:
     problem = user_name_problem(user)
     if problem is not None:
         raise Unauthenticated(
-            f"the token's user name (its '{issuer.username_claim}' claim) {show(user, 80)} {problem}; "
+            f"the token's user name (its '{issuer.username_claim}' claim) {quoted(user, 80)} {problem}; "
             "kubejit refuses such names: ask your IdP admin to fix the account"
         )
     return user
@@ -167,7 +166,7 @@ def _groups(value: object, claim: str) -> frozenset[str]:
         if problem is not None:
             # Fail closed: dropping the group would change who the cluster sees (docs/security-model.md).
             raise Unauthenticated(
-                f"the token's '{claim}' claim names the group {show(group, 80)}, which {problem}; kubejit refuses "
+                f"the token's '{claim}' claim names the group {quoted(group, 80)}, which {problem}; kubejit refuses "
                 "the whole token rather than drop a group: ask your IdP admin to rename or stop sending it"
             )
     return groups

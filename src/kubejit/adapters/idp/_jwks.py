@@ -19,8 +19,8 @@ from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from joserfc.util import base64_to_int
 
 from kubejit.adapters.idp._issuer import KEY_FOR_ALGORITHM
-from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import Unavailable
+from kubejit.domain.identity_names import quoted
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _public_key(entry: object) -> PublicKey | None:
         if kty == "RSA":
             modulus = public.get("n")
             if not isinstance(modulus, str) or base64_to_int(modulus).bit_length() < _MIN_RSA_BITS:
-                log.warning("ignoring RSA key %s: shorter than %d bits", show(kid), _MIN_RSA_BITS)
+                log.warning("ignoring RSA key %s: shorter than %d bits", quoted(kid, 120), _MIN_RSA_BITS)
                 return None
             key: Key = RSAKey.import_key(public)
             crv = None
@@ -88,6 +88,6 @@ def _public_key(entry: object) -> PublicKey | None:
         else:
             return None
     except (JoseError, ValueError, TypeError, KeyError, binascii.Error) as error:
-        log.warning("ignoring a key the issuer publishes (kid %s): %s", show(kid), error)
+        log.warning("ignoring a key the issuer publishes (kid %s): %s", quoted(kid, 120), error)
         return None
     return PublicKey(kid=kid, kty=kty, crv=crv if isinstance(crv, str) else None, alg=alg, key=key)

@@ -24,8 +24,8 @@ import httpx
 
 from kubejit.adapters.idp._issuer import OidcIssuer, fetch_url_problem
 from kubejit.adapters.idp._jwks import PublicKey, match, parse_key_set
-from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import Unauthenticated, Unavailable
+from kubejit.domain.identity_names import quoted
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class IssuerKeys:
                 f"the token names no key (kid) and {url} does not publish exactly one {alg} key; get a new token"
             )
         raise Unauthenticated(
-            f"the token is signed with key {show(kid)}, which {url} does not publish for {alg}; "
+            f"the token is signed with key {quoted(kid, 120)}, which {url} does not publish for {alg}; "
             "if the issuer just rotated its keys try again in a minute, otherwise get a new token"
         )
 
@@ -191,7 +191,7 @@ class IssuerKeys:
         announced = discovery.get("issuer")
         if announced != url:
             raise Unavailable(
-                f"the identity provider at {url} calls itself {show(announced)}: the configured issuer URL "
+                f"the identity provider at {url} calls itself {quoted(announced, 120)}: the configured issuer URL "
                 "must match its 'issuer' exactly (including any trailing slash); fix the configuration"
             )
         jwks_uri = discovery.get("jwks_uri")

@@ -20,8 +20,8 @@ from joserfc.errors import ExceededSizeError, JoseError, MissingAlgorithmError
 
 from kubejit.adapters.idp._issuer import SUPPORTED_ALGORITHMS, OidcIssuer
 from kubejit.adapters.idp._jwks import PublicKey
-from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import Unauthenticated
+from kubejit.domain.identity_names import quoted
 
 _MAX_TOKEN_LENGTH = 64 * 1024
 # One registry per algorithm, so joserfc verifies with exactly the algorithm kubejit chose and no other.
@@ -56,12 +56,13 @@ class UnverifiedToken:
             raise Unauthenticated(f"the token is not signed (alg none); only tokens signed with {allowed} are accepted")
         if alg.upper().startswith("HS"):
             raise Unauthenticated(
-                f"the token is signed with a shared secret ({show(alg)}); only public-key signatures "
+                f"the token is signed with a shared secret ({quoted(alg, 120)}); only public-key signatures "
                 f"({allowed}) from {issuer.url} are accepted"
             )
         if alg not in issuer.allowed_algorithms:
             raise Unauthenticated(
-                f"the token is signed with {show(alg)}, which is not allowed for {issuer.url}; allowed: {allowed}"
+                f"the token is signed with {quoted(alg, 120)}, which is not allowed for {issuer.url}; "
+                f"allowed: {allowed}"
             )
         return alg
 

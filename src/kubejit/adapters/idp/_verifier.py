@@ -31,8 +31,8 @@ from kubejit.adapters.idp._claims import identity_from
 from kubejit.adapters.idp._issuer import OidcIssuer
 from kubejit.adapters.idp._key_cache import IssuerKeys
 from kubejit.adapters.idp._token import read_token
-from kubejit.adapters.idp._untrusted import show
 from kubejit.domain.errors import InvalidInput, Unauthenticated
+from kubejit.domain.identity_names import quoted
 from kubejit.domain.policy import Identity
 from kubejit.ports import Clock
 
@@ -117,5 +117,5 @@ class OidcVerifier:
             accepted = ", ".join(sorted(self._issuers))
             if iss is None:
                 raise Unauthenticated(f"the token names no issuer (iss); tokens from {accepted} are accepted here")
-            raise Unauthenticated(f"tokens from {show(iss)} are not accepted here; accepted issuers: {accepted}")
+            raise Unauthenticated(f"tokens from {quoted(iss, 120)} are not accepted here; accepted issuers: {accepted}")
         return found
