@@ -34,12 +34,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kubejit.domain.exec_commands import CommandPattern, check_exec
-from kubejit.domain.pod_commands import ContainerRun, PodCommands, RequestBody, extract_pod_commands
+from kubejit.domain.pod_commands import (
+    ContainerRun,
+    PodCommands,
+    RequestBody,
+    extract_pod_commands,
+    writes_pod_commands,
+)
 from kubejit.domain.requestinfo import RequestAttributes
 
 _WILDCARD = "*"
 _STREAMING = frozenset({"exec", "attach", "portforward"})
-_POD_WRITES = frozenset({"create", "update", "patch"})
 # The kubelet's endpoints that run a command in a container or join one (and its streaming server's).
 _KUBELET_COMMAND_PATHS = frozenset({"exec", "run", "attach", "cri"})
 
@@ -207,7 +212,7 @@ def _command_decision(name: str, rule: ExecRule, attrs: RequestAttributes, comma
             rule,
             "running a command through the kubelet's API (nodes/proxy) cannot be checked: use kubectl exec",
         )
-    if attrs.verb in _POD_WRITES and attrs.is_resource_request:
+    if writes_pod_commands(attrs):  # any other write sets no pod spec: its body runs nothing
         found = commands.get()
         if found.runs or found.unknown:
             return _pod_decision(name, rule, found)
@@ -222,8 +227,7 @@ def _exec_decision(name: str, rule: ExecRule, attrs: RequestAttributes) -> Decis
         return Decision(Effect.DENY, where, rule.message or f"interactive shells are not allowed: {verdict.reason}")
     if verdict.allowed:
         return None
-    detail = verdict.reason
-    return Decision(Effect.DENY, where, f"{rule.message}: {detail}" if rule.message else detail)
+    return _deny(name, rule, verdict.reason)
 
 
 def _deny(name: str, rule: ExecRule, detail: str) -> Decision:
