@@ -52,11 +52,11 @@ _FOREIGN_CODE = {
 }
 _PRELOADS = frozenset({"LD_PRELOAD", "LD_AUDIT", "LD_LIBRARY_PATH", "GCONV_PATH"})
 """The dynamic loader reads these: they load shared libraries into every dynamically linked program."""
+_JAVA_CODE_LOADING = re.compile(r"-javaagent|-agentlib|-agentpath|-XX:\+?On(?:Error|OutOfMemoryError)")
+"""Java options that load an agent or run a command on an error: every JVM reads its three option variables."""
 _CODE_LOADING_OPTIONS = {
     "NODE_OPTIONS": re.compile(r"(?:^|\s)(?:-r|--require|--import|--loader|--experimental-loader)(?:[\s=]|$)"),
-    "JAVA_TOOL_OPTIONS": re.compile(r"-javaagent|-agentlib|-agentpath|-XX:\+?On(?:Error|OutOfMemoryError)"),
-    "_JAVA_OPTIONS": re.compile(r"-javaagent|-agentlib|-agentpath|-XX:\+?On(?:Error|OutOfMemoryError)"),
-    "JDK_JAVA_OPTIONS": re.compile(r"-javaagent|-agentlib|-agentpath|-XX:\+?On(?:Error|OutOfMemoryError)"),
+    **dict.fromkeys(("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS"), _JAVA_CODE_LOADING),
 }
 """Option variables that are harmless unless they hold one of these code-loading options."""
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{1,3})")
