@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.exec_commands import (
     INTERACTIVE_REASON,
-    MAX_ARGV_CHARS,
+    MAX_ARGV_BYTES,
     MAX_DEPTH,
     CommandPattern,
     ExecVerdict,
@@ -316,9 +316,9 @@ def test_pathological_nesting_neither_crashes_nor_passes_silently(text: str) -> 
 
 
 def test_oversized_argv_cannot_be_checked() -> None:
-    verdict = check_exec(["sh", "-c", "true;" * (MAX_ARGV_CHARS // 5 + 1)], PATTERNS)
+    verdict = check_exec(["sh", "-c", "true;" * (MAX_ARGV_BYTES // 5 + 1)], PATTERNS)
     assert not verdict.allowed
-    assert f"more than the {MAX_ARGV_CHARS}" in verdict.reason
+    assert f"more than the {MAX_ARGV_BYTES}" in verdict.reason
     assert check_exec(["strace"] * 100 + ["ls"], PATTERNS).allowed is False  # too many wrappers
 
 

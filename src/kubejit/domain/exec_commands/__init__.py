@@ -135,7 +135,6 @@ from kubejit.domain.exec_commands._matching import CommandPattern, parse_pattern
 from kubejit.domain.exec_commands._words import (
     INTERACTIVE_REASON,
     MAX_ARGV_BYTES,
-    MAX_ARGV_CHARS,
     MAX_ARGV_WORDS,
     MAX_COMMANDS,
     MAX_DEPTH,
@@ -147,7 +146,6 @@ from kubejit.domain.exec_commands._words import (
 __all__ = [
     "INTERACTIVE_REASON",
     "MAX_ARGV_BYTES",
-    "MAX_ARGV_CHARS",
     "MAX_ARGV_WORDS",
     "MAX_COMMANDS",
     "MAX_DEPTH",

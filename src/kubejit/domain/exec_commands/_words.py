@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 
 MAX_ARGV_BYTES = 16 * 1024
 """Longer argv are not parsed (Unresolvable): UTF-8 bytes of all arguments, each with its terminating NUL."""
-MAX_ARGV_CHARS = MAX_ARGV_BYTES
-"""The former name of :data:`MAX_ARGV_BYTES`."""
 MAX_ARGV_WORDS = 2048
 """Argv with more arguments are not parsed: Unresolvable."""
 MAX_STEPS = 4 * MAX_ARGV_BYTES

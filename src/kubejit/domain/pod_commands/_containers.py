@@ -41,8 +41,9 @@ _WHOLE_LINE = frozenset({"command", "args"})
 _HANDLERS = (("lifecycle", "postStart"), ("lifecycle", "preStop"), ("livenessProbe",), ("readinessProbe",),
              ("startupProbe",))  # fmt: skip
 HANDLER_FIELDS = frozenset(path[0] for path in _HANDLERS)
-# All command lines of one request together, each with its environment: as much as one exec command line may be
-# (exec_commands' MAX_ARGV_CHARS), so a pod cannot cost the gateway much more analysis than an exec.
+# All command lines of one request together, each with its environment: four times what one exec command line may
+# be (exec_commands' MAX_ARGV_BYTES, 16 KiB), so a pod of a few containers cannot cost the gateway much more analysis
+# than a few execs.
 MAX_COMMAND_CHARS = 64 * 1024
 
 
