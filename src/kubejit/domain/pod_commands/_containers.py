@@ -197,6 +197,7 @@ def _run(entry: Mapping[str, object], label: str, *, ephemeral: bool) -> Contain
 def _handler_runs(entry: Mapping[str, object], label: str, *, ephemeral: bool) -> list[ContainerRun]:
     """The hooks' and exec probes' command lines of a container entry (none of them interactive)."""
     runs: list[ContainerRun] = []
+    read: tuple[tuple[str, ...], _Values] | None = None  # the env, read at the first handler with a command
     for path in _HANDLERS:
         node: object = entry
         where = label
@@ -214,7 +215,9 @@ def _handler_runs(entry: Mapping[str, object], label: str, *, ephemeral: bool) -
         words = _strings(node.get("command"), f"{where}.command")
         if not words:
             continue
-        environment, values = _environment(entry.get("env"), label)
+        if read is None:
+            read = _environment(entry.get("env"), label)
+        environment, values = read
         expanded = tuple(expand(word, values.known.get) for word in words)  # unknown names stay as written
         for argv in dict.fromkeys((tuple(words), expanded)):
             runs.append(ContainerRun(f"{label}.{'.'.join(path)}", argv, environment, False, ephemeral))
