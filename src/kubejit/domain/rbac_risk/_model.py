@@ -11,6 +11,9 @@ from enum import StrEnum
 
 from kubejit.domain.rbac import PolicyRule
 
+_RANKS = {"critical": 3, "high": 2, "medium": 1}
+"""The rank of each severity's value: higher is worse."""
+
 
 class Severity(StrEnum):
     CRITICAL = "critical"
@@ -19,7 +22,7 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return {"critical": 3, "high": 2, "medium": 1}[self.value]
+        return _RANKS[self.value]
 
     def step(self, by: int) -> Severity:
         """``by`` steps up (positive) or down, never beyond critical or below medium."""
