@@ -251,6 +251,10 @@ class CheckpointStore(Protocol):
         """The highest checkpoint ever saved here (a separate signed record); raises Refused as :meth:`load`."""
         ...
 
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        """:meth:`load` and :meth:`high_water` from one read; raises Refused if either does not verify."""
+        ...
+
 
 # ---- identity and notifications ----------------------------------------------------------------------------------
 

@@ -294,3 +294,6 @@ class MemoryCheckpoints:
 
     def high_water(self) -> Checkpoint | None:
         return self.mark
+
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        return self.saved, self.mark

@@ -84,7 +84,7 @@ class CheckpointGuard:
     def open_trail(self) -> None:
         """When the broker is built: sign the empty trail's genesis, or refuse a trail nobody checkpointed."""
         try:
-            checkpoint, mark = self.store.load(), self.store.high_water()
+            checkpoint, mark = self.store.records()
         except Refused as error:
             log.error("%s (kubejit audit verify reports it; no checkpoint is written over it)", error)
             return
@@ -99,7 +99,7 @@ class CheckpointGuard:
 
     def initial_checkpoint(self) -> Checkpoint:
         """The operator's explicit first checkpoint over an existing trail, after checking that it holds together."""
-        checkpoint, mark = self.store.load(), self.store.high_water()
+        checkpoint, mark = self.store.records()
         existing = self.remember(checkpoint, mark)
         if existing is not None:
             raise Conflict(
@@ -123,8 +123,8 @@ class CheckpointGuard:
     def checkpoint(self) -> Checkpoint | None:
         """Record the current head; None when there is nothing new. Refused whenever saving would bless
         tampering: the checkpoint is missing or below the highest seen, or the chain lost the checkpointed event."""
-        previous = self.store.load()
-        highest = self.remember(previous, self.store.high_water())
+        previous, mark = self.store.records()
+        highest = self.remember(previous, mark)
         with self.uow(read_only=True) as uow:
             head = uow.audit.head()
             recorded = event_at(uow, highest.seq) if highest is not None and highest.seq else None
