@@ -100,6 +100,11 @@ class RequestRepository(Protocol):
         document cannot be read."""
         ...
 
+    def unsealed(self) -> Iterator[Stored]:
+        """The rows that carry no seal at all (written before seals existed, or inserted behind the broker's
+        back), oldest first as :meth:`every`, streamed; rows whose document cannot be read are left out."""
+        ...
+
     def seal_legacy(self, stored: Stored) -> bool:
         """Seal a row that has no seal yet, as it is stored at ``stored.version``; True if it was sealed."""
         ...

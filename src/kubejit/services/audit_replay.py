@@ -270,7 +270,7 @@ def seal_explained_rows(uow: UnitOfWorkFactory) -> tuple[list[str], list[Unexpla
     (so never access) and return them, for the log. Returns (sealed ids, unexplained rows). Does not read the
     chain when every row is sealed already."""
     with uow(read_only=True) as reading:
-        legacy = [s for _, s in reading.requests.every() if s is not None and s.seal is Seal.MISSING]
+        legacy = list(reading.requests.unsealed())
         told = stories(reading.audit.events()) if legacy else {}
     sealed: list[str] = []
     refused: list[UnexplainedRow] = []
