@@ -243,6 +243,30 @@ def test_an_active_grant_edited_behind_the_brokers_back_loses_its_bindings(world
     assert any("namespaces" in r for r in world.unexplained()[request_id])
 
 
+def test_an_active_grant_edited_in_place_keeping_its_version_loses_its_bindings(world: World) -> None:
+    """The keeper remembers the versions it found trustworthy; a row edited behind its back without a new version
+    (its seal broken) must not ride on that until the sweep."""
+    request_id = world.submit()
+    world.access.approve(BOB, request_id)
+    world.keeper.reconcile()
+    world.clock.advance(seconds=world.keeper.trust_interval.total_seconds())
+    world.keeper.reconcile()  # found trustworthy at this version
+    assert request_id in world.cluster.bindings
+    stored = world.store.db.requests[request_id]
+    edited = replace(stored.request, namespaces=("payments", "payments-prod"))
+    world.store.db.requests[request_id] = Stored(edited, stored.version, Seal.BROKEN)
+    world.clock.advance(seconds=world.keeper.trust_interval.total_seconds())
+    world.keeper.reconcile()
+    assert request_id not in world.cluster.bindings
+    refusals = [
+        e
+        for e in world.store.db.audit
+        if e.request_id == request_id and e.kind == "binding.deleted" and e.data.get("reason") == "refused"
+    ]
+    assert len(refusals) == 1
+    assert refusals[0].data["version"] == stored.version
+
+
 def test_an_active_grant_the_policy_no_longer_supports_loses_its_bindings(world: World) -> None:
     request_id = world.submit()
     world.access.approve(BOB, request_id)

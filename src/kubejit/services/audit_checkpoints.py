@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kubejit.domain.audit import GENESIS_HASH, AuditEvent, Checkpoint, Problem, Tampering, timestamp, verify
 from kubejit.domain.errors import Conflict, Refused
 from kubejit.ports import CheckpointStore, Clock, UnitOfWork, UnitOfWorkFactory
+from kubejit.services._streams import close_stream
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,13 @@ class ExternalRecords:
     problems: tuple[Problem, ...] = ()
 
 
-def _close(events: Iterator[AuditEvent]) -> None:
-    close = getattr(events, "close", None)
-    if close is not None:
-        close()
-
-
 def event_at(uow: UnitOfWork, seq: int) -> AuditEvent | None:
     """The event numbered ``seq``, or None when the trail has none."""
     events = uow.audit.events(after_seq=seq - 1)
     try:
         first = next(iter(events), None)
     finally:
-        _close(events)
+        close_stream(events)
     return first if first is not None and first.seq == seq else None
 
 
