@@ -19,10 +19,10 @@ import hashlib
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubejit.adapters.broker_link import BrokerLink
 from kubejit.adapters.clock import SystemClock
@@ -63,6 +63,9 @@ from kubejit.services.keeper import GrantKeeper
 from kubejit.services.policy_review import PolicyHolder, require_usable, review_policy
 from kubejit.services.reconciler import GrantReconciler
 from kubejit.transport import TrustError, trust_context
+
+if TYPE_CHECKING:
+    from lightkube import Client
 
 log = logging.getLogger("kubejit.broker")
 gateway_log = logging.getLogger("kubejit.gateway")
@@ -168,16 +171,8 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         )
         leader = lease
 
-    checkpoints: CheckpointStore | None = None
-    key_file = config.audit.signing_key_file
-    key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
-    if config.audit.checkpoint_file is not None:
-        checkpoints = FileCheckpoints(config.audit.checkpoint_file, key)
-    elif config.audit.checkpoint_config_map:
-        checkpoints = ConfigMapCheckpoints(
-            client, namespace=config.kubernetes.namespace, name=config.audit.checkpoint_config_map, signing_key=key
-        )
-    else:
+    checkpoints = checkpoint_store(config, lambda: client)
+    if checkpoints is None:
         log.warning("no audit checkpoint store is configured: removal of the newest events cannot be detected")
 
     audit = AuditService(holder, store, clock, checkpoints, checkpoint_max_age=config.audit.checkpoint_max_age)
@@ -261,6 +256,24 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def checkpoint_store(config: BrokerConfig, client_factory: Callable[[], Client]) -> CheckpointStore | None:
+    """The audit checkpoint store these settings name (its signing key loaded, or created on first use), or
+    None when they name none. ``client_factory`` is called only for the ConfigMap store, so the file store
+    needs no kubeconfig."""
+    key_file = config.audit.signing_key_file
+    key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
+    if config.audit.checkpoint_file is not None:
+        return FileCheckpoints(config.audit.checkpoint_file, key)
+    if not config.audit.checkpoint_config_map:
+        return None
+    return ConfigMapCheckpoints(
+        client_factory(),
+        namespace=config.kubernetes.namespace,
+        name=config.audit.checkpoint_config_map,
+        signing_key=key,
+    )
 
 
 def _seal_legacy_rows(store: SqlStore) -> None:

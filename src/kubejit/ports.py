@@ -100,6 +100,11 @@ class RequestRepository(Protocol):
         document cannot be read."""
         ...
 
+    def unsealed(self) -> Iterator[Stored]:
+        """The rows that carry no seal at all (written before seals existed, or inserted behind the broker's
+        back), oldest first as :meth:`every`, streamed; rows whose document cannot be read are left out."""
+        ...
+
     def seal_legacy(self, stored: Stored) -> bool:
         """Seal a row that has no seal yet, as it is stored at ``stored.version``; True if it was sealed."""
         ...
@@ -249,6 +254,10 @@ class CheckpointStore(Protocol):
 
     def high_water(self) -> Checkpoint | None:
         """The highest checkpoint ever saved here (a separate signed record); raises Refused as :meth:`load`."""
+        ...
+
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        """:meth:`load` and :meth:`high_water` from one read; raises Refused if either does not verify."""
         ...
 
 

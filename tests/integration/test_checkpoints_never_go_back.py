@@ -76,6 +76,7 @@ def test_the_configmap_refuses_to_go_back_and_keeps_its_high_water_mark(
     assert loaded is not None
     assert mark is not None
     assert (loaded.seq, mark.seq) == (7, 8)
+    assert store.records() == (loaded, mark)  # both from one read
     # A high-water record edited down does not verify (its own header: a checkpoint's signature cannot pass).
     forged = {f"highWater{k[0].upper()}{k[1:]}": v for k, v in old_data.items() if not k.startswith("highWater")}
     kubectl(
@@ -97,6 +98,7 @@ def test_the_file_refuses_to_go_back(tmp_path: Path) -> None:
     mark = store.high_water()
     assert mark is not None
     assert mark.seq == 4
+    assert store.records() == (store.load(), mark)
     assert stat.S_IMODE((tmp_path / "audit").stat().st_mode) == 0o700
 
 

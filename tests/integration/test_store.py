@@ -22,11 +22,13 @@ from sqlalchemy.exc import DBAPIError
 
 from kubejit.adapters.store import SqlStore, documents
 from kubejit.adapters.store.schema import Base
+from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.domain import workflow as wf
 from kubejit.domain.audit import GENESIS_HASH, AuditEntry, verify
 from kubejit.domain.errors import Conflict, InvalidInput, NotFound, StaleWrite, Unavailable
 from kubejit.domain.policy import Identity
 from kubejit.domain.workflow import AccessRequest, Extension, Review, State, Verdict
+from kubejit.ports import Seal
 from tests.unit.policies import (
     ALICE,
     BOB,
@@ -445,6 +447,23 @@ def test_events_are_streamed_in_chunks(store: SqlStore) -> None:
         assert verify(uow.audit.events()).events == 1203
         assert sum(1 for _ in stream) == 1201
         assert verify(uow.audit.events()).ok
+
+
+def test_unsealed_lists_only_rows_without_a_seal_oldest_first(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    sealed = SqlStore(database_url, seal_key=load_or_create_seal_key(tmp_path_factory.mktemp("seal") / "seal.key"))
+    sealed.migrate()
+    try:
+        add(sealed, *(submit(f"r{n}", now=T0 + timedelta(minutes=n)) for n in range(4)))
+        raw_sql(database_url, "UPDATE requests SET seal = NULL WHERE id IN ('r0', 'r3')")
+        raw_sql(database_url, "UPDATE requests SET seal = '' WHERE id = 'r2'")
+        with sealed(read_only=True) as uow:
+            unsealed = list(uow.requests.unsealed())
+        assert [s.request.id for s in unsealed] == ["r0", "r2", "r3"]
+        assert {s.seal for s in unsealed} == {Seal.MISSING}
+    finally:
+        sealed.dispose()
 
 
 def test_a_failing_audit_insert_rolls_back_the_state_change(store: SqlStore, database_url: str) -> None:

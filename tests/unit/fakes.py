@@ -89,6 +89,9 @@ class _Requests:
         ordered = sorted(self.pending.values(), key=lambda s: (s.request.created_at, s.request.id))
         return iter([(s.request.id, s) for s in ordered])
 
+    def unsealed(self) -> Iterator[Stored]:
+        return iter([s for _, s in self.every() if s is not None and s.seal is Seal.MISSING])
+
     def seal_legacy(self, stored: Stored) -> bool:
         current = self.pending.get(stored.request.id)
         if current is None or current.version != stored.version or current.seal is not Seal.MISSING:
@@ -294,3 +297,6 @@ class MemoryCheckpoints:
 
     def high_water(self) -> Checkpoint | None:
         return self.mark
+
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        return self.saved, self.mark

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Never
 
 import pytest
 
@@ -66,3 +67,18 @@ def test_the_cli_never_sends_a_token_in_clear_text_off_this_machine() -> None:
         BrokerClient.from_options("http://broker.example.com", "token")
     assert BrokerClient.from_options("http://127.0.0.1:8080", "token").server == "http://127.0.0.1:8080"
     assert BrokerClient.from_options("https://broker.example.com/", "token").server == "https://broker.example.com"
+
+
+def test_the_checkpoint_store_the_config_names(tmp_path: Path) -> None:
+    from kubejit.adapters.kube.checkpoint import FileCheckpoints
+    from kubejit.bootstrap import checkpoint_store
+
+    def no_cluster() -> Never:
+        raise AssertionError("the file store needs no Kubernetes client")
+
+    key = tmp_path / "keys" / "audit.pem"
+    audit = f"audit: {{checkpointFile: checkpoint.json, signingKeyFile: {key}}}\n"
+    assert isinstance(checkpoint_store(load_config(write(tmp_path, BASE + audit)), no_cluster), FileCheckpoints)
+    assert key.exists()  # created on first use
+    none = f"audit: {{checkpointConfigMap: '', signingKeyFile: {key}}}\n"
+    assert checkpoint_store(load_config(write(tmp_path, BASE + none)), no_cluster) is None

@@ -3,6 +3,7 @@ the audit replay that names rows the chain does not explain, and the services th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubejit.adapters.store.seals import RequestSealer, load_or_create_seal_key
+from kubejit.domain.audit import AuditEvent
 from kubejit.domain.errors import InvalidInput, Refused
 from kubejit.domain.grant_validity import grant_problems
 from kubejit.domain.policy import Approval, Identity, Subjects
@@ -19,6 +21,7 @@ from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
 from kubejit.services.audit_replay import seal_explained_rows, unexplained_rows
 from kubejit.services.reconciler import GrantReconciler
+from tests.unit import fakes
 from tests.unit.fakes import FakeClock, FakeCluster, FakeLeader, FakeStore, MemoryCheckpoints, RecordingNotifier
 from tests.unit.policies import ALICE, BOB, CAROL, DAVE, auto_for_oncall, break_glass, policy, profile
 
@@ -210,6 +213,24 @@ def test_a_row_written_behind_the_brokers_back_is_not_bound_not_fed_and_named(wo
     assert any(p.message.startswith("request req-forged:") for p in report.problems)
 
 
+def test_verify_reads_the_chain_once_and_still_names_unexplained_rows(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request_id = world.submit()
+    world.tamper(request_id, namespaces=("payments-prod",))
+    reads: list[int] = []
+    events = fakes._Audit.events
+
+    def counted(self: fakes._Audit, *, after_seq: int = 0) -> Iterator[AuditEvent]:
+        reads.append(after_seq)
+        return events(self, after_seq=after_seq)
+
+    monkeypatch.setattr(fakes._Audit, "events", counted)
+    report = world.audit.verify(DAVE)
+    assert any(p.message.startswith(f"request {request_id}:") and "namespaces" in p.message for p in report.problems)
+    assert reads.count(0) == 1  # the whole chain, once (the checks at one event read from there on)
+
+
 def test_an_active_grant_edited_behind_the_brokers_back_loses_its_bindings(world: World) -> None:
     request_id = world.submit()
     world.access.approve(BOB, request_id)
@@ -220,6 +241,30 @@ def test_an_active_grant_edited_behind_the_brokers_back_loses_its_bindings(world
     world.keeper.reconcile()
     assert request_id not in world.cluster.bindings
     assert any("namespaces" in r for r in world.unexplained()[request_id])
+
+
+def test_an_active_grant_edited_in_place_keeping_its_version_loses_its_bindings(world: World) -> None:
+    """The keeper remembers the versions it found trustworthy; a row edited behind its back without a new version
+    (its seal broken) must not ride on that until the sweep."""
+    request_id = world.submit()
+    world.access.approve(BOB, request_id)
+    world.keeper.reconcile()
+    world.clock.advance(seconds=world.keeper.trust_interval.total_seconds())
+    world.keeper.reconcile()  # found trustworthy at this version
+    assert request_id in world.cluster.bindings
+    stored = world.store.db.requests[request_id]
+    edited = replace(stored.request, namespaces=("payments", "payments-prod"))
+    world.store.db.requests[request_id] = Stored(edited, stored.version, Seal.BROKEN)
+    world.clock.advance(seconds=world.keeper.trust_interval.total_seconds())
+    world.keeper.reconcile()
+    assert request_id not in world.cluster.bindings
+    refusals = [
+        e
+        for e in world.store.db.audit
+        if e.request_id == request_id and e.kind == "binding.deleted" and e.data.get("reason") == "refused"
+    ]
+    assert len(refusals) == 1
+    assert refusals[0].data["version"] == stored.version
 
 
 def test_an_active_grant_the_policy_no_longer_supports_loses_its_bindings(world: World) -> None:

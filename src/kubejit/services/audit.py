@@ -20,7 +20,7 @@ from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, UnitOfWorkFactory
 from kubejit.services._background import BackgroundThread
 from kubejit.services.audit_checkpoints import DEFAULT_MAX_AGE, CheckpointGuard, ExternalRecords
-from kubejit.services.audit_replay import verification_problems
+from kubejit.services.audit_replay import Story, folding, verification_problems
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,9 @@ class AuditService:
         checkpoint = records.checkpoint
         problems: list[Problem] = list(records.problems)
         with self.uow(read_only=True) as uow:
-            result = verify(uow.audit.events(), checkpoint)
-            rows = verification_problems(uow) if result.ok else []  # rows against a broken chain: fix it first
+            told: dict[str, Story] = {}  # each request's story, folded while the chain is verified: one read
+            result = verify(folding(uow.audit.events(), told), checkpoint)
+            rows = verification_problems(uow, told) if result.ok else []  # rows against a broken chain: fix it first
             if self.guard is not None:
                 problems.extend(self.guard.problems(uow, records, result.head))
         if self.checkpoints is not None and checkpoint is None and result.events and not records.problems:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from kubejit.domain.audit import GENESIS_HASH, AuditEvent, Checkpoint, Problem, Tampering, timestamp, verify
 from kubejit.domain.errors import Conflict, Refused
 from kubejit.ports import CheckpointStore, Clock, UnitOfWork, UnitOfWorkFactory
+from kubejit.services._streams import close_stream
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +45,13 @@ class ExternalRecords:
     problems: tuple[Problem, ...] = ()
 
 
-def _close(events: Iterator[AuditEvent]) -> None:
-    close = getattr(events, "close", None)
-    if close is not None:
-        close()
-
-
 def event_at(uow: UnitOfWork, seq: int) -> AuditEvent | None:
     """The event numbered ``seq``, or None when the trail has none."""
     events = uow.audit.events(after_seq=seq - 1)
     try:
         first = next(iter(events), None)
     finally:
-        _close(events)
+        close_stream(events)
     return first if first is not None and first.seq == seq else None
 
 
@@ -84,7 +78,7 @@ class CheckpointGuard:
     def open_trail(self) -> None:
         """When the broker is built: sign the empty trail's genesis, or refuse a trail nobody checkpointed."""
         try:
-            checkpoint, mark = self.store.load(), self.store.high_water()
+            checkpoint, mark = self.store.records()
         except Refused as error:
             log.error("%s (kubejit audit verify reports it; no checkpoint is written over it)", error)
             return
@@ -99,7 +93,7 @@ class CheckpointGuard:
 
     def initial_checkpoint(self) -> Checkpoint:
         """The operator's explicit first checkpoint over an existing trail, after checking that it holds together."""
-        checkpoint, mark = self.store.load(), self.store.high_water()
+        checkpoint, mark = self.store.records()
         existing = self.remember(checkpoint, mark)
         if existing is not None:
             raise Conflict(
@@ -123,8 +117,8 @@ class CheckpointGuard:
     def checkpoint(self) -> Checkpoint | None:
         """Record the current head; None when there is nothing new. Refused whenever saving would bless
         tampering: the checkpoint is missing or below the highest seen, or the chain lost the checkpointed event."""
-        previous = self.store.load()
-        highest = self.remember(previous, self.store.high_water())
+        previous, mark = self.store.records()
+        highest = self.remember(previous, mark)
         with self.uow(read_only=True) as uow:
             head = uow.audit.head()
             recorded = event_at(uow, highest.seq) if highest is not None and highest.seq else None

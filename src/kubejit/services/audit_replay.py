@@ -11,7 +11,8 @@ Callers: :meth:`kubejit.services.audit.AuditService.verify` (``kubejit audit ver
 the keeper before it binds an approved row (:func:`approved_row_problems`: a seal does not stop a replay), and
 :mod:`kubejit.bootstrap`, once per start, to seal rows written before seals existed, only where the chain
 explains them (:func:`seal_explained_rows`). Both read the chain once, streamed, folding each request's events
-as they come; nothing but a small summary per request is kept.
+as they come (verify folds them while it checks the chain: :func:`folding`); nothing but a small summary per
+request is kept.
 """
 
 from __future__ import annotations
@@ -133,16 +134,23 @@ _FOLDS: dict[str, Callable[[AuditEvent, Story], None]] = {
 }
 
 
+def folding(events: Iterable[AuditEvent], told: dict[str, Story]) -> Iterator[AuditEvent]:
+    """``events``, passed on one by one, each folded into ``told`` (its request's story) as it goes by: for a
+    caller that reads the chain for another reason (verification) and wants the stories from the same pass."""
+    for event in events:
+        fold = _FOLDS.get(event.kind)
+        if fold is not None and event.request_id:
+            story = told.setdefault(event.request_id, Story())
+            fold(event, story)
+            story.last_seq = event.seq
+        yield event
+
+
 def stories(events: Iterable[AuditEvent]) -> dict[str, Story]:
     """Each request's story, from the whole chain in order (events of other kinds are passed over)."""
     told: dict[str, Story] = {}
-    for event in events:
-        fold = _FOLDS.get(event.kind)
-        if fold is None or not event.request_id:
-            continue
-        story = told.setdefault(event.request_id, Story())
-        fold(event, story)
-        story.last_seq = event.seq
+    for _ in folding(events, told):
+        pass
     return told
 
 
@@ -219,9 +227,10 @@ class UnexplainedRow:
         return Problem(self.last_seq, Tampering.EDITED, f"request {self.request_id}: " + "; ".join(self.reasons))
 
 
-def unexplained_rows(uow: UnitOfWork) -> list[UnexplainedRow]:
-    """Every request row the chain does not explain, and every submitted request that has no row."""
-    told = stories(uow.audit.events())
+def unexplained_rows(uow: UnitOfWork, told: Mapping[str, Story] | None = None) -> list[UnexplainedRow]:
+    """Every request row the chain does not explain, and every submitted request that has no row. ``told``: the
+    stories of the whole chain when the caller has folded them already (:func:`folding`); read here otherwise."""
+    told = dict(told) if told is not None else stories(uow.audit.events())
     found: list[UnexplainedRow] = []
     for request_id, stored in uow.requests.every():
         story = told.pop(request_id, None)
@@ -250,9 +259,10 @@ def approved_row_problems(uow: UnitOfWork, stored: Stored) -> list[str]:
     return differences(stored, stories(events).get(request_id))
 
 
-def verification_problems(uow: UnitOfWork) -> list[Problem]:
-    """The rows the chain does not explain, as verification problems (for the verify service)."""
-    return [row.problem() for row in unexplained_rows(uow)]
+def verification_problems(uow: UnitOfWork, told: Mapping[str, Story] | None = None) -> list[Problem]:
+    """The rows the chain does not explain, as verification problems (for the verify service, which passes the
+    stories it folded while verifying the chain)."""
+    return [row.problem() for row in unexplained_rows(uow, told)]
 
 
 def seal_explained_rows(uow: UnitOfWorkFactory) -> tuple[list[str], list[UnexplainedRow]]:
@@ -260,7 +270,7 @@ def seal_explained_rows(uow: UnitOfWorkFactory) -> tuple[list[str], list[Unexpla
     (so never access) and return them, for the log. Returns (sealed ids, unexplained rows). Does not read the
     chain when every row is sealed already."""
     with uow(read_only=True) as reading:
-        legacy = [s for _, s in reading.requests.every() if s is not None and s.seal is Seal.MISSING]
+        legacy = list(reading.requests.unsealed())
         told = stories(reading.audit.events()) if legacy else {}
     sealed: list[str] = []
     refused: list[UnexplainedRow] = []

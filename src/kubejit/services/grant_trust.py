@@ -18,6 +18,7 @@ from kubejit.domain.audit import AuditKind
 from kubejit.domain.grant_validity import grant_problems
 from kubejit.domain.policy import AccessPolicy
 from kubejit.ports import Seal, Stored, UnitOfWork
+from kubejit.services._streams import close_stream
 
 log = logging.getLogger("kubejit.grant_trust")
 
@@ -37,10 +38,10 @@ def trust_problems(policy: AccessPolicy, stored: Stored) -> list[str]:
 
 @dataclass
 class RefusalLog:
-    """Remembers which row versions were refused, so each refusal is reported once; counts them for metrics."""
+    """Remembers which row versions were refused, so each refusal is reported (logged, and audited by the
+    caller) once."""
 
     where: str
-    refused: int = 0
     _seen: dict[str, int] = field(default_factory=dict)
 
     def already(self, stored: Stored) -> bool:
@@ -54,7 +55,6 @@ class RefusalLog:
         if self._seen.get(request_id) == stored.version:
             return False
         self._seen[request_id] = stored.version
-        self.refused += 1
         log.error("%s refuses request %s (version %d): %s", self.where, request_id, stored.version, "; ".join(problems))
         return True
 
@@ -101,5 +101,5 @@ class ChainEndings:
                     self._ended.add(event.request_id)
                 after = event.seq
         finally:
-            getattr(stream, "close", lambda: None)()
+            close_stream(stream)
         return after

@@ -96,7 +96,7 @@ class GrantReconciler:
     _ends_written: dict[str, object] = field(default_factory=dict)  # grant -> end time on its bindings
     _backoff: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # grant -> (failures, retry after)
     _refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the grant keeper"))
-    _trusted: dict[str, int] = field(default_factory=dict)  # active grant -> version found trustworthy
+    _trusted: dict[str, int] = field(default_factory=dict)  # active grant -> version found trustworthy (sealed)
     _trusted_under: object = None  # the policy those were checked under
     _endings: ChainEndings = field(default_factory=ChainEndings)  # requests the chain says have ended
 
@@ -523,8 +523,8 @@ class GrantReconciler:
         for stored in active:
             if stored.request.id in ended:
                 problems = [ENDED_BY_CHAIN]
-            elif self._trusted.get(stored.request.id) == stored.version:
-                continue
+            elif stored.seal is Seal.VALID and self._trusted.get(stored.request.id) == stored.version:
+                continue  # checked at this version, and not edited since (an edit that kept it breaks the seal)
             else:
                 problems = trust_problems(policy, stored)
             if not problems:

@@ -102,6 +102,12 @@ def _high_water(data: Mapping[str, object], where: str, key: Ed25519PrivateKey) 
     return _decode(data, where, key, HIGH_WATER_HEADER, HIGH_WATER_PREFIX)
 
 
+def _both(data: Mapping[str, object], where: str, key: Ed25519PrivateKey) -> tuple[Checkpoint, Checkpoint | None]:
+    """The checkpoint and the high-water mark in ``data`` (one read of the store), checked as by load and
+    high_water, in that order."""
+    return _decode(data, where, key), _high_water(data, where, key)
+
+
 def _checked_save(data: Mapping[str, object], checkpoint: Checkpoint, where: str, key: Ed25519PrivateKey) -> None:
     """Refuse to save ``checkpoint`` below (or beside) what the store already holds: checkpoints only grow."""
     held = [_high_water(data, where, key)]
@@ -205,6 +211,10 @@ class ConfigMapCheckpoints:
         config_map = self._read()
         return None if config_map is None else _high_water(config_map.data or {}, self._where, self._key)
 
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        config_map = self._read()
+        return (None, None) if config_map is None else _both(config_map.data or {}, self._where, self._key)
+
     def _read(self) -> ConfigMap | None:
         try:
             with kube_errors(f"read the audit checkpoint {self._where}"):
@@ -247,6 +257,10 @@ class FileCheckpoints:
     def high_water(self) -> Checkpoint | None:
         data = self._read()
         return None if data is None else _high_water(data, self._where, self._key)
+
+    def records(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        data = self._read()
+        return (None, None) if data is None else _both(data, self._where, self._key)
 
     def _read(self) -> dict[str, object] | None:
         try:

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, case, exists, false, func, select, true, update
+from sqlalchemy import Row, case, exists, false, func, or_, select, true, update
 
 from kubejit.adapters.store import documents
 from kubejit.adapters.store._rows import EVENTS_CHUNK, aware, insert_ignoring_duplicate
@@ -158,6 +158,22 @@ class SqlRequests:
                     yield row.id, self._stored(row)
                 except (ValueError, TypeError):
                     yield row.id, None
+        finally:
+            result.close()
+
+    def unsealed(self) -> Iterator[Stored]:
+        query = (
+            select(*_STORED)
+            .where(or_(RequestRow.seal.is_(None), RequestRow.seal == ""))
+            .order_by(RequestRow.created_at, RequestRow.id)
+        )
+        result = self._uow.connection().execute(query, execution_options={"yield_per": EVENTS_CHUNK})
+        try:
+            for row in result:
+                try:
+                    yield self._stored(row)
+                except (ValueError, TypeError):
+                    continue  # unreadable: never access, and named by audit verify (every)
         finally:
             result.close()
 

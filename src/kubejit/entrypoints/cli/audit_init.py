@@ -16,12 +16,6 @@ import typer
 from rich.console import Console
 
 from kubejit.adapters.clock import SystemClock
-from kubejit.adapters.kube.checkpoint import (
-    ConfigMapCheckpoints,
-    FileCheckpoints,
-    generate_signing_key,
-    load_signing_key,
-)
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.store import SqlStore
 from kubejit.config import BrokerConfig, load_config
@@ -60,17 +54,12 @@ def checkpoint(
 
 
 def _store(settings: BrokerConfig) -> CheckpointStore:
-    """The checkpoint store the broker with these settings uses (the same choice as kubejit.bootstrap's)."""
-    key_file = settings.audit.signing_key_file
-    key = load_signing_key(key_file) if key_file.exists() else generate_signing_key(key_file)
-    if settings.audit.checkpoint_file is not None:
-        return FileCheckpoints(settings.audit.checkpoint_file, key)
-    if not settings.audit.checkpoint_config_map:
-        raise InvalidInput(f"{settings.policy_file.parent}: the config names no audit checkpoint store")
-    client = make_client(settings.kubernetes.kubeconfig, field_manager="kubejit-broker")
-    return ConfigMapCheckpoints(
-        client,
-        namespace=settings.kubernetes.namespace,
-        name=settings.audit.checkpoint_config_map,
-        signing_key=key,
+    """The checkpoint store the broker with these settings uses (kubejit.bootstrap's choice)."""
+    from kubejit.bootstrap import checkpoint_store
+
+    store = checkpoint_store(
+        settings, lambda: make_client(settings.kubernetes.kubeconfig, field_manager="kubejit-broker")
     )
+    if store is None:
+        raise InvalidInput(f"{settings.policy_file.parent}: the config names no audit checkpoint store")
+    return store
