@@ -79,8 +79,8 @@ class GrantReconciler:
     notifier: Notifier
     poll_interval: timedelta = timedelta(seconds=0.5)  # the longest wait between passes; the backoff's unit
     sweep_interval: timedelta = timedelta(seconds=10)
-    # How often every active grant is checked again (seal, policy, chain): each check lists all active grants, so
-    # not on every 250 ms pass (1,000 active grants cost ~33 ms a check on SQLite).
+    # How often every active grant is checked again (seal, policy, chain) and its end time written onto its
+    # bindings: each lists all active grants, so not on every 250 ms pass (1,000 cost ~33 ms on SQLite).
     trust_interval: timedelta = timedelta(seconds=1)
     expiring_notice: timedelta = timedelta(minutes=5)
     on_audit: Callable[[], None] = lambda: None  # called after audit events were committed (checkpointing)
@@ -110,15 +110,10 @@ class GrantReconciler:
         Each stage runs even when one before it failed: a stuck activation must not keep revoked grants'
         bindings in place. The first failure is raised once all stages ran (the keeper counts and logs it and
         retries after its poll interval); any further ones are logged here."""
-        stages: list[Callable[[], object]] = [
-            self.expire_due,
-            self.activate_approved,
-            self._refuse_untrusted_when_due,
-            self.unbind_ended,
-            self.time_out_pending,
-            self.sync_end_times,
-            self.warn_expiring,
-        ]
+        stages: list[Callable[[], object]] = [self.expire_due, self.activate_approved]
+        if self._active_grants_check_due():
+            stages += [self.refuse_untrusted, self.sync_end_times]
+        stages += [self.unbind_ended, self.time_out_pending, self.warn_expiring]
         if self._next_sweep is None or self.clock.now() >= self._next_sweep:
             stages.append(self.sweep)
         failed: list[Exception] = []
@@ -500,13 +495,15 @@ class GrantReconciler:
                     )
                 )
 
-    def _refuse_untrusted_when_due(self) -> int:
+    def _active_grants_check_due(self) -> bool:
+        """Whether this pass runs the stages that read every active grant (the trust check, the end-time labels):
+        once per ``trust_interval``, and at once after a policy reload."""
         now = self.clock.now()
         policy_changed = self.policy() is not self._trusted_under
         if not policy_changed and self._next_trust_check is not None and now < self._next_trust_check:
-            return 0
+            return False
         self._next_trust_check = now + self.trust_interval
-        return self.refuse_untrusted()
+        return True
 
     def refuse_untrusted(self) -> int:
         """Take the access away from every active grant the keeper may not honour (its row not sealed by the
