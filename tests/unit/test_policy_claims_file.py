@@ -101,3 +101,33 @@ def test_the_broker_refuses_a_claim_no_issuer_keeps(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "spec.profiles[0].requesters.claims[1]: claim 'kubernetes.io/namespace' is kept by no OIDC issuer" in message
     assert "add it to policyClaims" in message
+
+
+def test_policy_explain_shows_claims_rules_and_the_auto_approval_cap(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from kubejit.entrypoints.cli.main import build_app
+
+    app = build_app()
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        CI_POLICY.replace("clusterRole: edit", "rules: [{apiGroups: [''], resources: [pods], verbs: [get]}]")
+    )
+    text = CliRunner().invoke(app, ["policy", "explain", str(path), "deploy"], env={"COLUMNS": "200"})
+    assert text.exit_code == 0, text.output
+    assert (
+        "requested by  claims {ref=refs/heads/main, repository=acme/payments}, claims {kubernetes.io/namespace=ci}"
+        in (text.output)
+    )
+    assert "auto-approved claims {ref=refs/heads/main, repository=acme/*} (for at most 15m)" in text.output
+    answer = CliRunner().invoke(app, ["policy", "explain", str(path), "deploy", "-o", "json"])
+    document = json.loads(answer.output)
+    assert document["autoApprove"] == {
+        "users": [],
+        "groups": [],
+        "claims": [{"ref": "refs/heads/main", "repository": "acme/*"}],
+        "maxDuration": "15m",
+    }
