@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _MAX_DOCUMENT_BYTES = 1024 * 1024
 _RETRY_AFTER_FAILURE = timedelta(seconds=5)
+_KEY_SET_TYPES = "application/jwk-set+json, application/json"
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ class IssuerKeys:
         try:
             discovery = self._get_json(self.issuer.discovery_document_url, "its discovery document")
             jwks_uri = self._check_discovery(discovery)
-            keys = parse_key_set(self._get_json(jwks_uri, "its key set"), self.issuer.url, jwks_uri)
+            # kube-apiserver's ServiceAccount issuer answers 406 to a key-set request that accepts only JSON
+            key_set = self._get_json(jwks_uri, "its key set", accept=_KEY_SET_TYPES)
+            keys = parse_key_set(key_set, self.issuer.url, jwks_uri)
         except Unavailable as error:
             self._last_failure = (now, str(error))
             raise
@@ -158,10 +161,10 @@ class IssuerKeys:
         log.info("fetched %d signing keys of %s", len(keys), self.issuer.url)
         return self._cache
 
-    def _get_json(self, url: str, what: str) -> Mapping[str, Any]:
+    def _get_json(self, url: str, what: str, *, accept: str = "application/json") -> Mapping[str, Any]:
         issuer = self.issuer.url
         try:
-            with self._http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            with self._http.stream("GET", url, headers={"Accept": accept}) as response:
                 if response.status_code != 200:
                     raise Unavailable(
                         f"the identity provider {issuer} answered the request for {what} ({url}) "
