@@ -39,7 +39,7 @@ spec:
     - name: ci-deploy
       rules:
         - {{apiGroups: [""], resources: [pods], verbs: [get, list]}}
-      namespaces: ["g-*"]
+      namespaces: ["t-*"]
       requesters:
         claims: [{{kubernetes.io/namespace: {CI_NAMESPACE}, kubernetes.io/serviceaccount/name: "deploy*"}}]
       approval:
@@ -88,11 +88,9 @@ def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture
-def target(devcluster: DevCluster) -> Iterator[str]:
-    name = f"g-{uuid.uuid4().hex[:10]}"
-    devcluster.kubectl("create", "namespace", name, check=True)
-    yield name
-    devcluster.kubectl("delete", "namespace", name, "--wait=false")
+def target(namespace: str) -> str:
+    """The namespace a CI job asks access to (one per test)."""
+    return namespace
 
 
 def service_account_token(cluster: DevCluster, name: str = "deployer") -> str:
