@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import yaml
 
 from kubejit.devcluster import binaries, configfiles
 from kubejit.devcluster.kwok import Kwok
@@ -310,6 +311,7 @@ class DevCluster:
                 "--audit-webhook-mode=batch",
                 "--audit-webhook-batch-max-wait=1s",
             ]
+        argv += self._service_account_discovery(state / "authentication.yaml")
         process = self._spawn("kube-apiserver", [*argv, *self.apiserver_args])
         client = httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0)
         with client:
@@ -321,6 +323,42 @@ class DevCluster:
                     return False
 
             wait_until_ready(process, ready, what="ready (/readyz)", timeout=_START_TIMEOUT)
+            self._open_service_account_discovery(client)
+
+    # ---- the ServiceAccount issuer, as an OIDC issuer for kubejit (CI identities) ---------------------------
+
+    @property
+    def service_account_discovery_url(self) -> str:
+        """Where a broker on this machine fetches the ServiceAccount issuer's discovery document (its ``issuer`` is
+        :data:`SERVICE_ACCOUNT_ISSUER`, its ``jwks_uri`` this server's ``/openid/v1/jwks``)."""
+        return f"{self.server_url}/.well-known/openid-configuration"
+
+    def _service_account_discovery(self, authentication_file: Path) -> list[str]:
+        """kube-apiserver flags and configuration so that the ServiceAccount issuer's discovery document and keys
+        can be read from this machine, anonymously (those two paths only): the discovery document names this
+        server's own URL as ``jwks_uri``. The AuthenticationConfiguration gets its ``anonymous`` part here."""
+        document = yaml.safe_load(authentication_file.read_text())
+        document["anonymous"] = configfiles.anonymous_service_account_discovery()
+        configfiles.write_yaml(authentication_file, document)
+        return [f"--service-account-jwks-uri={self.server_url}/openid/v1/jwks"]
+
+    def _open_service_account_discovery(self, admin: httpx.Client) -> None:
+        """RBAC lets only ServiceAccounts read the issuer discovery by default; bind it to anonymous callers too
+        (the paths anonymous requests may reach are limited by the AuthenticationConfiguration)."""
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubejit-dev:service-account-issuer-discovery"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:service-account-issuer-discovery",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}],
+        }
+        response = admin.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json=binding)
+        if response.status_code not in (201, 409):
+            raise Unavailable(f"cannot open the ServiceAccount issuer discovery: HTTP {response.status_code}")
 
     def _wait_for_oidc(self) -> None:
         """kube-apiserver fetches the issuer's keys in the background: wait until a dev token works."""
