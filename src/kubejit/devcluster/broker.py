@@ -72,7 +72,16 @@ def broker_config(
         "instance": instance,
         "databaseUrl": database_url or f"sqlite:///{directory / 'kubejit.db'}",
         "listen": {"address": "127.0.0.1", "port": port or free_port()},
-        "oidc": [{"issuer": cluster.issuer.url, "audience": cluster.issuer.audience, "caFile": str(ca_file)}],
+        "oidc": [
+            {
+                "name": "dev",
+                "issuer": cluster.issuer.url,
+                "audience": cluster.issuer.audience,
+                "caFile": str(ca_file),
+                # `kubejit login` signs dev users in through the dev issuer's login page (a public client)
+                "login": {"clientId": cluster.issuer.audience},
+            }
+        ],
         "kubernetes": {"kubeconfig": str(broker_kubeconfig), "namespace": namespace},
         "leaderElection": {"leaseName": lease_name, "identity": identity, "leaseDuration": "6s", "renewInterval": "1s"},
         # The keys apart from the database, as kubejit requires (a Secret's mount in production); the request seal
