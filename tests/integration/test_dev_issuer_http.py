@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import ssl
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -176,8 +177,6 @@ def ca() -> CertificateAuthority:
 
 @pytest.fixture
 def clock() -> Clock:
-    import time
-
     return Clock(time.time())
 
 
@@ -231,7 +230,8 @@ def test_a_code_with_its_verifier_gives_an_id_token_of_the_chosen_user(
     tokens = answer.json()
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == 300
-    assert tokens["access_token"] and tokens["refresh_token"]
+    assert tokens["access_token"]
+    assert tokens["refresh_token"]
     claims = claims_of(issuer, tokens["id_token"])
     assert claims["iss"] == issuer.url
     assert claims["aud"] == "kubejit"
