@@ -2,7 +2,8 @@
 
 Why it exists: the verifier runs for every request, from a thread pool, so looking a key up must be a dictionary
 read, and the issuer must not be asked again for every token. :class:`IssuerKeys` fetches the discovery document
-and then ``jwks_uri`` once, keeps the keys, renews them in passing when they grow old (one request's thread
+(from the issuer's ``discoveryUrl`` when one is configured; its ``issuer`` must still be the configured URL) and
+then ``jwks_uri`` once, keeps the keys, renews them in passing when they grow old (one request's thread
 fetches, the others go on with what is cached), and fetches again at once, at most every
 ``min_refetch_interval``, when a token names a key it does not know (key rotation). Documents are bounded
 (1 MiB), redirects are not followed, and a failing issuer is asked at most every few seconds.
@@ -146,7 +147,7 @@ class IssuerKeys:
         """Discovery, then the key set; called with the lock held."""
         self._last_attempt = now
         try:
-            discovery = self._get_json(self._discovery_url(), "its discovery document")
+            discovery = self._get_json(self.issuer.discovery_document_url, "its discovery document")
             jwks_uri = self._check_discovery(discovery)
             keys = parse_key_set(self._get_json(jwks_uri, "its key set"), self.issuer.url, jwks_uri)
         except Unavailable as error:
@@ -156,9 +157,6 @@ class IssuerKeys:
         self._cache = KeySnapshot(keys, now, self._cache.generation + 1)
         log.info("fetched %d signing keys of %s", len(keys), self.issuer.url)
         return self._cache
-
-    def _discovery_url(self) -> str:
-        return self.issuer.url.rstrip("/") + "/.well-known/openid-configuration"
 
     def _get_json(self, url: str, what: str) -> Mapping[str, Any]:
         issuer = self.issuer.url
