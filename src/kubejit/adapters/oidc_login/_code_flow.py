@@ -3,7 +3,7 @@
 Fresh per sign-in: a PKCE code verifier (S256 challenge, RFC 7636), a ``state`` (the redirect must carry it
 back) and a ``nonce`` (the ID token must echo it). The URL is always shown (``show``), and handed to a browser
 opener when there is one; the loopback receiver takes the redirect, Authlib's client exchanges the code (with
-the verifier) and ``finish`` checks the ID token.
+the verifier) and ``finish`` checks the ID token. An ``iss`` in the redirect (RFC 9207) must be the issuer's.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ def sign_in_with_browser(
         if open_browser is not None:
             open_browser(url)
         answer = receiver.wait(timeout)
+        if "iss" in answer and answer["iss"] != provider.issuer.issuer:  # RFC 9207: the answer names its issuer
+            raise Unauthenticated(
+                f"wrong issuer: the sign-in answer comes from {answer['iss'][:200]!r}, not {provider.issuer.issuer!r}"
+            )
         if "error" in answer:
             raise refusal(provider.issuer, answer["error"], answer.get("error_description"))
         code = answer.get("code")

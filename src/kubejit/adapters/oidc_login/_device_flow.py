@@ -16,7 +16,15 @@ from typing import Any
 
 from authlib.integrations.httpx_client import OAuthError
 
-from kubejit.adapters.oidc_login._provider import Provider, SignIn, checked_url, finish, idp_call, refusal
+from kubejit.adapters.oidc_login._provider import (
+    Provider,
+    SignIn,
+    checked_url,
+    finish,
+    idp_call,
+    plain_client,
+    refusal,
+)
 from kubejit.domain.errors import Unauthenticated, Unavailable
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -85,7 +93,7 @@ def request_device_code(provider: Provider) -> DeviceCode:
             "run kubejit login without --device"
         )
     form = {**provider.client_form(), "scope": " ".join(provider.issuer.scopes)}
-    with idp_call(provider.issuer, "start the device flow"), provider.client() as client:
+    with idp_call(provider.issuer, "start the device flow"), plain_client(provider.issuer) as client:
         response = client.post(endpoint, data=form, headers={"Accept": "application/json"})
     try:
         answer = response.json()

@@ -99,7 +99,7 @@ def discover(issuer: LoginIssuer) -> Provider:
     """Read ``{issuer}/.well-known/openid-configuration``; its ``issuer`` must equal the configured issuer."""
     url = issuer.issuer.rstrip("/") + "/.well-known/openid-configuration"
     checked_url(url, "the issuer")
-    with idp_call(issuer, "read its discovery document"), _plain_client(issuer) as client:
+    with idp_call(issuer, "read its discovery document"), plain_client(issuer) as client:
         response = client.get(url, headers={"Accept": "application/json"})
     if response.status_code != 200:
         raise Unavailable(f"the identity provider's discovery document at {url} answered HTTP {response.status_code}")
@@ -174,7 +174,7 @@ def revoke(endpoint: str, token: str, *, client_id: str, client_secret: str | No
     form = {"token": token, "token_type_hint": "refresh_token", **Provider(issuer, endpoint).client_form()}
     try:
         checked_url(endpoint, "revocation endpoint")
-        with idp_call(issuer, "revoke the refresh token"), _plain_client(issuer) as client:
+        with idp_call(issuer, "revoke the refresh token"), plain_client(issuer) as client:
             response = client.post(endpoint, data=form)
     except (Unavailable, Unauthenticated, InvalidInput) as error:
         return str(error)
@@ -183,7 +183,8 @@ def revoke(endpoint: str, token: str, *, client_id: str, client_secret: str | No
     return None
 
 
-def _plain_client(issuer: LoginIssuer) -> httpx2.Client:
+def plain_client(issuer: LoginIssuer) -> httpx2.Client:
+    """An HTTP client for the provider's endpoints outside Authlib's token handling (discovery, device, revoke)."""
     return httpx2.Client(verify=issuer.tls(), timeout=HTTP_TIMEOUT, trust_env=False, follow_redirects=False)
 
 
