@@ -296,8 +296,9 @@ def test_logout_removes_the_session_revokes_the_refresh_token_and_drops_cached_t
     assert f"signed out of {person.server}" in result.stdout
     assert list(person.sessions.iterdir()) == []  # session, lock and current-server gone
     refused = person.run("whoami", check=False, env={**person.env, "KUBEJIT_SERVER": person.server})
-    assert refused.returncode == 1
-    assert f"you are not signed in to {person.server}: run kubejit login --server {person.server}" in refused.stderr
+    assert refused.returncode == 2
+    assert "say who you are: --token TOKEN or KUBEJIT_TOKEN" in refused.stderr
+    assert f"sign in once with kubejit login --server {person.server}" in refused.stderr
     no_server = person.run("whoami", check=False)
     assert no_server.returncode == 2
     assert "kubejit login --server URL" in no_server.stderr

@@ -42,6 +42,11 @@ class BrokerClient:
         anonymous = cls.anonymous(server, ca_file, environ=env)
         if token:
             return cls(anonymous.server, token, anonymous.ca_file)
+        if login_sessions.find_session(anonymous.server, env) is None:  # nobody to be: a usage error, as ever
+            raise InvalidInput(
+                "say who you are: --token TOKEN or KUBEJIT_TOKEN (an ID token from your IdP), or sign in once with "
+                f"kubejit login --server {anonymous.server}"
+            )
         return cls(anonymous.server, login_sessions.current_id_token(anonymous.server, env), anonymous.ca_file)
 
     @classmethod
