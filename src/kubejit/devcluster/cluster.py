@@ -24,7 +24,12 @@ import yaml
 
 from kubejit.devcluster import binaries, configfiles
 from kubejit.devcluster.kwok import Kwok
-from kubejit.devcluster.oidc import DEFAULT_TOKEN_TTL_SECONDS, DevOIDCIssuer
+from kubejit.devcluster.oidc import (
+    DEFAULT_ID_TOKEN_TTL_SECONDS,
+    DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DevOIDCIssuer,
+)
 from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
@@ -78,12 +83,16 @@ class DevCluster:
         apiserver_args: Sequence[str] = (),
         keep_state: bool = False,
         log: Callable[[str], None] | None = None,
+        id_token_ttl: int = DEFAULT_ID_TOKEN_TTL_SECONDS,
+        refresh_token_ttl: int = DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
     ) -> None:
         self.with_kwok = with_kwok
         self.with_controllers = with_controllers
         self.audit_webhook = audit_webhook
         self.apiserver_args = tuple(apiserver_args)
         self.keep_state = keep_state
+        self.id_token_ttl = id_token_ttl  # of ID tokens from the dev issuer's sign-in flows (mint_token: its own)
+        self.refresh_token_ttl = refresh_token_ttl
         self._log = log or (lambda _message: None)
         self._requested_output_dir = output_dir
         self.state_dir = Path()
@@ -261,7 +270,12 @@ class DevCluster:
         (state / "sa.key").write_bytes(sa_private)
         (state / "sa.pub").write_bytes(sa_public)
 
-        self._issuer = DevOIDCIssuer(self.ca.issue_server("dev-oidc-issuer"), state)
+        self._issuer = DevOIDCIssuer(
+            self.ca.issue_server("dev-oidc-issuer"),
+            state,
+            id_token_ttl=self.id_token_ttl,
+            refresh_token_ttl=self.refresh_token_ttl,
+        )
         self._issuer.start()
         configfiles.write_yaml(
             state / "authentication.yaml",
