@@ -1,14 +1,17 @@
 """``kubejit demo``: everything a newcomer needs to see kubejit work, on this machine, in one command.
 
 It starts the local control plane (with the dev users and a `payments` namespace running a pod), installs the
-broker's least-privilege RBAC for the demo policy, and runs the broker on SQLite. Scripts drive it
-(DESIGN.md section 4): it writes into ``--dir`` the kubeconfigs, ``kubejit.yaml`` (the config the broker serves
-with) and one ``<user>.env`` per dev user, prints a line starting with ``ready`` once everything answers, and
-runs until interrupted.
+broker's least-privilege RBAC for the demo policy, and runs the broker on SQLite and the gateway. People sign in
+with ``kubejit login`` through the dev issuer's sign-in page (pick a dev user); ``--dir`` gets ``kubeconfig``,
+which makes kubectl present the signed-in person's ID token to kube-apiserver (``kubejit token --id-token``).
+Scripts drive it too (DESIGN.md section 4): ``--dir`` also gets one kubeconfig and one ``<user>.env`` (an ID token
+that needs no sign-in) per dev user and ``kubejit.yaml`` (the broker's config); the demo prints a line starting
+with ``ready`` once everything answers, and runs until interrupted.
 """
 
 from __future__ import annotations
 
+import base64
 import shlex
 import shutil
 from importlib import resources
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 
 from kubejit.adapters.policy_file import load_policy_file
@@ -26,6 +30,7 @@ from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gate
 from kubejit.devcluster.kwok import NODE_NAME
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.entrypoints.cli.devcluster import describe, wait_for_interrupt
+from kubejit.entrypoints.cli.kubeconfig import id_token_kubeconfig, kubejit_executable, write_private
 
 _stderr = Console(stderr=True, highlight=False)
 DEMO_NAMESPACES = ("payments", "payments-eu")
@@ -51,6 +56,20 @@ def write_user_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
     return written
 
 
+def write_login_kubeconfig(cluster: DevCluster, broker_url: str) -> Path:
+    """``kubeconfig``: kube-apiserver itself, as whoever is signed in with ``kubejit login`` to this broker."""
+    document = id_token_kubeconfig(
+        name="kubejit-demo",
+        cluster_url=cluster.server_url,
+        ca_data=base64.b64encode(cluster.ca.cert_pem).decode(),
+        command=kubejit_executable(),
+        server=broker_url,
+    )
+    path = cluster.output_dir / "kubeconfig"
+    write_private(path, yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 def seed_workloads(cluster: DevCluster) -> None:
     """The payments namespaces, and a running pod to look at."""
     for namespace in DEMO_NAMESPACES:
@@ -70,15 +89,18 @@ def walkthrough(cluster: DevCluster, broker: BrokerProcess, gateway_url: str) ->
 broker          {broker.url} (config {broker.config})
 gateway         {gateway_url} (kubectl through it: kubejit kubeconfig --grant <id> -o g.kubeconfig)
 
-In another terminal (each `source` makes you that person):
-  source {d}/alice.env; kubectl get pods -n payments             # Forbidden: no standing access
+In another terminal (`kubejit login` opens the dev sign-in page: pick the person to be; --device without a browser):
+  export KUBECONFIG={d}/kubeconfig                              # kubectl as whoever is signed in
+  kubejit login --server {broker.url}    # pick alice
+  kubectl get pods -n payments                                    # Forbidden: no standing access
   kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout errors"
-  source {d}/bob.env;   kubejit list --pending; kubejit approve <id>
-  source {d}/alice.env; kubectl get pods -n payments             # works now
+  kubejit login   # pick bob;   kubejit list --pending; kubejit approve <id>
+  kubejit login   # pick alice; kubectl get pods -n payments     # works now
   kubejit get <id>                                                # ends in 2m; then Forbidden again
   kubejit kubeconfig --grant <id> -o /tmp/g.kubeconfig             # through the gateway instead:
   kubectl --kubeconfig /tmp/g.kubeconfig get pods                 #   checked, guarded and recorded
-  source {d}/dave.env;  kubejit audit; kubejit audit verify       # the tamper-evident trail
+  kubejit login   # pick dave;  kubejit audit; kubejit audit verify   # the tamper-evident trail
+Scripts need no sign-in: `source {d}/alice.env` sets KUBEJIT_TOKEN and a kubeconfig for alice.
 
 Stop with Ctrl-C: every process stops and the temporary files are removed.
 """
@@ -126,6 +148,7 @@ def demo(
             )
             log(f"gateway ready at {gateway.url}")
             write_user_env_files(cluster, broker.url)
+            write_login_kubeconfig(cluster, broker.url)
             _stderr.print(walkthrough(cluster, broker, gateway.url))
             print(
                 f"ready {cluster.output_dir} broker {broker.url} gateway {gateway.url} in {cluster.timings}", flush=True

@@ -98,12 +98,47 @@ def build_kubeconfig(
     ca_file: str | None,
 ) -> dict[str, Any]:
     """One cluster (the gateway), one user (``kubejit token --grant ID``) and one context joining them."""
-    cluster: dict[str, Any] = {"server": gateway_url}
-    if ca_data:
-        cluster["certificate-authority-data"] = ca_data
+    hint = f"kubejit token is part of kubejit: install kubejit, then run kubejit kubeconfig --grant {grant} again"
+    plugin = exec_plugin(command, ["token", "--grant", grant], server=server, ca_file=ca_file, install_hint=hint)
+    return single_context_kubeconfig(name, gateway_url, ca_data, plugin, namespace=namespace)
+
+
+def id_token_kubeconfig(
+    *, name: str, cluster_url: str, ca_data: str | None, command: str, server: str, ca_file: str | None = None
+) -> dict[str, Any]:
+    """A kubeconfig straight to kube-apiserver (which trusts the same issuer as the broker): kubectl presents
+    the ID token of the ``kubejit login`` session (``kubejit token --id-token``), so the cluster sees the user the
+    broker sees, with the RBAC bindings of that user's active grants."""
+    hint = "kubejit token is part of kubejit: install kubejit and sign in with kubejit login"
+    plugin = exec_plugin(command, ["token", "--id-token"], server=server, ca_file=ca_file, install_hint=hint)
+    return single_context_kubeconfig(name, cluster_url, ca_data, plugin)
+
+
+def exec_plugin(
+    command: str, args: list[str], *, server: str, ca_file: str | None, install_hint: str
+) -> dict[str, Any]:
+    """The ``exec`` user entry that runs ``kubejit token ...`` for kubectl, naming the broker in its environment."""
     env = [{"name": "KUBEJIT_SERVER", "value": server}]
     if ca_file:
         env.append({"name": "KUBEJIT_CA", "value": ca_file})
+    return {
+        "apiVersion": API_VERSION,
+        "command": command,
+        "args": args,
+        "env": env,
+        "interactiveMode": "Never",
+        "provideClusterInfo": False,
+        "installHint": install_hint,
+    }
+
+
+def single_context_kubeconfig(
+    name: str, server_url: str, ca_data: str | None, plugin: dict[str, Any], *, namespace: str | None = None
+) -> dict[str, Any]:
+    """One cluster, one user (the exec plugin) and one context joining them, all called ``name``."""
+    cluster: dict[str, Any] = {"server": server_url}
+    if ca_data:
+        cluster["certificate-authority-data"] = ca_data
     context: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
         context["namespace"] = namespace
@@ -111,23 +146,7 @@ def build_kubeconfig(
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": name, "cluster": cluster}],
-        "users": [
-            {
-                "name": name,
-                "user": {
-                    "exec": {
-                        "apiVersion": API_VERSION,
-                        "command": command,
-                        "args": ["token", "--grant", grant],
-                        "env": env,
-                        "interactiveMode": "Never",
-                        "provideClusterInfo": False,
-                        "installHint": "kubejit token is part of kubejit: install kubejit, then run "
-                        f"kubejit kubeconfig --grant {grant} again",
-                    }
-                },
-            }
-        ],
+        "users": [{"name": name, "user": {"exec": plugin}}],
         "contexts": [{"name": name, "context": context}],
         "current-context": name,
     }
