@@ -62,6 +62,7 @@ class Keycloak:
         self.issuer = f"{self.url}/realms/{REALM}"
         self.client_id = CLIENT_ID
         self.start_seconds = 0.0
+        self.serving_cert_pem = b""
         self._dist = dist
         self._log = log or (lambda _message: None)
         self._process: ManagedProcess | None = None
@@ -145,7 +146,9 @@ class Keycloak:
         realm = import_dir / f"{REALM}-realm.json"
         realm.touch(mode=0o600)
         realm.write_text(json.dumps(realm_document(self.lifetimes), indent=1))
-        return self.ca.issue_server("keycloak").write(self.home, "serving")
+        serving = self.ca.issue_server("keycloak")
+        self.serving_cert_pem = serving.cert_pem
+        return serving.write(self.home, "serving")
 
     # ---- what callers use ------------------------------------------------------------------------------
 
