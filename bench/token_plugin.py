@@ -6,7 +6,8 @@ a real broker (with a gateway section), has alice request and bob approve a gran
 `kubejit token --grant ID`, then runs the installed program as kubectl does (a subprocess with
 KUBERNETES_EXEC_INFO set, stdout captured, no terminal) N times, interleaved with the baselines:
 
-    warm     kubejit token --grant ID, served from the cache          target: median <= 150 ms
+    warm     kubejit token --grant ID, served from the cache (KUBEJIT_TOKEN set)   target: median <= 60 ms
+    session  the same with no KUBEJIT_TOKEN: the `kubejit login` session is read   target: median <= 60 ms
     baseline python -c pass / python -S -c pass (the same interpreter)
     cold     the cache file removed first: one broker call (for information)
     full CLI kubejit --help (what every command would cost if `token` went through Typer; for information)
@@ -32,6 +33,7 @@ from pathlib import Path
 import httpx
 from _report import percentile, progress
 
+from kubejit import login_sessions
 from kubejit.adapters.policy_file import load_policy
 from kubejit.devcluster.broker import broker_config, start_broker
 from kubejit.devcluster.broker_access import install_broker_access
@@ -52,7 +54,7 @@ spec:
       reason: {required: false}
 """
 KUBEJIT = str(Path(sys.executable).parent / "kubejit")
-TARGET_MS = 150.0
+TARGET_MS = 60.0
 
 
 def summary(samples: list[float]) -> str:
@@ -114,6 +116,28 @@ def active_grant(cluster: DevCluster, workdir: Path) -> tuple[str, str, str]:
     return broker.url, grant, alice
 
 
+def signed_in(env: dict[str, str], cluster: DevCluster, server: str, id_token: str) -> None:
+    """The session `kubejit login` would have stored for alice (written directly: the bench times reading it)."""
+    login_sessions.save_session(
+        env,
+        {
+            "server": server,
+            "issuer": cluster.issuer.url,
+            "issuerName": "dev",
+            "clientId": "kubejit",
+            "clientSecret": None,
+            "tokenEndpoint": f"{cluster.issuer.url}/token",
+            "revocationEndpoint": None,
+            "caData": None,
+            "idToken": id_token,
+            "idTokenExpiresAt": int(time.time()) + 3600,
+            "refreshToken": None,
+            "user": "alice",
+            "loggedInAt": int(time.time()),
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50, help="runs of each command (at least 30)")
@@ -131,31 +155,41 @@ def main() -> None:
             "XDG_CACHE_HOME": str(workdir / "cache"),
             "KUBERNETES_EXEC_INFO": json.dumps(exec_info),
         }
+        session_env = {
+            **{k: v for k, v in env.items() if k != "KUBEJIT_TOKEN"},
+            "XDG_CACHE_HOME": str(workdir / "session-cache"),
+        }
+        signed_in(session_env, cluster, server, id_token)
         cache_file = workdir / "cache" / "kubejit" / "tokens" / f"{grant}.json"
         token = [KUBEJIT, "token", "--grant", grant]
         commands: dict[str, tuple[list[str], Callable[[], None]]] = {
             "warm": (token, lambda: None),
+            "session": (token, lambda: None),
             "python -c pass": ([sys.executable, "-c", "pass"], lambda: None),
             "python -S -c pass": ([sys.executable, "-S", "-c", "pass"], lambda: None),
             "cold": (token, lambda: cache_file.unlink(missing_ok=True)),
             "kubejit --help": ([KUBEJIT, "--help"], lambda: None),
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        for command, before in commands.values():  # one untimed run each: caches filled, files paged in
-            timed(command, env, before)
+        envs = {name: session_env if name == "session" else env for name in commands}
+        for name, (command, before) in commands.items():  # one untimed run each: caches filled, files paged in
+            timed(command, envs[name], before)
         progress(f"{runs} runs of each command, interleaved")
         for _ in range(runs):
             for name, (command, before) in commands.items():
-                samples[name].append(timed(command, env, before))  # a cold run leaves the cache filled again
+                samples[name].append(timed(command, envs[name], before))  # a cold run leaves the cache filled again
         warm = statistics.median(samples["warm"]) * 1000
+        session = statistics.median(samples["session"]) * 1000
         print(f"kubejit token --grant ID as kubectl runs it ({sys.executable}, Python {sys.version.split()[0]}):")
         print(f"   warm cache              {summary(samples['warm'])}")
+        print(f"   warm, login session     {summary(samples['session'])}")
         print(f"   baseline python -c pass {summary(samples['python -c pass'])}")
         print(f"   baseline python -S      {summary(samples['python -S -c pass'])}")
         print(f"   cold (broker call)      {summary(samples['cold'])}")
         print(f"   full CLI (--help)       {summary(samples['kubejit --help'])}")
-        verdict = "met" if warm <= TARGET_MS else "NOT met"
-        print(f"   target: warm median <= {TARGET_MS:.0f} ms: {verdict} ({warm:.1f} ms)")
+        for label, median in (("warm", warm), ("warm, login session", session)):
+            verdict = "met" if median <= TARGET_MS else "NOT met"
+            print(f"   target: {label} median <= {TARGET_MS:.0f} ms: {verdict} ({median:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from kubejit.config import BrokerConfig, GatewayConfig, OidcIssuerConfig
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError
 from kubejit.domain.grant_book import GrantBook
-from kubejit.domain.policy import AccessPolicy, Profile
+from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
 from kubejit.services.access import AccessService
@@ -154,7 +154,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     store.migrate()
     _seal_legacy_rows(store)
     client = make_client(config.kubernetes.kubeconfig, field_manager="kubejit-broker")
-    holder = PolicyHolder(lambda: load_policy_file(config.policy_file), ClusterRoleRules(client))
+    holder = PolicyHolder(lambda: policy_for_issuers(config.policy_file, config.oidc), ClusterRoleRules(client))
     policy = holder.reload()
 
     lease: LeaseElection | None = None
@@ -303,11 +303,39 @@ def oidc_verifier(issuers: Sequence[OidcIssuerConfig], *, clock: Clock | None = 
                 username_claim=i.username_claim,
                 groups_claim=i.groups_claim,
                 clock_skew=i.clock_skew,
+                username_prefix=i.username_prefix,
+                groups_prefix=i.groups_prefix,
+                policy_claims=tuple(i.policy_claims),
+                discovery_url=i.discovery_url,
             )
             for i in issuers
         ],
         clock=clock,
     )
+
+
+def policy_for_issuers(policy_file: Path, issuers: Sequence[OidcIssuerConfig]) -> AccessPolicy:
+    """The policy file, loaded and checked against the configured issuers (at start and at every reload): when
+    the issuers put prefixes before their names, the policy's names already are the cluster's, so its own
+    ``spec.identity`` prefixes must be empty (or every name would be prefixed twice); and every claim its rules
+    name must be kept by some issuer."""
+    policy = load_policy_file(policy_file)
+    prefixed = [i for i in issuers if i.username_prefix or i.groups_prefix]
+    mapping = policy.identity
+    if prefixed and (mapping.username_prefix or mapping.groups_prefix):
+        shown = ", ".join(
+            f"{i.name!r} (usernamePrefix {i.username_prefix!r}, groupsPrefix {i.groups_prefix!r})" for i in prefixed
+        )
+        raise InvalidInput(
+            f"{policy_file}: spec.identity sets usernamePrefix {mapping.username_prefix!r} and groupsPrefix "
+            f"{mapping.groups_prefix!r}, but the broker config's OIDC issuers set their own prefixes ({shown}), "
+            "which already make the names the cluster sees: remove spec.identity from the policy and write the "
+            "prefixed names (e.g. staff:alice) in its subjects"
+        )
+    unkept = claims_kept_by_nobody(policy, (name for i in issuers for name in i.policy_claims))
+    if unkept:
+        raise InvalidInput(f"{policy_file}: " + "; ".join(f"{issue.path}: {issue.message}" for issue in unkept))
+    return policy
 
 
 @dataclass(frozen=True)
@@ -338,7 +366,10 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
     link to the broker (which closes a grant's streams when the broker says it ended), kube-apiserver as the
     gateway's kubeconfig names it, and the OIDC verifier if one is configured."""
     kubeconfig = config.kubernetes.kubeconfig or Path("~/.kube/config").expanduser()
-    policy = load_policy_file(config.policy_file)
+    # Without issuers of its own the gateway honours the broker's grants only, whose names the broker checked.
+    policy = (
+        policy_for_issuers(config.policy_file, config.oidc) if config.oidc else load_policy_file(config.policy_file)
+    )
     role_rules = ClusterRoleRules(make_client(config.kubernetes.kubeconfig, field_manager="kubejit-gateway"))
     require_usable(review_policy(policy, role_rules))
     resolved: dict[str, tuple[PolicyRule, ...]] = {p.name: role_rules.rules_of(p.role) or () for p in policy.profiles}

@@ -5,9 +5,11 @@ Paths in the file are relative to the file's own directory. The policy lives in 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -15,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
+from kubejit.domain.identity_names import identity_prefix_problem, quoted
 from kubejit.transport import is_loopback
 
 
@@ -54,15 +57,129 @@ class ListenConfig(_Model):
         return self
 
 
+DEFAULT_LOGIN_SCOPES = ("openid", "profile", "email", "groups", "offline_access")
+_ISSUER_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class OidcLoginConfig(_Model):
+    """How ``kubejit login`` signs people in at this issuer (served by ``GET /api/v1/login/options``)."""
+
+    client_id: str = Field(min_length=1)
+    scopes: list[str] = Field(default=list(DEFAULT_LOGIN_SCOPES), min_length=1)
+    # Only for identity providers that hand out non-confidential "installed app" secrets (Google): it is
+    # published to every caller of the login options, so it must never be a real client secret.
+    client_secret: str | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid_scope(cls, scopes: list[str]) -> list[str]:
+        if "openid" not in scopes:
+            raise ValueError("the scopes must include 'openid', or the identity provider sends no ID token")
+        return scopes
+
+
 class OidcIssuerConfig(_Model):
+    """One trusted issuer; the fields mirror kube-apiserver's AuthenticationConfiguration ``jwt[]`` entry."""
+
+    name: str = Field(pattern=_ISSUER_NAME, max_length=63)  # default: from the issuer's host (see _default_name)
     issuer: str
+    discovery_url: str | None = None  # default: {issuer}/.well-known/openid-configuration
     audience: str = "kubejit"
     ca_file: Path | None = None
     username_claim: str = "sub"
     groups_claim: str = "groups"
+    username_prefix: str = ""
+    groups_prefix: str = ""
+    policy_claims: list[str] = []
     clock_skew: timedelta = timedelta(seconds=30)
+    login: OidcLoginConfig | None = None
 
     _skew = field_validator("clock_skew", mode="before")(_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_name(cls, data: object) -> object:
+        if isinstance(data, dict) and "name" not in data and isinstance(data.get("issuer"), str):
+            return {**data, "name": issuer_name_from(data["issuer"])}
+        return data
+
+    @field_validator("username_prefix", "groups_prefix")
+    @classmethod
+    def _prefix(cls, prefix: str) -> str:
+        problem = identity_prefix_problem(prefix)
+        if problem is not None:
+            raise ValueError(f"{quoted(prefix)} {problem}: choose a prefix such as 'staff:' or 'ci:'")
+        return prefix
+
+    @field_validator("policy_claims")
+    @classmethod
+    def _claim_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name or any(not part for part in name.split("/")) or name != name.strip():
+                raise ValueError(
+                    f"{quoted(name)} is not a claim name: write it as the token has it, with '/' between the "
+                    "names of nested objects (e.g. kubernetes.io/serviceaccount/name)"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError("a claim is listed twice: list each claim once")
+        return names
+
+
+def issuer_name_from(url: str) -> str:
+    """The default issuer name: its host (and port) in lower case, every other character a '-'."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "issuer") + (f"-{parts.port}" if parts.port else "")
+    return re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-")[:63].strip("-") or "issuer"
+
+
+def _issuers_apart(issuers: list[OidcIssuerConfig]) -> list[OidcIssuerConfig]:
+    """Several issuers must keep their identities apart: unique names and URLs, and (with two or more) prefixes
+    that no other issuer's prefix starts with, so that no identity provider can mint another one's users."""
+    problems = [*_duplicates(issuers, "name"), *_duplicates(issuers, "issuer")]
+    if len(issuers) > 1:
+        problems += [problem for issuer in issuers for problem in _prefix_missing(issuer)]
+        for field_name in ("username_prefix", "groups_prefix"):
+            problems += _overlapping(issuers, field_name)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return issuers
+
+
+def _duplicates(issuers: list[OidcIssuerConfig], field_name: str) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, issuer in enumerate(issuers):
+        value = getattr(issuer, field_name)
+        if value in seen:
+            problems.append(
+                f"oidc[{seen[value]}] and oidc[{index}] have the same {field_name} {value!r}: "
+                + ("give each issuer its own name" if field_name == "name" else "configure each issuer once")
+            )
+        seen.setdefault(value, index)
+    return problems
+
+
+def _prefix_missing(issuer: OidcIssuerConfig) -> list[str]:
+    return [
+        f"issuer {issuer.name!r} has no {to_camel(field_name)}: with several issuers each one needs its own "
+        "prefix (e.g. 'staff:' and 'ci:'), as in kube-apiserver's claimMappings, or their names would mix"
+        for field_name in ("username_prefix", "groups_prefix")
+        if not getattr(issuer, field_name)
+    ]
+
+
+def _overlapping(issuers: list[OidcIssuerConfig], field_name: str) -> list[str]:
+    problems = []
+    for index, one in enumerate(issuers):
+        for other in issuers[index + 1 :]:
+            a, b = getattr(one, field_name), getattr(other, field_name)
+            if a and b and (a.startswith(b) or b.startswith(a)):
+                problems.append(
+                    f"the {to_camel(field_name)}es of issuers {one.name!r} ({a!r}) and {other.name!r} ({b!r}) "
+                    "overlap: one starts with the other, so one identity provider could mint the other's names; "
+                    "choose prefixes of which none starts another (e.g. 'staff:' and 'ci:')"
+                )
+    return problems
 
 
 class KubernetesConfig(_Model):
@@ -135,9 +252,8 @@ class BrokerConfig(_Model):
     instance: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
     database_url: str = "sqlite:///kubejit.db"
     listen: ListenConfig = ListenConfig()
-    # One issuer: identities from several issuers would share one name space (the same "alice" or group
-    # "platform-admins" from two IdPs) until per-issuer prefixes exist.
-    oidc: list[OidcIssuerConfig] = Field(min_length=1, max_length=1)
+    # Several issuers only with per-issuer prefixes that keep their names apart (_issuers_apart).
+    oidc: list[OidcIssuerConfig] = Field(min_length=1)
     kubernetes: KubernetesConfig = KubernetesConfig()
     leader_election: LeaderElectionConfig = LeaderElectionConfig()
     audit: AuditConfig = AuditConfig()
@@ -148,6 +264,8 @@ class BrokerConfig(_Model):
     # a grant. It must not be readable by whoever can write the database. Default: request-seal.key in the
     # directory of the audit signing key (the broker's keys), created 0600 on first start.
     request_seal_key_file: Path | None = None
+
+    _oidc = field_validator("oidc")(_issuers_apart)
 
     @property
     def seal_key_file(self) -> Path:
@@ -241,8 +359,10 @@ class GatewayConfig(_Model):
     listen: ListenConfig
     kubernetes: KubernetesConfig  # kubeconfig: kube-apiserver and the gateway's own (impersonating) credentials
     broker: GatewayBrokerConfig
-    oidc: list[OidcIssuerConfig] = Field(default=[], max_length=1)  # accept ID tokens too (optional)
+    oidc: list[OidcIssuerConfig] = []  # accept ID tokens too (optional); the same entries as the broker's
     audit: GatewayAuditConfig = GatewayAuditConfig()
+
+    _oidc = field_validator("oidc")(_issuers_apart)
 
     @model_validator(mode="after")
     def _tls(self) -> GatewayConfig:

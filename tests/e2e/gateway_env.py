@@ -170,7 +170,9 @@ def gateway_env(
     fail_mode: str = "closed",
     audit_max_delay: str | None = None,
     policy: str = GATEWAY_POLICY,
+    broker_oidc: list[dict[str, Any]] | None = None,
 ) -> Iterator[GatewayEnv]:
+    """``broker_oidc``, if given, replaces the broker config's ``oidc`` list (the dev issuer alone otherwise)."""
     directory.mkdir(parents=True, exist_ok=True)
     policy_file = directory / "policy.yaml"
     policy_file.write_text(policy)
@@ -194,6 +196,8 @@ def gateway_env(
     )
     document = yaml.safe_load(config.read_text())
     document["gateway"] = broker_link(shared)
+    if broker_oidc is not None:
+        document["oidc"] = broker_oidc
     config.write_text(yaml.safe_dump(document))
     broker = start_broker(config, log_name=f"{name}-broker")
     gateway = None

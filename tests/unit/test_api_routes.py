@@ -35,6 +35,7 @@ OPERATIONS = {
     ("GET", "/api/v1/gateway/grants/stream"): "Gateway Grants Stream",
     ("GET", "/api/v1/gateway/info"): "Gateway Info",
     ("GET", "/api/v1/grants"): "Grants",
+    ("GET", "/api/v1/login/options"): "Login Options",
     ("GET", "/api/v1/requests"): "List Requests",
     ("POST", "/api/v1/requests"): "Create Request",
     ("GET", "/api/v1/requests/{request_id}"): "Get Request",

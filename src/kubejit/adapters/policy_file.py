@@ -41,6 +41,11 @@ class _Model(BaseModel):
 class SubjectsModel(_Model):
     users: list[str] = []
     groups: list[str] = []
+    claims: list[dict[str, str]] = []  # each: claim name -> shell-style pattern; all of one, any of the list
+
+
+class AutoApproveModel(SubjectsModel):
+    max_duration: str | None = None
 
 
 class IdentityModel(_Model):
@@ -79,7 +84,7 @@ class ApprovalModel(_Model):
     approvers: SubjectsModel = SubjectsModel()
     required: int = Field(default=1, ge=1, le=20)
     allow_self_approval: bool = False
-    auto_approve: SubjectsModel = SubjectsModel()
+    auto_approve: AutoApproveModel = AutoApproveModel()
 
 
 class ReasonModel(_Model):
@@ -372,7 +377,12 @@ class _Builder:
     def _subjects(self, m: SubjectsModel, at: str) -> p.Subjects:
         """The users and groups of a subjects list; names no identity could carry are problems at their item."""
         self.issues.extend(p.subject_name_issues(m.users, m.groups, at))
-        return p.Subjects(users=frozenset(m.users), groups=frozenset(m.groups))
+        self.issues.extend(p.claim_rule_issues(m.claims, at))
+        return p.Subjects(
+            users=frozenset(m.users),
+            groups=frozenset(m.groups),
+            claims=tuple(p.claim_match_from(rule) for rule in m.claims),
+        )
 
     def policy(self, model: PolicyModel) -> p.AccessPolicy:
         spec = model.spec
@@ -434,6 +444,9 @@ class _Builder:
                 required=m.approval.required,
                 allow_self_approval=m.approval.allow_self_approval,
                 auto_approve=self._subjects(m.approval.auto_approve, f"{at}.approval.autoApprove"),
+                auto_approve_max_duration=self._duration(
+                    m.approval.auto_approve.max_duration, f"{at}.approval.autoApprove.maxDuration"
+                ),
             ),
             reason=p.ReasonRule(m.reason.required, pattern),
             allow_risks=tuple(p.AcceptedRisk(r.id, r.justification) for r in m.allow_risks),

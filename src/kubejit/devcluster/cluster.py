@@ -20,10 +20,16 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import yaml
 
 from kubejit.devcluster import binaries, configfiles
 from kubejit.devcluster.kwok import Kwok
-from kubejit.devcluster.oidc import DEFAULT_TOKEN_TTL_SECONDS, DevOIDCIssuer
+from kubejit.devcluster.oidc import (
+    DEFAULT_ID_TOKEN_TTL_SECONDS,
+    DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+    DEFAULT_TOKEN_TTL_SECONDS,
+    DevOIDCIssuer,
+)
 from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
@@ -78,6 +84,8 @@ class DevCluster:
         extra_issuers: Sequence[configfiles.TrustedIssuer] = (),
         keep_state: bool = False,
         log: Callable[[str], None] | None = None,
+        id_token_ttl: int = DEFAULT_ID_TOKEN_TTL_SECONDS,
+        refresh_token_ttl: int = DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
     ) -> None:
         self.with_kwok = with_kwok
         self.with_controllers = with_controllers
@@ -87,6 +95,8 @@ class DevCluster:
         # Keycloak's, whose certificate comes from this cluster's CA).
         self.extra_issuers = tuple(extra_issuers)
         self.keep_state = keep_state
+        self.id_token_ttl = id_token_ttl  # of ID tokens from the dev issuer's sign-in flows (mint_token: its own)
+        self.refresh_token_ttl = refresh_token_ttl
         self._log = log or (lambda _message: None)
         self._requested_output_dir = output_dir
         self.state_dir = Path()
@@ -264,7 +274,12 @@ class DevCluster:
         (state / "sa.key").write_bytes(sa_private)
         (state / "sa.pub").write_bytes(sa_public)
 
-        self._issuer = DevOIDCIssuer(self.ca.issue_server("dev-oidc-issuer"), state)
+        self._issuer = DevOIDCIssuer(
+            self.ca.issue_server("dev-oidc-issuer"),
+            state,
+            id_token_ttl=self.id_token_ttl,
+            refresh_token_ttl=self.refresh_token_ttl,
+        )
         self._issuer.start()
         configfiles.write_yaml(
             state / "authentication.yaml",
@@ -316,6 +331,7 @@ class DevCluster:
                 "--audit-webhook-mode=batch",
                 "--audit-webhook-batch-max-wait=1s",
             ]
+        argv += self._service_account_discovery(state / "authentication.yaml")
         process = self._spawn("kube-apiserver", [*argv, *self.apiserver_args])
         client = httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0)
         with client:
@@ -327,6 +343,42 @@ class DevCluster:
                     return False
 
             wait_until_ready(process, ready, what="ready (/readyz)", timeout=_START_TIMEOUT)
+            self._open_service_account_discovery(client)
+
+    # ---- the ServiceAccount issuer, as an OIDC issuer for kubejit (CI identities) ---------------------------
+
+    @property
+    def service_account_discovery_url(self) -> str:
+        """Where a broker on this machine fetches the ServiceAccount issuer's discovery document (its ``issuer`` is
+        :data:`SERVICE_ACCOUNT_ISSUER`, its ``jwks_uri`` this server's ``/openid/v1/jwks``)."""
+        return f"{self.server_url}/.well-known/openid-configuration"
+
+    def _service_account_discovery(self, authentication_file: Path) -> list[str]:
+        """kube-apiserver flags and configuration so that the ServiceAccount issuer's discovery document and keys
+        can be read from this machine, anonymously (those two paths only): the discovery document names this
+        server's own URL as ``jwks_uri``. The AuthenticationConfiguration gets its ``anonymous`` part here."""
+        document = yaml.safe_load(authentication_file.read_text())
+        document["anonymous"] = configfiles.anonymous_service_account_discovery()
+        configfiles.write_yaml(authentication_file, document)
+        return [f"--service-account-jwks-uri={self.server_url}/openid/v1/jwks"]
+
+    def _open_service_account_discovery(self, admin: httpx.Client) -> None:
+        """RBAC lets only ServiceAccounts read the issuer discovery by default; bind it to anonymous callers too
+        (the paths anonymous requests may reach are limited by the AuthenticationConfiguration)."""
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kubejit-dev:service-account-issuer-discovery"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:service-account-issuer-discovery",
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:unauthenticated"}],
+        }
+        response = admin.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json=binding)
+        if response.status_code not in (201, 409):
+            raise Unavailable(f"cannot open the ServiceAccount issuer discovery: HTTP {response.status_code}")
 
     def _wait_for_oidc(self) -> None:
         """kube-apiserver fetches the issuer's keys in the background: wait until a dev token works."""

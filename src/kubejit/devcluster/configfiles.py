@@ -102,6 +102,16 @@ def authentication_configuration(
     }
 
 
+SERVICE_ACCOUNT_DISCOVERY_PATHS = ("/.well-known/openid-configuration", "/openid/v1/jwks")
+
+
+def anonymous_service_account_discovery() -> dict[str, Any]:
+    """The AuthenticationConfiguration's ``anonymous`` part: anonymous requests only to the ServiceAccount
+    issuer's discovery document and key set (so a broker can verify ServiceAccount tokens as an OIDC issuer);
+    every other anonymous request is refused with 401."""
+    return {"enabled": True, "conditions": [{"path": path} for path in SERVICE_ACCOUNT_DISCOVERY_PATHS]}
+
+
 def audit_policy() -> dict[str, Any]:
     """Metadata for every request, except the health probes that would flood the log."""
     return {

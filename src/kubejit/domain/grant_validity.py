@@ -110,6 +110,8 @@ def _approval_problems(policy: AccessPolicy, profile: Profile, request: AccessRe
     if request.auto_approved:
         if not profile.approval.auto_approve.includes(request.requester):
             yield f"{request.requester.user} is not auto-approved for profile {profile.name}"
+        elif (too_long := profile.approval.auto_approve_too_long(request.duration)) is not None:
+            yield f"it was auto-approved, but {too_long}"
         return
     yield from _quorum_problems(policy, profile, request, request.reviews, "it")
 
@@ -147,17 +149,22 @@ def _extension_problems(policy: AccessPolicy, profile: Profile, request: AccessR
     approved = [e for e in request.extensions if e.state is State.APPROVED]
     if approved and request.break_glass:
         yield "a break-glass grant carries an extension"
+    lasting = request.duration
     for number, extension in enumerate(approved, start=1):
-        yield from _one_extension_problems(policy, profile, request, extension, f"extension {number}")
+        lasting += extension.duration
+        yield from _one_extension_problems(policy, profile, request, extension, f"extension {number}", lasting)
 
 
 def _one_extension_problems(
-    policy: AccessPolicy, profile: Profile, request: AccessRequest, extension: Extension, what: str
+    policy: AccessPolicy, profile: Profile, request: AccessRequest, extension: Extension, what: str, lasting: timedelta
 ) -> Iterable[str]:
+    """``lasting``: the grant's whole life up to and with this extension (what autoApprove.maxDuration caps)."""
     if extension.duration <= timedelta(0):
         yield f"{what} is not positive"
     if extension.auto_approved:
         if not profile.approval.auto_approve.includes(request.requester):
             yield f"{what} is auto-approved but {request.requester.user} is not auto-approved for {profile.name}"
+        elif (too_long := profile.approval.auto_approve_too_long(lasting)) is not None:
+            yield f"{what} was auto-approved, but the grant's {too_long}"
         return
     yield from _quorum_problems(policy, profile, request, extension.reviews, what)

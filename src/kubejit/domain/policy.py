@@ -10,10 +10,11 @@ Profile risk assessment (RBAC findings against ``allowRisks``) is :func:`assess_
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from kubejit.domain.durations import format_duration
@@ -29,30 +30,76 @@ POLICY_API_VERSION = "kubejit.io/v1alpha1"
 POLICY_KIND = "AccessPolicy"
 
 
+Claims = tuple[tuple[str, str], ...]  # (name, value) pairs, sorted by name
+
+
 @dataclass(frozen=True)
 class Identity:
-    """A person or workload as kubejit sees it: the IdP user name and groups (no cluster prefixes)."""
+    """A person or workload as kubejit sees it: the user name and groups as the cluster sees them (with the
+    issuer's usernamePrefix and groupsPrefix, when it sets any), and the claims its issuer keeps for policy
+    rules (``policyClaims``: sorted (name, value) pairs; a nested claim is named with '/')."""
 
     user: str
     groups: frozenset[str] = frozenset()
+    claims: Claims = ()
+
+    def claim(self, name: str) -> str | None:
+        """The value of claim ``name``, or None when the token did not carry it (or its issuer keeps no such
+        claim)."""
+        return next((value for key, value in self.claims if key == name), None)
+
+
+@dataclass(frozen=True)
+class ClaimMatch:
+    """A set of claim patterns that must all hold: each named claim present, its value matching the shell-style
+    pattern (``fnmatch``, case-sensitive: ``*`` matches anything, '/' included)."""
+
+    patterns: Claims  # (claim name, pattern), sorted by name; never empty (the loader refuses {})
+
+    def matches(self, who: Identity) -> bool:
+        if not self.patterns:
+            return False  # a match with no conditions would name everyone: it names nobody
+        for name, pattern in self.patterns:
+            value = who.claim(name)
+            if value is None or not fnmatchcase(value, pattern):
+                return False
+        return True
+
+    def matched_values(self, who: Identity) -> dict[str, str]:
+        """The claims of ``who`` this match looked at, for the audit trail (call only when it matches)."""
+        return {name: who.claim(name) or "" for name, _pattern in self.patterns}
+
+    def describe(self) -> str:
+        return "claims {" + ", ".join(f"{name}={pattern}" for name, pattern in self.patterns) + "}"
 
 
 @dataclass(frozen=True)
 class Subjects:
-    """A set of people named by user name or group."""
+    """A set of people named by user name or group, or workloads named by the claims of their tokens (any one
+    :class:`ClaimMatch` matching is enough)."""
 
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    claims: tuple[ClaimMatch, ...] = ()
 
     def includes(self, who: Identity) -> bool:
-        return who.user in self.users or not self.groups.isdisjoint(who.groups)
+        return (
+            who.user in self.users
+            or not self.groups.isdisjoint(who.groups)
+            or any(match.matches(who) for match in self.claims)
+        )
+
+    def claim_match_of(self, who: Identity) -> ClaimMatch | None:
+        """The first claims rule that names ``who``, or None."""
+        return next((match for match in self.claims if match.matches(who)), None)
 
     @property
     def empty(self) -> bool:
-        return not self.users and not self.groups
+        return not self.users and not self.groups and not self.claims
 
     def describe(self) -> str:
         parts = [f"group {g}" for g in sorted(self.groups)] + [f"user {u}" for u in sorted(self.users)]
+        parts += [match.describe() for match in self.claims]
         return ", ".join(parts) if parts else "nobody"
 
 
@@ -83,6 +130,21 @@ class Approval:
     required: int = 1
     allow_self_approval: bool = False
     auto_approve: Subjects = Subjects()
+    auto_approve_max_duration: timedelta | None = None  # longer grants wait for approvers even for autoApprove
+
+    def auto_approves(self, who: Identity, lasting: timedelta) -> bool:
+        """Whether a grant to ``who`` that lasts ``lasting`` in all is approved without a reviewer."""
+        return self.auto_approve.includes(who) and self.auto_approve_too_long(lasting) is None
+
+    def auto_approve_too_long(self, lasting: timedelta) -> str | None:
+        """Why a grant lasting ``lasting`` is too long to be auto-approved, or None."""
+        cap = self.auto_approve_max_duration
+        if cap is None or lasting <= cap:
+            return None
+        return (
+            f"{format_duration(lasting)} is longer than autoApprove.maxDuration ({format_duration(cap)}), "
+            "so it waits for approvers"
+        )
 
 
 @dataclass(frozen=True)
@@ -195,6 +257,38 @@ class AccessPolicy:
         return tuple(self.guardrails[name] for name in profile.guardrails)
 
 
+def subjects_by_path(policy: AccessPolicy) -> Iterator[tuple[str, Subjects]]:
+    """Every subjects list of ``policy`` with its field path (``spec.profiles[0].approval.autoApprove``)."""
+    yield "spec.admins", policy.admins
+    yield "spec.auditors", policy.auditors
+    for index, profile in enumerate(policy.profiles):
+        at = f"spec.profiles[{index}]"
+        yield f"{at}.requesters", profile.requesters
+        yield f"{at}.approval.approvers", profile.approval.approvers
+        yield f"{at}.approval.autoApprove", profile.approval.auto_approve
+        if profile.break_glass is not None:
+            yield f"{at}.breakGlass.allowed", profile.break_glass.allowed
+
+
+def claims_kept_by_nobody(policy: AccessPolicy, kept: Iterable[str]) -> list[Issue]:
+    """The claims rules of ``policy`` that name a claim no issuer keeps (``kept``: every issuer's policyClaims):
+    such a rule could never match, which is never what its author meant."""
+    known = set(kept)
+    issues = []
+    for at, subjects in subjects_by_path(policy):
+        for index, match in enumerate(subjects.claims):
+            for name, _pattern in match.patterns:
+                if name not in known:
+                    issues.append(
+                        Issue(
+                            f"{at}.claims[{index}]",
+                            f"claim {quoted(name)} is kept by no OIDC issuer, so this rule never matches: add it to "
+                            "policyClaims of the issuer that vouches for it (broker config, oidc[])",
+                        )
+                    )
+    return issues
+
+
 # ---- checks that span fields --------------------------------------------------------------------------------
 
 
@@ -286,6 +380,29 @@ def subject_name_issues(users: Sequence[str], groups: Sequence[str], at: str) ->
                 )
 
 
+def claim_rule_issues(rules: Sequence[Mapping[str, str]], at: str) -> Iterable[Issue]:
+    """What is wrong with the ``claims`` rules of a subjects list (``at`` is its path): a rule with no claim
+    would match every token, and a claim needs a name and a pattern."""
+    for index, rule in enumerate(rules):
+        where = f"{at}.claims[{index}]"
+        if not rule:
+            yield Issue(where, "an empty claims rule would match every token: name at least one claim and its pattern")
+        for name, pattern in rule.items():
+            if not name.strip() or name != name.strip() or any(not part for part in name.split("/")):
+                yield Issue(
+                    f"{where}.{name}",
+                    f"{quoted(name)} is not a claim name: write it as the issuer's policyClaims lists it "
+                    "(e.g. repository or kubernetes.io/namespace)",
+                )
+            elif not pattern:
+                yield Issue(f"{where}.{name}", "the pattern is empty: write the value, or '*' for any value")
+
+
+def claim_match_from(rule: Mapping[str, str]) -> ClaimMatch:
+    """The :class:`ClaimMatch` of one ``claims`` rule of a policy file."""
+    return ClaimMatch(tuple(sorted(rule.items())))
+
+
 def _prefix_issues(mapping: IdentityMapping) -> Iterable[Issue]:
     for field_name, prefix in (("usernamePrefix", mapping.username_prefix), ("groupsPrefix", mapping.groups_prefix)):
         problem = identity_prefix_problem(prefix)
@@ -363,6 +480,12 @@ def _approval_issues(profile: Profile, at: str) -> Iterable[Issue]:
         yield Issue(
             f"{at}.approval",
             "nobody can approve this profile: name approvers (groups or users) or autoApprove subjects",
+        )
+    if profile.approval.auto_approve_max_duration is not None and profile.approval.auto_approve.empty:
+        yield Issue(
+            f"{at}.approval.autoApprove.maxDuration",
+            "maxDuration limits auto-approval, but autoApprove names nobody: name users, groups or claims, "
+            "or remove it",
         )
     approvers = profile.approval.approvers
     if not approvers.empty and not approvers.groups and len(approvers.users) < profile.approval.required:

@@ -12,9 +12,11 @@ States::
        |--cancel--> cancelled       \\--revoke--> revoked
        \\--time_out (pendingTimeout)--> timed-out
 
-Auto-approval (requester in ``autoApprove``) and break-glass (requester in ``breakGlass.allowed``; flagged,
-reviewed after the fact) go straight to approved. An active grant may be extended: an extension is approved
-by the same rules as the request and can never make the grant last longer than ``maxExtendedDuration``.
+Auto-approval (requester in ``autoApprove``, by user, group or claims, for no longer than its
+``maxDuration`` if it sets one; an extension counts the grant's whole life) and break-glass (requester in
+``breakGlass.allowed``; flagged, reviewed after the fact) go straight to approved. An active grant may be
+extended: an extension is approved by the same rules as the request and can never make the grant last longer
+than ``maxExtendedDuration``.
 """
 
 from __future__ import annotations
@@ -225,9 +227,39 @@ def submit(
     )
     if break_glass:
         return replace(request, state=State.APPROVED, break_glass=True, approved_at=now)
-    if profile.approval.auto_approve.includes(requester):
+    if profile.approval.auto_approves(requester, wanted):
         return replace(request, state=State.APPROVED, auto_approved=True, approved_at=now)
     return request
+
+
+def auto_approval_facts(policy: AccessPolicy, request: AccessRequest) -> dict[str, object]:
+    """What the audit trail records about the auto-approval of ``request`` (or why an autoApprove subject's
+    request was not auto-approved): the claims rule that matched and their values, and the duration cap."""
+    profile = policy.profile(request.profile)
+    if profile is None or not profile.approval.auto_approve.includes(request.requester):
+        return {}
+    approval = profile.approval
+    facts: dict[str, object] = {}
+    if approval.auto_approve_max_duration is not None:
+        facts["maxDuration"] = format_duration(approval.auto_approve_max_duration)
+    match = approval.auto_approve.claim_match_of(request.requester)
+    if match is not None and not _named_directly(approval.auto_approve.users, approval.auto_approve.groups, request):
+        facts["claims"] = match.matched_values(request.requester)
+    if not request.auto_approved:
+        facts["notAutoApproved"] = approval.auto_approve_too_long(request.duration) or "not auto-approved"
+    return facts
+
+
+def _named_directly(users: frozenset[str], groups: frozenset[str], request: AccessRequest) -> bool:
+    return request.requester.user in users or not groups.isdisjoint(request.requester.groups)
+
+
+def auto_approval_note(policy: AccessPolicy, request: AccessRequest) -> str | None:
+    """For the requester: why a request from an autoApprove subject waits for approvers, or None."""
+    if request.auto_approved or request.state is not State.PENDING:
+        return None
+    note = auto_approval_facts(policy, request).get("notAutoApproved")
+    return f"not auto-approved: {note}" if isinstance(note, str) else None
 
 
 def _check_reviewer(
@@ -362,7 +394,7 @@ def request_extension(
     if profile.reason.required and not reason:
         raise InvalidInput("say why the grant needs more time")
     extension = Extension(extra, reason.strip(), now)
-    if profile.approval.auto_approve.includes(request.requester):
+    if profile.approval.auto_approves(request.requester, request.ends_at + extra - request.starts_at):
         extension = replace(extension, state=State.APPROVED, auto_approved=True)
         return replace(request, extensions=(*request.extensions, extension), ends_at=request.ends_at + extra)
     return replace(request, extensions=(*request.extensions, extension))

@@ -49,8 +49,8 @@ def new_request_id() -> str:
 
 
 def request_summary(request: AccessRequest) -> dict[str, Any]:
-    """The facts of a request that audit events carry."""
-    return {
+    """The facts of a request that audit events carry (the requester's policy claims only when it has some)."""
+    summary: dict[str, Any] = {
         "requester": request.requester.user,
         "groups": sorted(request.requester.groups),
         "profile": request.profile,
@@ -59,6 +59,9 @@ def request_summary(request: AccessRequest) -> dict[str, Any]:
         "reason": request.reason,
         "state": str(request.state),
     }
+    if request.requester.claims:
+        summary["claims"] = dict(request.requester.claims)
+    return summary
 
 
 @dataclass
@@ -144,21 +147,31 @@ class AccessService:
             now=now,
             break_glass=break_glass,
         )
+        auto_approval = wf.auto_approval_facts(policy, request)
         with self.uow() as uow:
             if idempotency_key and (earlier := uow.idempotency.remembered(who.user, idempotency_key)) is not None:
                 return uow.requests.get(earlier).request
             uow.requests.add(request)
             if idempotency_key:
                 uow.idempotency.remember(who.user, idempotency_key, request.id, now)
+            submitted = request_summary(request)
+            if auto_approval and not request.auto_approved:
+                submitted["autoApproval"] = auto_approval  # an autoApprove subject, and why it waits
             uow.audit.append(
                 kind=AuditKind.REQUEST_SUBMITTED,
                 actor=who.user,
                 at=now,
                 request_id=request.id,
-                data=request_summary(request),
+                data=submitted,
             )
             if request.auto_approved:
-                uow.audit.append(kind=AuditKind.REQUEST_AUTO_APPROVED, actor="kubejit", at=now, request_id=request.id)
+                uow.audit.append(
+                    kind=AuditKind.REQUEST_AUTO_APPROVED,
+                    actor="kubejit",
+                    at=now,
+                    request_id=request.id,
+                    data=auto_approval,
+                )
             if request.break_glass:
                 uow.audit.append(
                     kind=AuditKind.REQUEST_BREAK_GLASS,

@@ -5,9 +5,10 @@ registered-claims checks (the ``iss`` and ``aud`` values; ``exp``, ``nbf`` and `
 issuer's clock skew), with "now" always given by the caller (the verifier reads its Clock once per token), so
 expiry is tested without sleeping. This module fixes the order of the checks, words each refusal so the token
 holder can act on it, and reads the user name and groups as kube-apiserver does (an email only when verified; a
-single string is one group), refusing names kubejit and kube-apiserver could read differently or that Kubernetes
-keeps for itself (:mod:`kubejit.domain.identity_names`). ``OidcVerifier.verify`` (``_verifier``) calls
-:func:`identity_from`.
+single string is one group; the issuer's usernamePrefix and groupsPrefix put first), refusing prefixed names
+kubejit and kube-apiserver could read differently or that Kubernetes keeps for itself
+(:mod:`kubejit.domain.identity_names`), and keeps the issuer's ``policyClaims`` (``_policy_claims``).
+``OidcVerifier.verify`` (``_verifier``) calls :func:`identity_from`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from joserfc.errors import ClaimError
 from joserfc.jwt import JWTClaimsRegistry
 
 from kubejit.adapters.idp._issuer import OidcIssuer
+from kubejit.adapters.idp._policy_claims import policy_claims
 from kubejit.domain.errors import Unauthenticated
 from kubejit.domain.identity_names import group_name_problem, quoted, user_name_problem
 from kubejit.domain.policy import Identity
@@ -31,7 +33,11 @@ def identity_from(claims: Mapping[str, Any], issuer: OidcIssuer, now: datetime) 
     raises Unauthenticated, saying what is wrong, otherwise."""
     _check_issuer_and_audience(claims, issuer)
     _check_times(claims, issuer.clock_skew, now)
-    return Identity(_user(claims, issuer), _groups(claims.get(issuer.groups_claim), issuer.groups_claim))
+    return Identity(
+        _user(claims, issuer),
+        _groups(claims.get(issuer.groups_claim), issuer),
+        policy_claims(claims, issuer.policy_claims),
+    )
 
 
 # ---- registered claims -------------------------------------------------------------------------------------
@@ -143,30 +149,39 @@ def _user(claims: Mapping[str, Any], issuer: OidcIssuer) -> str:
     if issuer.username_claim == "email" and claims.get("email_verified", True) is not True:
         # kube-apiserver refuses such tokens too: an unverified address names nobody in particular
         raise Unauthenticated("the token's email address is not verified by the identity provider")
-    problem = user_name_problem(user)
+    # The name the cluster sees (kube-apiserver puts the same prefix first) is the one checked and used.
+    named = issuer.username_prefix + user
+    problem = user_name_problem(named)
     if problem is not None:
         raise Unauthenticated(
-            f"the token's user name (its '{issuer.username_claim}' claim) {quoted(user, 80)} {problem}; "
-            "kubejit refuses such names: ask your IdP admin to fix the account"
+            f"the token's user name (its '{issuer.username_claim}' claim{_with_prefix(issuer.username_prefix)}) "
+            f"{quoted(named, 80)} {problem}; kubejit refuses such names: ask your IdP admin to fix the account"
         )
-    return user
+    return named
 
 
-def _groups(value: object, claim: str) -> frozenset[str]:
-    """Group names; a missing claim means no groups. A single string is one group, as kube-apiserver reads it.
-    Every group must be a name kubejit accepts, or the token is refused (an empty name is skipped, as before)."""
+def _groups(value: object, issuer: OidcIssuer) -> frozenset[str]:
+    """Group names (with the issuer's groups prefix); a missing claim means no groups. A single string is one
+    group, as kube-apiserver reads it. Every prefixed group must be a name kubejit accepts, or the token is
+    refused (an empty name is skipped, as before)."""
+    claim = issuer.groups_claim
     if value is None:
         return frozenset()
     listed = [value] if isinstance(value, str) else value
     if not isinstance(listed, list) or not all(isinstance(group, str) for group in listed):
         raise Unauthenticated(f"the token's '{claim}' claim is not a list of group names; ask your IdP admin to fix it")
-    groups = frozenset(group for group in listed if group)
+    groups = frozenset(issuer.groups_prefix + group for group in listed if group)
     for group in sorted(groups):
         problem = group_name_problem(group)
         if problem is not None:
             # Fail closed: dropping the group would change who the cluster sees (docs/security-model.md).
             raise Unauthenticated(
-                f"the token's '{claim}' claim names the group {quoted(group, 80)}, which {problem}; kubejit refuses "
-                "the whole token rather than drop a group: ask your IdP admin to rename or stop sending it"
+                f"the token's '{claim}' claim{_with_prefix(issuer.groups_prefix)} names the group "
+                f"{quoted(group, 80)}, which {problem}; kubejit refuses the whole token rather than drop a group: "
+                "ask your IdP admin to rename or stop sending it"
             )
     return groups
+
+
+def _with_prefix(prefix: str) -> str:
+    return f", after the prefix {quoted(prefix, 40)}" if prefix else ""

@@ -1,4 +1,5 @@
-"""What kubejit trusts an OpenID Connect issuer for: its URL, audience, claims, clock skew and algorithms.
+"""What kubejit trusts an OpenID Connect issuer for: its URL (and where its discovery document is), audience,
+claims and the prefixes put before its names, clock skew and algorithms.
 
 Why it exists: the configuration of an issuer is checked once, when it is made (``kubejit.bootstrap`` builds one
 :class:`OidcIssuer` per configured issuer, as kube-apiserver's AuthenticationConfiguration names it), so the
@@ -17,6 +18,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from kubejit.domain.errors import InvalidInput
+from kubejit.domain.identity_names import identity_prefix_problem, quoted
 from kubejit.transport import NOT_AN_HTTP_URL, TrustError, trust_context, url_problem
 
 # alg -> (JWK key type, curve or None). HS* and "none" are deliberately absent; so is "EdDSA", which RFC 9864
@@ -72,13 +74,32 @@ class OidcIssuer:
     groups_claim: str = "groups"
     clock_skew: timedelta = timedelta(seconds=30)
     allowed_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    # kube-apiserver's claimMappings.username.prefix / groups.prefix: the names kubejit (and the policy) use are
+    # the prefixed ones, exactly as the cluster sees them.
+    username_prefix: str = ""
+    groups_prefix: str = ""
+    policy_claims: tuple[str, ...] = ()  # claims kept on the Identity for policy rules ('/' reaches into objects)
+    discovery_url: str | None = None  # default: {url}/.well-known/openid-configuration
 
     def __post_init__(self) -> None:
+        self._check_urls()
+        for prefix in (self.username_prefix, self.groups_prefix):
+            prefix_problem = identity_prefix_problem(prefix)
+            if prefix_problem is not None:
+                raise InvalidInput(f"OIDC issuer {self.url}: the prefix {quoted(prefix)} {prefix_problem}")
+        self._check_settings()
+
+    def _check_urls(self) -> None:
         problem = fetch_url_problem(self.url)
         if problem is not None:
             raise InvalidInput(f"OIDC issuer URL {problem}")
         if urlsplit(self.url).query or urlsplit(self.url).fragment:
             raise InvalidInput(f"OIDC issuer URL {self.url!r} must not have a query or fragment")
+        discovery_problem = fetch_url_problem(self.discovery_document_url)
+        if discovery_problem is not None:
+            raise InvalidInput(f"OIDC issuer {self.url}: the discovery URL {discovery_problem}")
+
+    def _check_settings(self) -> None:
         if not self.audience.strip():
             raise InvalidInput(f"OIDC issuer {self.url}: the audience (client id) must not be empty")
         if not self.username_claim:
@@ -95,6 +116,11 @@ class OidcIssuer:
                 f"OIDC issuer {self.url}: algorithms {', '.join(map(repr, unknown))} are not accepted; "
                 f"choose among the public-key algorithms {', '.join(sorted(SUPPORTED_ALGORITHMS))}"
             )
+
+    @property
+    def discovery_document_url(self) -> str:
+        """Where the discovery document is fetched; its ``issuer`` must still be :attr:`url`."""
+        return self.discovery_url or self.url.rstrip("/") + "/.well-known/openid-configuration"
 
     def ssl_context(self) -> ssl.SSLContext:
         """TLS trust for this issuer: only ``ca_pem`` when given, the system's roots otherwise."""

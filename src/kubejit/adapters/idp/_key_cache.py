@@ -2,7 +2,8 @@
 
 Why it exists: the verifier runs for every request, from a thread pool, so looking a key up must be a dictionary
 read, and the issuer must not be asked again for every token. :class:`IssuerKeys` fetches the discovery document
-and then ``jwks_uri`` once, keeps the keys, renews them in passing when they grow old (one request's thread
+(from the issuer's ``discoveryUrl`` when one is configured; its ``issuer`` must still be the configured URL) and
+then ``jwks_uri`` once, keeps the keys, renews them in passing when they grow old (one request's thread
 fetches, the others go on with what is cached), and fetches again at once, at most every
 ``min_refetch_interval``, when a token names a key it does not know (key rotation). Documents are bounded
 (1 MiB), redirects are not followed, and a failing issuer is asked at most every few seconds.
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _MAX_DOCUMENT_BYTES = 1024 * 1024
 _RETRY_AFTER_FAILURE = timedelta(seconds=5)
+_KEY_SET_TYPES = "application/jwk-set+json, application/json"
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,11 @@ class IssuerKeys:
         """Discovery, then the key set; called with the lock held."""
         self._last_attempt = now
         try:
-            discovery = self._get_json(self._discovery_url(), "its discovery document")
+            discovery = self._get_json(self.issuer.discovery_document_url, "its discovery document")
             jwks_uri = self._check_discovery(discovery)
-            keys = parse_key_set(self._get_json(jwks_uri, "its key set"), self.issuer.url, jwks_uri)
+            # kube-apiserver's ServiceAccount issuer answers 406 to a key-set request that accepts only JSON
+            key_set = self._get_json(jwks_uri, "its key set", accept=_KEY_SET_TYPES)
+            keys = parse_key_set(key_set, self.issuer.url, jwks_uri)
         except Unavailable as error:
             self._last_failure = (now, str(error))
             raise
@@ -157,13 +161,10 @@ class IssuerKeys:
         log.info("fetched %d signing keys of %s", len(keys), self.issuer.url)
         return self._cache
 
-    def _discovery_url(self) -> str:
-        return self.issuer.url.rstrip("/") + "/.well-known/openid-configuration"
-
-    def _get_json(self, url: str, what: str) -> Mapping[str, Any]:
+    def _get_json(self, url: str, what: str, *, accept: str = "application/json") -> Mapping[str, Any]:
         issuer = self.issuer.url
         try:
-            with self._http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            with self._http.stream("GET", url, headers={"Accept": accept}) as response:
                 if response.status_code != 200:
                     raise Unavailable(
                         f"the identity provider {issuer} answered the request for {what} ({url}) "

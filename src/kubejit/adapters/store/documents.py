@@ -54,11 +54,19 @@ def _extension(extension: Extension) -> dict[str, Any]:
     }
 
 
+def _requester(who: Identity) -> dict[str, Any]:
+    """User and groups; the policy claims only when there are some (rows written before claims read the same)."""
+    document: dict[str, Any] = {"user": who.user, "groups": sorted(who.groups)}
+    if who.claims:
+        document["claims"] = dict(who.claims)
+    return document
+
+
 def to_document(request: AccessRequest) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "id": request.id,
-        "requester": {"user": request.requester.user, "groups": sorted(request.requester.groups)},
+        "requester": _requester(request.requester),
         "profile": request.profile,
         "namespaces": list(request.namespaces),
         "duration_seconds": _seconds(request.duration),
@@ -172,6 +180,13 @@ def _read_extension(value: object) -> Extension:
     )
 
 
+def _read_requester(document: Mapping[str, Any]) -> Identity:
+    claims = _field(document, "claims", dict) if "claims" in document else {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in claims.items()):
+        raise ValueError("request document field 'requester.claims' must map claim names to text")
+    return Identity(_str(document, "user"), frozenset(_strings(document, "groups")), tuple(sorted(claims.items())))
+
+
 def from_document(document: Mapping[str, Any]) -> AccessRequest:
     version = _field(document, "format", int)
     if version != FORMAT:
@@ -180,7 +195,7 @@ def from_document(document: Mapping[str, Any]) -> AccessRequest:
     review = _field(document, "break_glass_review", (dict, type(None)))
     return AccessRequest(
         id=_str(document, "id"),
-        requester=Identity(_str(requester, "user"), frozenset(_strings(requester, "groups"))),
+        requester=_read_requester(requester),
         profile=_str(document, "profile"),
         namespaces=tuple(_strings(document, "namespaces")),
         duration=_read_duration(document, "duration_seconds"),

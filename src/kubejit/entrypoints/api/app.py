@@ -1,8 +1,9 @@
 """The broker's HTTP API: ``create_app(broker)``, called by ``kubejit serve`` and by tests.
 
 The routes live in ``routes/`` (one router per job), what they share in ``dependencies``, the body limit in
-``body_limit`` and kubejit's errors in HTTP in ``errors``. Every route but health and metrics needs a bearer ID
-token, verified against the configured OIDC issuers; the identity in it is the identity the cluster sees.
+``body_limit`` and kubejit's errors in HTTP in ``errors``. Every route but health, metrics and the login
+options (``routes/login``) needs a bearer ID token, verified against the configured OIDC issuers; the identity in
+it is the identity the cluster sees.
 Errors come back as ``{"error": {"type", "message"}}`` with the status that ``kubejit.domain.errors.ERROR_TABLE``
 gives: 400 (bad input), 401 (no valid token), 403 (refused by policy), 404, 409 (wrong state), 413 (body too
 large) or 503.

@@ -94,6 +94,7 @@ class RequestOut(_Out):
     break_glass_review: ReviewOut | None
     reviews: list[ReviewOut]
     extensions: list[ExtensionOut]
+    notes: list[str] = []  # for the requester, in the answer to a new request: e.g. why it was not auto-approved
 
     @classmethod
     def of(cls, r: AccessRequest) -> RequestOut:
@@ -158,6 +159,23 @@ class VerifyOut(_Out):
     head_hash: str
     checkpoint_seq: int | None
     problems: list[ProblemOut]
+
+
+class LoginIssuerOut(_Out):
+    """One issuer ``kubejit login`` may sign people in at."""
+
+    name: str
+    issuer: str
+    client_id: str
+    scopes: list[str]
+    client_secret: str | None
+    certificate_authority_data: str | None  # base64 of the PEM the broker trusts for this issuer, if any
+    username_prefix: str
+    groups_prefix: str
+
+
+class LoginOptionsOut(_Out):
+    issuers: list[LoginIssuerOut]
 
 
 class ErrorOut(_Out):

@@ -10,7 +10,9 @@ are declared here once. A command asks for them with a parameter of type ``Broke
         broker.emit(broker.call("GET", f"/api/v1/requests/{request_id}"), text=show)
 
 ``-o`` is checked before the command runs; the connection is checked when the command first uses it (so a
-command's own usage errors come first, as they always did).
+command's own usage errors come first, as they always did). Without ``--token``/``KUBEJIT_TOKEN`` the stored
+session of ``kubejit login`` is used (renewed when due), and without ``--server``/``KUBEJIT_SERVER`` the last
+login's broker.
 """
 
 from __future__ import annotations
@@ -27,11 +29,20 @@ from kubejit.entrypoints.cli.client import BrokerClient
 from kubejit.entrypoints.cli.output import OutputOption, checked, emit
 
 ServerOption = Annotated[
-    str | None, typer.Option("--server", envvar="KUBEJIT_SERVER", help="The broker's URL.", show_envvar=True)
+    str | None,
+    typer.Option(
+        "--server", envvar="KUBEJIT_SERVER", help="The broker's URL (default: your last login's).", show_envvar=True
+    ),
 ]
 TokenOption = Annotated[
     str | None,
-    typer.Option("--token", envvar="KUBEJIT_TOKEN", help="Your ID token.", show_envvar=True, show_default=False),
+    typer.Option(
+        "--token",
+        envvar="KUBEJIT_TOKEN",
+        help="Your ID token (default: your kubejit login session's).",
+        show_envvar=True,
+        show_default=False,
+    ),
 ]
 CaOption = Annotated[
     str | None,
@@ -51,8 +62,13 @@ class BrokerOptions:
     output: str = "text"
 
     def client(self) -> BrokerClient:
-        """The broker client; raises InvalidInput when the server or token is missing or unsafe."""
+        """The broker client; raises InvalidInput when the server is missing or unsafe, Unauthenticated when there
+        is no token and no session (or the session cannot be renewed)."""
         return BrokerClient.from_options(self.server, self.token, self.ca_file)
+
+    def anonymous(self) -> BrokerClient:
+        """A client of the same broker that sends no token (the broker's public endpoints)."""
+        return BrokerClient.anonymous(self.server, self.ca_file)
 
     def call(self, method: str, path: str, **request: Any) -> Any:
         """One call to the broker (see ``BrokerClient.call``)."""

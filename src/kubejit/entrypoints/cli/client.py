@@ -1,20 +1,23 @@
 """The CLI's connection to the broker: where it is, who the caller is, and errors in kubejit's terms.
 
-The server comes from ``--server`` or ``KUBEJIT_SERVER``, the token from ``--token`` or ``KUBEJIT_TOKEN`` (the
-options are declared once, in ``broker_options``); HTTP statuses map back to kubejit's errors through the one
-error table read backwards (so the CLI exits with DESIGN.md's codes), and an unreachable broker is exit code 3.
+The server comes from ``--server`` or ``KUBEJIT_SERVER``, else the last ``kubejit login``'s; the token from
+``--token`` or ``KUBEJIT_TOKEN``, else the stored session of that server (renewed when it is about to expire:
+``kubejit.login_sessions``). The options are declared once, in ``broker_options``. HTTP statuses map back to
+kubejit's errors through the one error table read backwards (so the CLI exits with DESIGN.md's codes), and an
+unreachable broker is exit code 3.
 """
 
 from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from kubejit import login_sessions
 from kubejit.domain.errors import InvalidInput, Unavailable, error_for_status
 from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, TrustError, trust_context, url_problem
 
@@ -26,9 +29,33 @@ class BrokerClient:
     ca_file: str | None = None
 
     @classmethod
-    def from_options(cls, server: str | None, token: str | None, ca_file: str | None = None) -> BrokerClient:
+    def from_options(
+        cls,
+        server: str | None,
+        token: str | None,
+        ca_file: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> BrokerClient:
+        """The client for these options: the server (or the last login's) and the token (or its session's)."""
+        env = os.environ if environ is None else environ
+        anonymous = cls.anonymous(server, ca_file, environ=env)
+        if token:
+            return cls(anonymous.server, token, anonymous.ca_file)
+        return cls(anonymous.server, login_sessions.current_id_token(anonymous.server, env), anonymous.ca_file)
+
+    @classmethod
+    def anonymous(
+        cls, server: str | None, ca_file: str | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> BrokerClient:
+        """A client that sends no token (for the broker's public endpoints, like the login options)."""
+        env = os.environ if environ is None else environ
+        server = server or login_sessions.current_server(env)
         if not server:
-            raise InvalidInput("say which broker to use: --server URL or KUBEJIT_SERVER")
+            raise InvalidInput(
+                "say which broker to use: --server URL or KUBEJIT_SERVER (or sign in once with "
+                "kubejit login --server URL, which remembers it)"
+            )
         problem = url_problem(server)
         if problem == NOT_AN_HTTP_URL:
             raise InvalidInput(f"--server {server!r} must be an https:// URL")
@@ -37,9 +64,11 @@ class BrokerClient:
                 f"--server {server!r}: your ID token would travel in clear text; use https:// (plain http is "
                 "accepted only for a broker on this machine)"
             )
-        if not token:
-            raise InvalidInput("say who you are: --token TOKEN or KUBEJIT_TOKEN (an ID token from your IdP)")
-        return cls(server.rstrip("/"), token, ca_file or os.environ.get("KUBEJIT_CA"))
+        return cls(server.rstrip("/"), "", ca_file or env.get("KUBEJIT_CA"))
+
+    def with_token(self, token: str) -> BrokerClient:
+        """The same connection as another caller (``kubejit login`` asks whoami with the new ID token)."""
+        return BrokerClient(self.server, token, self.ca_file)
 
     def _client(self) -> httpx.Client:
         verify: ssl.SSLContext | bool = True
@@ -50,7 +79,7 @@ class BrokerClient:
                 raise InvalidInput(f"--certificate-authority / KUBEJIT_CA {self.ca_file!r}: {error}") from None
         return httpx.Client(
             base_url=self.server,
-            headers={"Authorization": f"Bearer {self.token}"},
+            headers={"Authorization": f"Bearer {self.token}"} if self.token else {},
             timeout=httpx.Timeout(30.0, connect=5.0),
             verify=verify,
         )

@@ -2,8 +2,15 @@
 
 People use a grant with their own kubectl. The kubeconfig names the gateway (URL and CA, as the broker knows
 them) and runs ``kubejit token --grant ID`` as its exec credential plugin, so kubectl gets a short-lived grant
-token for every command. It holds no secret: the person's ID token stays in their environment
-(``KUBEJIT_TOKEN``), which kubectl passes on to the plugin.
+token for every command. It holds no secret: the plugin finds the person's identity itself, in the session
+``kubejit login`` stored (renewed with its refresh token, so the kubeconfig works for a working day and more), or
+in ``KUBEJIT_TOKEN`` if that is set in the environment kubectl runs in.
+
+For kubectl straight to kube-apiserver (which trusts the same issuer), no kubeconfig is written here (the broker
+does not know the cluster's URL and CA); a user entry runs ``kubejit token --id-token`` instead::
+
+    kubectl config set-credentials NAME --exec-api-version=client.authentication.k8s.io/v1 \
+        --exec-command=kubejit --exec-arg=token --exec-arg=--id-token --exec-interactive-mode=Never
 """
 
 from __future__ import annotations
@@ -39,8 +46,8 @@ def kubeconfig(
 ) -> None:
     """Write a kubeconfig that reaches the gateway with `kubejit token` (kubectl's exec credential plugin).
 
-    Your ID token is NOT written into the file: kubectl passes its environment to `kubejit token`, so keep
-    KUBEJIT_TOKEN set where you run kubectl. The file names the broker (KUBEJIT_SERVER and KUBEJIT_CA, if used).
+    No token is written into the file: `kubejit token` uses your `kubejit login` session (or KUBEJIT_TOKEN, if
+    set where you run kubectl). The file names the broker (KUBEJIT_SERVER and KUBEJIT_CA, if used).
     """
     if not is_grant_id(grant):
         raise InvalidInput(f"--grant {grant[:100]!r} is not a grant id (they look like req-0123abcd...)")
@@ -72,10 +79,11 @@ def kubeconfig(
         sys.stdout.write(text)
         return
     write_private(Path(output_file), text)
-    print(
-        f"wrote {output_file}: use it with KUBECONFIG={output_file} kubectl ...; keep KUBEJIT_TOKEN set, "
-        "kubectl's `kubejit token` reads it from your environment"
-    )
+    if options.token:
+        who = "keep KUBEJIT_TOKEN set, kubectl's `kubejit token` reads it from your environment"
+    else:
+        who = "kubectl's `kubejit token` uses your kubejit login session (renewed as needed) until kubejit logout"
+    print(f"wrote {output_file}: use it with KUBECONFIG={output_file} kubectl ...; {who}")
 
 
 def build_kubeconfig(

@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         devcluster,
         gateway,
         kubeconfig,
+        login,
         policy,
         requests,
         serve,
@@ -55,6 +56,7 @@ def build_app() -> typer.Typer:
     app.command("serve")(serve.serve)
     app.command("gateway")(gateway.gateway)
     requests.register(app)
+    login.register(app)
     whoami.register(app)
     app.add_typer(audit.app, name="audit")
     app.command("demo")(demo.demo)
@@ -64,9 +66,12 @@ def build_app() -> typer.Typer:
         grant: str | None = typer.Option(
             None, "--grant", help="The grant (request id); default: $KUBEJIT_GRANT.", show_default=False
         ),
+        id_token: bool = typer.Option(
+            False, "--id-token", help="Your session's ID token instead (for kube-apiserver)."
+        ),
     ) -> None:
         """ExecCredential for kubectl: a short-lived token for your active grant (cached while valid)."""
-        raise typer.Exit(token_plugin.run(["--grant", grant] if grant else []))
+        raise typer.Exit(token_plugin.run(["--id-token"] if id_token else ["--grant", grant] if grant else []))
 
     app.command("kubeconfig")(kubeconfig.kubeconfig)
     return app

@@ -116,8 +116,18 @@ def _finding_json(finding: Finding, accepted: bool) -> dict[str, Any]:
     }
 
 
-def _subjects_json(subjects: Subjects) -> dict[str, list[str]]:
-    return {"users": sorted(subjects.users), "groups": sorted(subjects.groups)}
+def _subjects_json(subjects: Subjects) -> dict[str, Any]:
+    document: dict[str, Any] = {"users": sorted(subjects.users), "groups": sorted(subjects.groups)}
+    if subjects.claims:  # only when the policy names workloads by claims (each rule: claim -> pattern)
+        document["claims"] = [dict(match.patterns) for match in subjects.claims]
+    return document
+
+
+def _auto_approve_json(profile: Profile) -> dict[str, Any]:
+    document = _subjects_json(profile.approval.auto_approve)
+    if profile.approval.auto_approve_max_duration is not None:
+        document["maxDuration"] = format_duration(profile.approval.auto_approve_max_duration)
+    return document
 
 
 def _profile_json(review: ProfileReview, policy: AccessPolicy | None = None) -> dict[str, Any]:
@@ -143,7 +153,7 @@ def _profile_json(review: ProfileReview, policy: AccessPolicy | None = None) -> 
                 "requesters": _subjects_json(profile.requesters),
                 "approvers": _subjects_json(profile.approval.approvers),
                 "requiredApprovals": profile.approval.required,
-                "autoApprove": _subjects_json(profile.approval.auto_approve),
+                "autoApprove": _auto_approve_json(profile),
                 "guardrails": list(profile.guardrails),
                 "rules": [str(r) for r in review.rules] if review.rules is not None else None,
             }
@@ -213,7 +223,12 @@ def _print_explain(policy: AccessPolicy, review: ProfileReview) -> None:
         f"requested by  {_who(profile.requesters)}",
         f"approved by   {approval.required} of {_who(approval.approvers)}"
         + (" (self-approval allowed)" if approval.allow_self_approval else " (never the requester)"),
-        f"auto-approved {_who(approval.auto_approve)}",
+        f"auto-approved {_who(approval.auto_approve)}"
+        + (
+            f" (for at most {format_duration(approval.auto_approve_max_duration)})"
+            if approval.auto_approve_max_duration is not None and not approval.auto_approve.empty
+            else ""
+        ),
         f"duration      default {format_duration(policy.default_duration_of(profile))}, "
         f"max {format_duration(policy.max_duration_of(profile))}, "
         f"with extensions at most {format_duration(policy.max_extended_duration_of(profile))}",

@@ -3,13 +3,22 @@
 kubectl runs an exec plugin once per kubectl process and keeps nothing between processes, so the plugin's
 start-up is paid on every kubectl command. ``main.main()`` hands ``token`` to this module before Typer, Rich,
 httpx or pydantic are imported. On the warm path (a cached grant token still valid for 30 seconds or more) it
-needs only os, stat, sys, time, json and hashlib; urllib, ssl and datetime are imported only when the broker has to
-be asked. Even ``typing`` stays out (it alone costs milliseconds).
+needs only os, stat, sys, time, json and hashlib (and ``kubejit.login_sessions``, as light); urllib, ssl and
+datetime are imported only when the broker or the IdP has to be asked. Even ``typing`` stays out (it alone costs
+milliseconds).
+
+Who asks: the ID token in ``KUBEJIT_TOKEN`` when it is set, otherwise the session ``kubejit login`` stored for the
+broker (``KUBEJIT_SERVER``, or the last login's), renewed with its refresh token when the ID token is about to
+expire (``kubejit.login_sessions``: one renewal at a time across concurrent kubectl commands).
 
 The cache is one file per grant (``$XDG_CACHE_HOME/kubejit/tokens/<grant>.json``, directory 0700, file 0600,
-replaced atomically). Each entry is bound to the ID token it was obtained with (by its SHA-256), so another
-identity in the same account never gets it. A grant token never outlives its grant, and the gateway refuses a
-revoked grant's tokens itself, so serving one from the cache never widens access.
+replaced atomically; the private-file helpers of ``kubejit.login_sessions``). Each entry is bound to whom it was
+obtained for: the ID token (by its SHA-256), or the login of a session (so it outlives the ID token's renewals,
+not a new login), so another identity in the same account never gets it. A grant token never outlives its grant,
+and the gateway refuses a revoked grant's tokens itself, so serving one from the cache never widens access.
+
+``kubejit token --id-token`` prints the (renewed) ID token itself as the ExecCredential, for a kubeconfig that
+talks to kube-apiserver directly (it trusts the same issuer).
 
 ``KUBERNETES_EXEC_INFO`` (what kubectl tells the plugin) is not needed: the answer does not depend on the
 cluster, and the plugin never prompts nor reads stdin, so it works where kubectl has no terminal. Errors are
@@ -17,16 +26,17 @@ one line on stderr with the CLI's exit codes; a token is written nowhere but the
 """
 
 # os.path rather than pathlib: importing pathlib would slow the warm path down (see the docstring).
-# ruff: noqa: PTH101, PTH103, PTH105, PTH108, PTH111, PTH116, PTH117, PTH118, PTH119, PTH120
+# ruff: noqa: PTH118, PTH120
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import stat
 import sys
 import time
+
+from kubejit import login_sessions
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing would cost more than this whole warm path
 if TYPE_CHECKING:
@@ -47,21 +57,27 @@ EXIT_UNREACHABLE = 3
 
 USAGE = """\
 Usage: kubejit token [--grant ID]
+       kubejit token --id-token
 
   Print an ExecCredential (client.authentication.k8s.io/v1) for kubectl: a short-lived token for your active
   grant, served from a per-grant cache while it stays valid for 30 seconds or more, otherwise asked from the
   broker. kubectl runs it for every command; `kubejit kubeconfig --grant ID` writes a kubeconfig that does.
 
   --grant ID   the grant (request id, req-...); default: $KUBEJIT_GRANT
+  --id-token   print your session's ID token instead (renewed when it is about to expire), for a kubeconfig
+               user that talks to kube-apiserver directly
   -h, --help   show this message
 
-  Environment: KUBEJIT_SERVER (the broker), KUBEJIT_TOKEN (your ID token), KUBEJIT_CA (CA bundle for an HTTPS
-  broker), XDG_CACHE_HOME (the cache lives in $XDG_CACHE_HOME/kubejit/tokens, by default ~/.cache/...).
+  Who you are: $KUBEJIT_TOKEN (an ID token) if set, otherwise the session of `kubejit login` for the broker.
+  Environment: KUBEJIT_SERVER (the broker; default: the last login's), KUBEJIT_ISSUER (which session, when you
+  signed in through several issuers), KUBEJIT_CA (CA bundle for an HTTPS broker), XDG_CACHE_HOME (the caches
+  live in $XDG_CACHE_HOME/kubejit/, by default ~/.cache/kubejit/).
 """
 
 _GRANT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 _TOKEN_CHARS = _GRANT_CHARS | {"."}  # a JWS in compact form: base64url segments joined by dots
 _ENDED = ("expired", "revoked", "denied", "cancelled", "timed-out")
+_PRINT_ID = "--id-token"
 
 
 class PluginError(Exception):
@@ -83,17 +99,35 @@ def run(
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
     try:
-        grant = parse_args(args, env)
-        if grant is None:
-            out.write(USAGE)
-            return EXIT_OK
-        token, expires = credential(grant, env, warn=err)
+        if _PRINT_ID in args:
+            token, expires = id_token_credential(args, env)
+        else:
+            grant = parse_args(args, env)
+            if grant is None:
+                out.write(USAGE)
+                return EXIT_OK
+            token, expires = credential(grant, env, warn=err)
     except PluginError as error:
         err.write(f"kubejit token: {error}\n")
         return error.code
+    except Exception as error:
+        code = _kubejit_exit_code(error)
+        if code is None:
+            raise
+        err.write(f"kubejit token: {' '.join(str(error).split())}\n")
+        return code
     out.write(exec_credential(token, expires) + "\n")
     out.flush()
     return EXIT_OK
+
+
+def _kubejit_exit_code(error: Exception) -> int | None:
+    """The exit code of one of kubejit's errors (raised by login_sessions), None for any other exception. The
+    error module is loaded whenever one of its errors exists, so asking sys.modules imports nothing."""
+    errors = sys.modules.get("kubejit.domain.errors")
+    if errors is None or not isinstance(error, errors.KubejitError):
+        return None
+    return int(errors.exit_code_for(error))
 
 
 def parse_args(args: list[str], env: Mapping[str, str]) -> str | None:
@@ -125,28 +159,65 @@ def is_grant_id(value: str) -> bool:
     return 0 < len(value) <= 100 and set(value) <= _GRANT_CHARS
 
 
+class Caller:
+    """Who asks: the ID token in ``KUBEJIT_TOKEN``, else the stored session for the broker (KUBEJIT_SERVER, or
+    the last login's). ``owner`` binds cache entries to it; ``id_token()`` renews a session's token if due."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.token = env.get("KUBEJIT_TOKEN", "").strip()
+        self.server = env.get("KUBEJIT_SERVER", "").strip() or login_sessions.current_server(env) or ""
+        self.session: login_sessions.Session | None = None
+        if self.token:
+            self.owner = hashlib.sha256(self.token.encode()).hexdigest()
+            return
+        self.session = login_sessions.find_session(self.server, env) if self.server else None
+        if self.session is None:
+            where = f"kubejit login --server {self.server}" if self.server else "kubejit login --server URL"
+            raise PluginError(
+                "say who you are: set KUBEJIT_TOKEN (an ID token from your IdP) in the environment kubectl runs "
+                f"in, or sign in once with {where}",
+                EXIT_USAGE,
+            )
+        self.server = self.session.server
+        self.owner = self.session.owner
+
+    def id_token(self) -> str:
+        if self.session is None:
+            return self.token
+        return login_sessions.current_id_token(self.server, self.env)
+
+
 def credential(grant: str, env: Mapping[str, str], *, warn: IO[str] | None = None) -> tuple[str, int]:
     """A grant token and its expiry (Unix seconds): from the cache if it stays valid long enough, else the broker's.
 
     A new token is cached; if the cache cannot be written, the token is still returned and ``warn`` says why.
     """
-    id_token = env.get("KUBEJIT_TOKEN", "").strip()
-    if not id_token:
-        raise PluginError(
-            "say who you are: set KUBEJIT_TOKEN (an ID token from your IdP) in the environment kubectl runs in",
-            EXIT_USAGE,
-        )
-    owner = hashlib.sha256(id_token.encode()).hexdigest()
+    caller = Caller(env)
     path = os.path.join(cache_dir(env), f"{grant}.json")
-    cached = read_cache(path, owner, time.time())
+    cached = read_cache(path, caller.owner, time.time())
     if cached is not None:
         return cached
-    token, expires = fetch(grant, env, id_token)
+    token, expires = fetch(grant, env, caller)
     try:
-        write_cache(path, {"grant": grant, "owner": owner, "expires": expires, "token": token})
+        write_cache(path, {"grant": grant, "owner": caller.owner, "expires": expires, "token": token})
     except OSError as error:
         if warn is not None:
-            warn.write(f"kubejit token: warning: cannot cache the token in {os.path.dirname(path)}: {error.strerror}\n")
+            reason = error.strerror or str(error)
+            warn.write(f"kubejit token: warning: cannot cache the token in {os.path.dirname(path)}: {reason}\n")
+    return token, expires
+
+
+def id_token_credential(args: list[str], env: Mapping[str, str]) -> tuple[str, int]:
+    """``--id-token``: the caller's ID token (a session's renewed first if due) and its expiry."""
+    if args != [_PRINT_ID]:
+        raise PluginError("--id-token takes nothing else: usage: kubejit token --id-token", EXIT_USAGE)
+    token = Caller(env).id_token()
+    expires = login_sessions.id_token_claims(token).get("exp")
+    if not isinstance(expires, int) or isinstance(expires, bool) or not _is_token(token):
+        raise PluginError(
+            "the ID token is not a JWT with an expiry (exp): sign in again with kubejit login", EXIT_USAGE
+        )
     return token, expires
 
 
@@ -166,10 +237,7 @@ def exec_credential(token: str, expires: int) -> str:
 
 def cache_dir(env: Mapping[str, str]) -> str:
     """``$XDG_CACHE_HOME/kubejit/tokens``, or ``~/.cache/kubejit/tokens`` (XDG: a relative value is ignored)."""
-    base = env.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):
-        base = os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "kubejit", "tokens")
+    return os.path.join(login_sessions.cache_home(env), "tokens")
 
 
 def read_cache(path: str, owner: str, now: float) -> tuple[str, int] | None:
@@ -179,20 +247,9 @@ def read_cache(path: str, owner: str, now: float) -> tuple[str, int] | None:
     miss: the broker is asked and the file replaced.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or status.st_mode & 0o077:
-            return None
-        if hasattr(os, "getuid") and status.st_uid != os.getuid():
-            return None
-        entry = json.loads(os.read(descriptor, MAX_TOKEN_BYTES + 1024))
+        entry = login_sessions.read_private_json(path, MAX_TOKEN_BYTES + 1024)
     except (OSError, ValueError):
         return None
-    finally:
-        os.close(descriptor)
     if not isinstance(entry, dict) or entry.get("owner") != owner:
         return None
     token, expires = entry.get("token"), entry.get("expires")
@@ -205,24 +262,27 @@ def read_cache(path: str, owner: str, now: float) -> tuple[str, int] | None:
 
 def write_cache(path: str, entry: dict[str, object]) -> None:
     """Replace the cache file atomically (a temporary file in the same directory, then rename), mode 0600."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    status = os.stat(directory)
-    if hasattr(os, "getuid") and status.st_uid != os.getuid():
-        raise PermissionError(1, "the directory belongs to another user")
-    if status.st_mode & 0o777 != 0o700:
-        os.chmod(directory, 0o700)
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    descriptor = os.open(temporary, flags, 0o600)
+    login_sessions.write_private_json(path, entry)
+
+
+def forget_cached(env: Mapping[str, str], owner: str) -> int:
+    """Remove the cached grant tokens of ``owner`` (``kubejit logout``); how many were removed."""
+    directory = cache_dir(env)
     try:
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump(entry, handle)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-        raise
+        names = [n for n in os.listdir(directory) if n.endswith(".json")]  # noqa: PTH208
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            entry = login_sessions.read_private_json(path, MAX_TOKEN_BYTES + 1024)
+        except (OSError, ValueError):
+            continue
+        if isinstance(entry, dict) and entry.get("owner") == owner:
+            os.unlink(path)  # noqa: PTH108
+            removed += 1
+    return removed
 
 
 def _is_token(token: str) -> bool:
@@ -232,17 +292,17 @@ def _is_token(token: str) -> bool:
 # ---- the broker ------------------------------------------------------------------------------------------------
 
 
-def fetch(grant: str, env: Mapping[str, str], id_token: str) -> tuple[str, int]:
+def fetch(grant: str, env: Mapping[str, str], caller: Caller) -> tuple[str, int]:
     """Ask the broker for a grant token: ``POST /api/v1/requests/{grant}/token`` with the person's ID token."""
     from datetime import UTC, datetime
 
-    broker = _Broker(env, id_token)
+    broker = _Broker(env, caller)
     status, body = broker.call("POST", f"/api/v1/requests/{grant}/token")
     if status == 409:
         raise PluginError(_not_active(broker, grant, _message(body, status)), EXIT_REFUSED)
     if status == 401:
         message = _message(body, status)
-        raise PluginError(f"the broker did not accept your ID token (KUBEJIT_TOKEN): {message}", EXIT_REFUSED)
+        raise PluginError(f"the broker did not accept your ID token ({_whose(caller)}): {message}", EXIT_REFUSED)
     if status >= 300:
         from kubejit.domain.errors import error_for_status, exit_code_for
 
@@ -259,6 +319,12 @@ def fetch(grant: str, env: Mapping[str, str], id_token: str) -> tuple[str, int]:
     except ValueError:
         raise PluginError(f"the broker's expiresAt {expires_at[:40]!r} is not a time", EXIT_UNREACHABLE) from None
     return token, int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _whose(caller: Caller) -> str:
+    if caller.session is None:
+        return "KUBEJIT_TOKEN"
+    return f"your session's; sign in again with kubejit login --server {caller.server}"
 
 
 def _not_active(broker: _Broker, grant: str, fallback: str) -> str:
@@ -298,14 +364,18 @@ def _json(body: bytes) -> Any:
 
 
 class _Broker:
-    """Where the broker is and how to reach it: ``KUBEJIT_SERVER``, ``KUBEJIT_CA``; plain HTTP only on loopback."""
+    """Where the broker is and how to reach it: ``KUBEJIT_SERVER`` (or the last login's), ``KUBEJIT_CA``; plain
+    HTTP only on loopback. The ID token is the caller's (a session's is renewed here if due)."""
 
-    def __init__(self, env: Mapping[str, str], id_token: str) -> None:
+    def __init__(self, env: Mapping[str, str], caller: Caller) -> None:
         from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, url_problem
 
-        server = env.get("KUBEJIT_SERVER", "").strip()
+        server = caller.server
         if not server:
-            raise PluginError("say which broker to use: set KUBEJIT_SERVER", EXIT_USAGE)
+            raise PluginError(
+                "say which broker to use: set KUBEJIT_SERVER (or sign in once with kubejit login --server URL)",
+                EXIT_USAGE,
+            )
         problem = url_problem(server)
         if problem == NOT_AN_HTTP_URL:
             raise PluginError(f"KUBEJIT_SERVER {server[:200]!r} must be an https:// URL", EXIT_USAGE)
@@ -318,7 +388,7 @@ class _Broker:
         self.server = server.rstrip("/")
         self.https = server.lower().startswith("https:")
         self.ca_file = env.get("KUBEJIT_CA") or None
-        self._id_token = id_token
+        self._id_token = caller.id_token()
 
     def call(self, method: str, path: str) -> tuple[int, bytes]:
         """The status and body of one request; redirects are not followed (they would carry the ID token)."""

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 
 from kubejit.domain.durations import parse_duration
-from kubejit.domain.workflow import State, Verdict
+from kubejit.domain.workflow import State, Verdict, auto_approval_note
 from kubejit.entrypoints.api.dependencies import BrokerDep, Caller, Feed
 from kubejit.entrypoints.api.schemas import CommentIn, ExtendIn, RequestIn, RequestOut, RevokeIn
 
@@ -18,7 +18,10 @@ router = APIRouter(prefix="/api/v1")
 
 @router.get("/whoami")
 def whoami(who: Caller) -> dict[str, object]:
-    return {"user": who.user, "groups": sorted(who.groups)}
+    me: dict[str, object] = {"user": who.user, "groups": sorted(who.groups)}
+    if who.claims:  # the claims the issuer keeps for policy rules (policyClaims), when it keeps any
+        me["claims"] = dict(who.claims)
+    return me
 
 
 @router.post("/requests", status_code=201, response_model=RequestOut)
@@ -39,7 +42,8 @@ def create_request(
         idempotency_key=idempotency_key,
     )
     broker.metrics.operation("submit", str(request.state))
-    return RequestOut.of(request)
+    note = auto_approval_note(broker.access.policy(), request)
+    return RequestOut.of(request).model_copy(update={"notes": [note] if note else []})
 
 
 @router.get("/requests", response_model=list[RequestOut])
