@@ -64,4 +64,5 @@ def eventually(check: Callable[[], bool], *, timeout: float = 10.0, interval: fl
     return True
 
 
-pytest_plugins = ["tests.postgres"]  # the postgres_url / postgres_database fixtures, for integration and e2e
+# the postgres_url / postgres_database fixtures, a headless Chromium page, and Keycloak with a cluster trusting it
+pytest_plugins = ["tests.postgres", "tests.browser", "tests.keycloak"]

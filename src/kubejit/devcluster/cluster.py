@@ -81,6 +81,7 @@ class DevCluster:
         with_controllers: bool = True,
         audit_webhook: AuditWebhook | None = None,
         apiserver_args: Sequence[str] = (),
+        extra_issuers: Sequence[configfiles.TrustedIssuer] = (),
         keep_state: bool = False,
         log: Callable[[str], None] | None = None,
         id_token_ttl: int = DEFAULT_ID_TOKEN_TTL_SECONDS,
@@ -90,6 +91,9 @@ class DevCluster:
         self.with_controllers = with_controllers
         self.audit_webhook = audit_webhook
         self.apiserver_args = tuple(apiserver_args)
+        # Other OIDC issuers kube-apiserver trusts beside the dev issuer (settable until start(), e.g. to
+        # Keycloak's, whose certificate comes from this cluster's CA).
+        self.extra_issuers = tuple(extra_issuers)
         self.keep_state = keep_state
         self.id_token_ttl = id_token_ttl  # of ID tokens from the dev issuer's sign-in flows (mint_token: its own)
         self.refresh_token_ttl = refresh_token_ttl
@@ -279,7 +283,9 @@ class DevCluster:
         self._issuer.start()
         configfiles.write_yaml(
             state / "authentication.yaml",
-            configfiles.authentication_configuration(self._issuer.url, self._issuer.audience, self.ca.cert_pem),
+            configfiles.authentication_configuration(
+                self._issuer.url, self._issuer.audience, self.ca.cert_pem, self.extra_issuers
+            ),
         )
         configfiles.write_yaml(state / "audit-policy.yaml", configfiles.audit_policy())
 

@@ -1,13 +1,16 @@
 """The files a dev control plane is configured with, and the kubeconfigs it hands out.
 
 Pure builders of YAML documents: the AuthenticationConfiguration that makes kube-apiserver trust the dev
-OIDC issuer, the audit policy and optional audit webhook, and self-contained kubeconfigs (credentials
+OIDC issuer (and any extra issuers, such as the test rig's Keycloak), the audit policy and optional audit
+webhook, and self-contained kubeconfigs (credentials
 embedded) for the admin certificate and for each dev user's ID token.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +53,35 @@ def token_credentials(token: str) -> dict[str, str]:
     return {"token": token}
 
 
-def authentication_configuration(issuer_url: str, audience: str, issuer_ca_pem: bytes) -> dict[str, Any]:
-    """Structured authentication: trust ID tokens of the dev issuer, names and groups without prefixes."""
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """Another OIDC issuer kube-apiserver trusts beside the dev issuer (one ``jwt[]`` entry), e.g. Keycloak."""
+
+    url: str
+    ca_pem: bytes
+    audience: str
+    username_claim: str = "sub"
+    username_prefix: str = ""
+    groups_claim: str = "groups"
+    groups_prefix: str = ""
+
+
+def jwt_authenticator(issuer: TrustedIssuer) -> dict[str, Any]:
+    """One ``jwt[]`` entry of an AuthenticationConfiguration, mapping names and groups with the given prefixes."""
+    return {
+        "issuer": {"url": issuer.url, "audiences": [issuer.audience], "certificateAuthority": issuer.ca_pem.decode()},
+        "claimMappings": {
+            "username": {"claim": issuer.username_claim, "prefix": issuer.username_prefix},
+            "groups": {"claim": issuer.groups_claim, "prefix": issuer.groups_prefix},
+        },
+    }
+
+
+def authentication_configuration(
+    issuer_url: str, audience: str, issuer_ca_pem: bytes, extra_issuers: Sequence[TrustedIssuer] = ()
+) -> dict[str, Any]:
+    """Structured authentication: trust ID tokens of the dev issuer, names and groups without prefixes,
+    and of each of ``extra_issuers`` with its own claims and prefixes."""
     return {
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthenticationConfiguration",
@@ -66,7 +96,8 @@ def authentication_configuration(issuer_url: str, audience: str, issuer_ca_pem: 
                     "username": {"claim": USERNAME_CLAIM, "prefix": ""},
                     "groups": {"claim": GROUPS_CLAIM, "prefix": ""},
                 },
-            }
+            },
+            *(jwt_authenticator(extra) for extra in extra_issuers),
         ],
     }
 

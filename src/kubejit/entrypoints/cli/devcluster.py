@@ -2,7 +2,8 @@
 
 ``up`` runs it in the foreground until interrupted; ``run`` starts it, runs one command against it with
 ``KUBECONFIG``, ``KUBEJIT_DEVCLUSTER_DIR`` and the matching kubectl first on ``PATH``, stops it, and returns
-the command's exit code; ``binaries`` builds (or finds in the cache) the binaries and prints their paths.
+the command's exit code; ``binaries`` builds (or finds in the cache) the binaries, and downloads and builds the
+test rig's Keycloak (on Java >= 21), and prints their paths.
 """
 
 from __future__ import annotations
@@ -111,22 +112,32 @@ def run(
     raise typer.Exit(code if code >= 0 else 128 - code)
 
 
+NoKeycloakOption = Annotated[
+    bool, typer.Option("--no-keycloak", help="Do not fetch Keycloak (the tests' identity provider; needs Java 21+).")
+]
+
+
 @app.command()
 def binaries(
     output: OutputOption = "text",
     no_kwok: NoKwokOption = False,
+    no_keycloak: NoKeycloakOption = False,
 ) -> None:
-    """Build (first time) or find in the cache etcd, kube-apiserver and kwok; print their paths and kubectl's."""
+    """Build (first time) or find in the cache etcd, kube-apiserver, kwok and Keycloak; print their paths."""
     from kubejit.devcluster import binaries as found
+    from kubejit.devcluster.keycloak_dist import ensure_keycloak
 
     checked(output)
     bins = found.ensure(with_kwok=not no_kwok, log=_progress)
+    keycloak = None if no_keycloak else ensure_keycloak(log=_progress)
     paths = {
         "etcd": str(bins.etcd),
         "kube-apiserver": str(bins.kube_apiserver),
         "kube-controller-manager": str(bins.kube_controller_manager),
         "kwok": str(bins.kwok) if bins.kwok else None,
         "kubectl": str(bins.kubectl),
+        "keycloak": str(keycloak.home) if keycloak else None,
+        "java": str(keycloak.java) if keycloak else None,
     }
     if output == "json":
         print_json(paths)
