@@ -193,12 +193,6 @@ def test_logout_revokes_the_refresh_token_at_keycloak(person: Person, keycloak_p
     assert answer.json()["error"] == "invalid_grant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keycloak applies the client's required PKCE to the device grant too; kubejit login --device sends no "
-    "code_challenge yet (adapters/oidc_login/_device_flow.py), so Keycloak answers 'Missing parameter: "
-    "code_challenge_method'",
-)
 def test_login_with_the_device_flow_on_keycloaks_device_page(person: Person, keycloak_page: Page) -> None:
     process = person.start("login", "--server", person.server, "--device")
     assert process.stderr is not None

@@ -3,8 +3,10 @@
 The provider hands out a device code and a short user code; the person opens the verification URI on any
 device, enters the code and signs in, while this process polls the token endpoint at the interval the provider
 asked for (slower by 5 seconds after each ``slow_down``, RFC 8628 3.5). ``access_denied`` and
-``expired_token`` (or the code's lifetime running out) end it with kubejit's errors. Time and sleeping are
-parameters, so the polling is tested without waiting.
+``expired_token`` (or the code's lifetime running out) end it with kubejit's errors. The device code is bound to
+a PKCE verifier (RFC 7636 with RFC 8628, as Keycloak requires of a client that demands PKCE): the challenge goes
+with the device authorization request, the verifier with every poll, so a leaked device code alone redeems
+nothing. Time and sleeping are parameters, so the polling is tested without waiting.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuthError
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from kubejit.adapters.oidc_login._provider import (
     Provider,
@@ -42,6 +46,7 @@ class DeviceCode:
     expires_in: int
     interval: int
     device_code: str
+    code_verifier: str = ""
 
 
 def sign_in_with_device(
@@ -76,7 +81,12 @@ class _Pending(Exception):
 
 def _poll(provider: Provider, client: Any, device: DeviceCode) -> SignIn:
     try:
-        tokens = client.fetch_token(provider.token_endpoint, grant_type=DEVICE_GRANT, device_code=device.device_code)
+        tokens = client.fetch_token(
+            provider.token_endpoint,
+            grant_type=DEVICE_GRANT,
+            device_code=device.device_code,
+            code_verifier=device.code_verifier,
+        )
     except OAuthError as error:
         if error.error in ("authorization_pending", "slow_down"):
             raise _Pending(slow_down=error.error == "slow_down") from None
@@ -92,7 +102,13 @@ def request_device_code(provider: Provider) -> DeviceCode:
             f"{provider.issuer.name} offers no device flow (no device_authorization_endpoint): "
             "run kubejit login without --device"
         )
-    form = {**provider.client_form(), "scope": " ".join(provider.issuer.scopes)}
+    verifier = generate_token(64)
+    form = {
+        **provider.client_form(),
+        "scope": " ".join(provider.issuer.scopes),
+        "code_challenge": create_s256_code_challenge(verifier),
+        "code_challenge_method": "S256",
+    }
     with idp_call(provider.issuer, "start the device flow"), plain_client(provider.issuer) as client:
         response = client.post(endpoint, data=form, headers={"Accept": "application/json"})
     try:
@@ -103,10 +119,10 @@ def request_device_code(provider: Provider) -> DeviceCode:
         raise Unavailable(f"{provider.issuer.name}'s device endpoint answered HTTP {response.status_code}, not JSON")
     if "error" in answer:
         raise refusal(provider.issuer, str(answer["error"]), answer.get("error_description"))
-    return _device_code(provider, answer)
+    return _device_code(provider, answer, verifier)
 
 
-def _device_code(provider: Provider, answer: dict[str, Any]) -> DeviceCode:
+def _device_code(provider: Provider, answer: dict[str, Any], verifier: str) -> DeviceCode:
     fields = {name: answer.get(name) for name in ("device_code", "user_code", "verification_uri")}
     if not all(isinstance(value, str) and value for value in fields.values()):
         raise Unauthenticated(f"{provider.issuer.name}'s device endpoint answered without a device or user code")
@@ -118,6 +134,7 @@ def _device_code(provider: Provider, answer: dict[str, Any]) -> DeviceCode:
         expires_in=_seconds(answer.get("expires_in"), 600),
         interval=_seconds(answer.get("interval"), DEFAULT_INTERVAL_SECONDS),
         device_code=str(fields["device_code"]),
+        code_verifier=verifier,
     )
 
 
