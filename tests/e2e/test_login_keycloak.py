@@ -23,6 +23,7 @@ import yaml
 from playwright.sync_api import Page
 
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
+from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gateway, start_gateway
 from tests.e2e.conftest import E2E_POLICY, KUBEJIT, install
 from tests.keycloak import PREFIX, KeycloakRig, refresh, sign_in
 
@@ -41,13 +42,19 @@ def _prefixed_policy() -> str:
 
 @pytest.fixture(scope="module")
 def keycloak_broker(keycloak: KeycloakRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    """A broker whose only issuer is Keycloak (prefixes ``kc:``), offered to ``kubejit login``."""
+    """A broker whose only issuer is Keycloak (prefixes ``kc:``), offered to ``kubejit login``, and its gateway."""
     cluster, idp = keycloak.cluster, keycloak.keycloak
     directory = tmp_path_factory.mktemp("keycloak-broker")
     policy_file, kubeconfig = install(cluster, directory, namespace="kubejit-e2e-kc", role_name="kubejit:broker:kc")
     policy_file.write_text(_prefixed_policy())
+    shared = prepare_gateway(cluster, directory / "gateway")
     path = broker_config(
-        cluster, directory, policy_file=policy_file, broker_kubeconfig=kubeconfig, namespace="kubejit-e2e-kc"
+        cluster,
+        directory,
+        policy_file=policy_file,
+        broker_kubeconfig=kubeconfig,
+        namespace="kubejit-e2e-kc",
+        gateway=broker_link(shared),
     )
     document = yaml.safe_load(path.read_text())
     document["oidc"] = [
@@ -64,8 +71,18 @@ def keycloak_broker(keycloak: KeycloakRig, tmp_path_factory: pytest.TempPathFact
     ]
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     broker = start_broker(path, log_name="keycloak-broker")
-    yield broker
-    broker.stop()
+    gateway = None
+    try:
+        gateway = start_gateway(
+            gateway_config(directory / "gateway", shared, broker_url=broker.url, policy_file=policy_file),
+            shared,
+            log_name="keycloak-gateway",
+        )
+        yield broker
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        broker.stop()
 
 
 @dataclass
@@ -216,3 +233,42 @@ def test_login_with_the_device_flow_on_keycloaks_device_page(person: Person, key
     result = _finished(process)
     assert result.returncode == 0, shown + result.stderr
     assert "as kc:erin" in result.stdout
+
+
+def test_kubectl_through_the_gateway_after_login_with_no_token_in_the_environment(
+    keycloak: KeycloakRig, keycloak_broker: BrokerProcess, keycloak_page: Page, tmp_path: Path
+) -> None:
+    """alice requests, bob approves (each signed in on Keycloak's page, on their own machine), and alice's kubectl
+    reaches the namespace through the gateway with a kubeconfig from `kubejit kubeconfig`: no token anywhere in
+    her environment or in the file, only her login session."""
+    cluster = keycloak.cluster
+    namespace = f"t-kc-{os.urandom(4).hex()}"
+    cluster.kubectl("create", "namespace", namespace, check=True)
+    alice = Person(keycloak, keycloak_broker.url, tmp_path / "alice")
+    bob = Person(keycloak, keycloak_broker.url, tmp_path / "bob")
+    assert alice.login(keycloak_page, "alice").returncode == 0
+    keycloak_page.context.clear_cookies()  # bob signs in on his own browser
+    assert bob.login(keycloak_page, "bob").returncode == 0
+    created = json.loads(
+        alice.run(
+            "request", "debug", "-n", namespace, "--for", "10m", "--reason", "INC-7 keycloak", "-o", "json"
+        ).stdout
+    )
+    bob.run("approve", created["id"])
+    kubeconfig = alice.home / "grant.kubeconfig"
+    alice.run("kubeconfig", "--grant", created["id"], "-o", str(kubeconfig))
+    assert "token" not in yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]
+    kubectl = [str(cluster.bins.kubectl), "--kubeconfig", str(kubeconfig)]
+    deadline = time.monotonic() + 30
+    while True:
+        listed = subprocess.run(
+            [*kubectl, "get", "configmaps", "-n", namespace], capture_output=True, text=True, env=alice.env
+        )
+        if listed.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # the grant becomes active within a keeper pass
+    assert listed.returncode == 0, listed.stderr
+    refused = subprocess.run(
+        [*kubectl, "get", "secrets", "-n", "kube-system"], capture_output=True, text=True, env=alice.env
+    )
+    assert refused.returncode != 0
