@@ -534,3 +534,14 @@ def test_kube_apiserver_accepts_an_id_token_from_the_login_flow(devcluster: DevC
     user = review.json()["status"]["userInfo"]
     assert user["username"] == "carol"
     assert {"payments-leads", "sre-oncall"} <= set(user["groups"])
+
+
+def test_what_a_request_says_is_escaped_on_the_pages(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
+    script = '"><script>alert(1)</script>'
+    page = client.get(f"{issuer.url}/device", params={"user_code": script})
+    assert "<script>" not in page.text
+    assert read_form(page).fields["user_code"] == script  # shown back as typed, as text
+    again = press(client, page, "alice")
+    assert "<script>" not in again.text
+    unknown = client.get(f"{issuer.url}/authorize", params=Login.new().params(client_id=script))
+    assert "<script>" not in unknown.text
