@@ -8,6 +8,7 @@ sends. The last test takes an ID token obtained through the flow to the real kub
 from __future__ import annotations
 
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -545,3 +546,11 @@ def test_what_a_request_says_is_escaped_on_the_pages(issuer: DevOIDCIssuer, clie
     assert "<script>" not in again.text
     unknown = client.get(f"{issuer.url}/authorize", params=Login.new().params(client_id=script))
     assert "<script>" not in unknown.text
+
+
+def test_an_idle_connection_does_not_stall_the_issuer(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
+    """Browsers open connections they may never use; the TLS handshake must not block other clients."""
+    port = urlsplit(issuer.url).port
+    with socket.create_connection(("127.0.0.1", port or 443)):
+        answer = client.get(f"{issuer.url}/.well-known/openid-configuration", timeout=3.0)
+    assert answer.status_code == 200
