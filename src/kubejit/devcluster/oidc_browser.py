@@ -81,7 +81,7 @@ def sign_in(authorize_url: str, user: str | None, *, verify: ssl.SSLContext, del
     with httpx.Client(verify=verify, timeout=10.0) as client:
         url, form = _page(client, authorize_url)
         answer = client.post(urljoin(url, form.action), data=form.pressing(user))
-        location = answer.headers.get("location")
+        location: str | None = answer.headers.get("location")
         if answer.status_code != 303 or location is None:
             raise Unavailable(f"the dev issuer did not redirect ({answer.status_code}): {answer.text[:300]}")
     if deliver:  # plain http on loopback: the CLI's listener, not the issuer
