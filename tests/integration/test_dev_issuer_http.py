@@ -8,25 +8,30 @@ sends. The last test takes an ID token obtained through the flow to the real kub
 from __future__ import annotations
 
 import secrets
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from kubejit.devcluster import oidc_browser
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.oidc import DevOIDCIssuer
+from kubejit.devcluster.oidc_browser import PageForm
 from kubejit.devcluster.oidc_requests import s256_challenge
 from kubejit.devcluster.pki import CertificateAuthority
 from kubejit.devcluster.users import DEV_USERS
+from kubejit.domain.errors import Unavailable
 from kubejit.transport import trust_context
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -46,53 +51,15 @@ class Clock:
         self.at += seconds
 
 
-@dataclass
-class Form:
-    action: str = ""
-    fields: dict[str, str] = field(default_factory=dict)
-    buttons: list[tuple[str, str, str]] = field(default_factory=list)  # (name, value, text)
-
-
-class FormReader(HTMLParser):
-    """The one form of a page: its action, its inputs' values, and its submit buttons with their labels."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.form = Form()
-        self._button: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.form.action = attributes["action"]
-        elif tag == "input":
-            self.form.fields[attributes["name"]] = attributes.get("value", "")
-        elif tag == "button":
-            self._button = [attributes["name"], attributes["value"], ""]
-
-    def handle_data(self, data: str) -> None:
-        if self._button is not None:
-            self._button[2] += data
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "button" and self._button is not None:
-            name, value, text = self._button
-            self.form.buttons.append((name, value, " ".join(text.split())))
-            self._button = None
-
-
-def read_form(page: httpx.Response, *, status: int = 200) -> Form:
+def read_form(page: httpx.Response, *, status: int = 200) -> PageForm:
     assert page.status_code == status, page.text
-    reader = FormReader()
-    reader.feed(page.text)
-    return reader.form
+    return oidc_browser.read_form(page.text)
 
 
-def press(client: httpx.Client, page: httpx.Response, label: str, **typed: str) -> httpx.Response:
-    """Press the button whose label starts with ``label`` on ``page``'s form (after typing ``typed``)."""
+def press(client: httpx.Client, page: httpx.Response, user: str | None, **typed: str) -> httpx.Response:
+    """Press ``user``'s button (None: Deny) on ``page``'s form, after typing ``typed``."""
     form = read_form(page)
-    (button,) = [b for b in form.buttons if b[2].startswith(label)]
-    return client.post(urljoin(str(page.url), form.action), data={**form.fields, **typed, button[0]: button[1]})
+    return client.post(urljoin(str(page.url), form.action), data=form.pressing(user, **typed))
 
 
 @dataclass
@@ -336,7 +303,7 @@ def test_a_bad_request_of_a_trusted_client_is_sent_back_to_it(
 
 def test_deny_answers_access_denied(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
     login = Login.new()
-    back = query_of(press(client, client.get(f"{issuer.url}/authorize", params=login.params()), "Deny"))
+    back = query_of(press(client, client.get(f"{issuer.url}/authorize", params=login.params()), None))
     assert back["error"] == "access_denied"
     assert back["state"] == login.state
     assert "code" not in back
@@ -401,7 +368,7 @@ def test_device_code_typed_by_hand_in_any_case(issuer: DevOIDCIssuer, client: ht
 
 def test_device_flow_denied(issuer: DevOIDCIssuer, client: httpx.Client, clock: Clock) -> None:
     started = start_device(client, issuer)
-    assert "denied" in press(client, client.get(started["verification_uri_complete"]), "Deny").text
+    assert "denied" in press(client, client.get(started["verification_uri_complete"]), None).text
     clock.advance(started["interval"])
     refused(poll(client, issuer, started), "access_denied")
 
@@ -530,7 +497,84 @@ def test_kube_apiserver_accepts_an_id_token_from_the_login_flow(devcluster: DevC
             json={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
             headers={"Authorization": f"Bearer {tokens['id_token']}"},
         )
+    assert issuer.lifetimes.id_token_ttl == devcluster.id_token_ttl  # DevCluster passes its settings on
     assert review.status_code == 201, review.text
     user = review.json()["status"]["userInfo"]
     assert user["username"] == "carol"
     assert {"payments-leads", "sre-oncall"} <= set(user["groups"])
+
+
+def test_what_a_request_says_is_escaped_on_the_pages(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
+    script = '"><script>alert(1)</script>'
+    page = client.get(f"{issuer.url}/device", params={"user_code": script})
+    assert "<script>" not in page.text
+    assert read_form(page).fields["user_code"] == script  # shown back as typed, as text
+    again = press(client, page, "alice")
+    assert "<script>" not in again.text
+    unknown = client.get(f"{issuer.url}/authorize", params=Login.new().params(client_id=script))
+    assert "<script>" not in unknown.text
+
+
+def test_an_idle_connection_does_not_stall_the_issuer(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
+    """Browsers open connections they may never use; the TLS handshake must not block other clients."""
+    port = urlsplit(issuer.url).port
+    with socket.create_connection(("127.0.0.1", port or 443)):
+        answer = client.get(f"{issuer.url}/.well-known/openid-configuration", timeout=3.0)
+    assert answer.status_code == 200
+
+
+# ---- the scripted person (oidc_browser), as the CLI's tests use it -----------------------------------------
+
+
+class Callback(BaseHTTPRequestHandler):
+    """The loopback listener of a CLI: records the query it is redirected to."""
+
+    received: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.received.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_scripted_person_signs_in_through_a_loopback_listener(
+    issuer: DevOIDCIssuer, ca: CertificateAuthority, client: httpx.Client
+) -> None:
+    listener = HTTPServer(("127.0.0.1", 0), Callback)
+    thread = threading.Thread(target=listener.handle_request, daemon=True)
+    thread.start()
+    login = Login.new()
+    login.redirect_uri = f"http://127.0.0.1:{listener.server_address[1]}/callback"
+    url = f"{issuer.url}/authorize?{urlencode(login.params())}"
+    verify = ssl.create_default_context(cadata=ca.cert_pem.decode())
+    try:
+        location = oidc_browser.sign_in(url, "erin", verify=verify)
+        thread.join(5)
+    finally:
+        listener.server_close()
+    (path,) = Callback.received
+    assert location.endswith(path)
+    code = parse_qs(urlsplit(path).query)["code"][0]
+    tokens = redeem(client, issuer, code, login).json()
+    assert claims_of(issuer, tokens["id_token"])["sub"] == "erin"
+    denied = oidc_browser.sign_in(url, None, verify=verify, deliver=False)
+    assert "error=access_denied" in denied
+
+
+def test_the_scripted_person_answers_the_device_page(
+    issuer: DevOIDCIssuer, ca: CertificateAuthority, client: httpx.Client, clock: Clock
+) -> None:
+    verify = ssl.create_default_context(cadata=ca.cert_pem.decode())
+    started = start_device(client, issuer)
+    text = oidc_browser.answer_device(started["verification_uri"], "bob", verify=verify, user_code=started["user_code"])
+    assert "signed in as bob" in text
+    clock.advance(started["interval"])
+    assert claims_of(issuer, poll(client, issuer, started).json()["id_token"])["sub"] == "bob"
+    other = start_device(client, issuer)
+    assert "denied" in oidc_browser.answer_device(other["verification_uri_complete"], None, verify=verify)
+    with pytest.raises(Unavailable, match="no button for 'mallory'"):
+        oidc_browser.answer_device(other["verification_uri_complete"], "mallory", verify=verify)

@@ -16,6 +16,7 @@ a real cluster. :class:`~kubejit.devcluster.cluster.DevCluster` starts it; tests
 from __future__ import annotations
 
 import ssl
+import sys
 import threading
 import time
 import uuid
@@ -95,8 +96,7 @@ class DevOIDCIssuer:
         cert_path, key_path = serving.write(workdir, "oidc-serving")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert_path, key_path)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _IssuerServer(("127.0.0.1", 0), _handler_for(self))
         # The TLS handshake happens in the request's thread: a browser's idle preconnect cannot stall accept().
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
@@ -190,6 +190,17 @@ class DevOIDCIssuer:
         }
         claims.update(extra_claims or {})
         return jwt.encode({"alg": "RS256", "kid": self._kid, "typ": "JWT"}, claims, self._key)
+
+
+class _IssuerServer(ThreadingHTTPServer):
+    """One thread per connection; TLS is negotiated in that thread, so its failures end only that thread."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that give up on TLS (an untrusted CA, a browser's idle preconnect timing out)."""
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _IssuerHandler(BaseHTTPRequestHandler):

@@ -27,6 +27,7 @@ from kubejit.domain.errors import InvalidInput
 DEFAULT_ID_TOKEN_TTL_SECONDS = 3600
 DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 12 * 3600
 DEFAULT_DEVICE_INTERVAL_SECONDS = 5
+FORGET_AFTER_SECONDS = 3600  # how long an expired code, token or page is still recognised as expired
 SLOW_DOWN_STEP_SECONDS = 5  # RFC 8628 3.5: the interval grows by 5 s at each slow_down
 _POLL_GRACE_SECONDS = 0.2  # a client that waits exactly the interval may arrive a hair early
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 6.1: no vowels, no look-alike digits
@@ -338,19 +339,22 @@ class DevFlows:
             return sum(1 for entry in self._refresh.values() if not entry.spent)
 
     def _sweep(self, now: float) -> None:
-        """Forget what can no longer be used, so a long-running demo does not grow without bound."""
-        lifetimes = self._lifetimes
-        for transaction in [t for t, (_, expires_at) in self._pages.items() if expires_at <= now]:
+        """Forget what expired FORGET_AFTER_SECONDS ago, so a long-running demo does not grow without bound.
+
+        Until then an expired thing is still known, and refused by its own expiry check with a clear message.
+        """
+        horizon = now - FORGET_AFTER_SECONDS
+        for transaction in [t for t, (_, expires_at) in self._pages.items() if expires_at <= horizon]:
             del self._pages[transaction]
-        for code in [c for c, issued in self._codes.items() if issued.expires_at <= now]:
+        for code in [c for c, issued in self._codes.items() if issued.expires_at <= horizon]:
             self._spent_codes[code] = self._codes.pop(code).sign_in
-        for code in [c for c, sign_in in self._spent_codes.items() if sign_in.session_ends_at <= now]:
+        for code in [c for c, sign_in in self._spent_codes.items() if sign_in.session_ends_at <= horizon]:
             del self._spent_codes[code]
-        for device_code in [d for d, dev in self._devices.items() if dev.expires_at + lifetimes.device_code_ttl <= now]:
+        for device_code in [d for d, device in self._devices.items() if device.expires_at <= horizon]:
             self._forget_device(device_code)
-        for token in [t for t, entry in self._refresh.items() if entry.sign_in.session_ends_at <= now]:
+        for token in [t for t, entry in self._refresh.items() if entry.sign_in.session_ends_at <= horizon]:
             del self._refresh[token]
-        for session in [s for s, ends_at in self._ended_sessions.items() if ends_at <= now]:
+        for session in [s for s, ends_at in self._ended_sessions.items() if ends_at <= horizon]:
             del self._ended_sessions[session]
 
 
