@@ -116,13 +116,13 @@ class Person:
     def login(self, user: str = "alice", *, deny: bool = False) -> subprocess.CompletedProcess[str]:
         """``kubejit login --no-browser``, the printed URL followed through the login page as ``user``."""
         process = self.start("login", "--server", self.server, "--no-browser")
-        url = _line_starting(process, self.cluster.issuer.url + "/authorize?")
+        url = _line_starting(process, self.cluster.issuer.pages_url + "/authorize?")  # plain HTTP: no CA warning
         with self.web() as web:
             page = web.get(url)
             assert page.status_code == 200, page.text
             choice = {"deny": "deny"} if deny else {"user": user}
             answer = web.post(
-                f"{self.cluster.issuer.url}/authorize", data={"transaction": _transaction(page), **choice}
+                f"{self.cluster.issuer.pages_url}/authorize", data={"transaction": _transaction(page), **choice}
             )
             assert answer.status_code == 303, answer.text
             back = httpx.get(answer.headers["location"], timeout=30)  # to kubejit login's loopback receiver

@@ -167,7 +167,7 @@ def client(ca: CertificateAuthority) -> Iterator[httpx.Client]:
 def test_discovery_advertises_the_flows_a_cli_needs(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
     document = client.get(f"{issuer.url}/.well-known/openid-configuration").json()
     assert document["issuer"] == issuer.url
-    assert document["authorization_endpoint"] == f"{issuer.url}/authorize"
+    assert document["authorization_endpoint"] == f"{issuer.pages_url}/authorize"  # plain HTTP, loopback
     assert document["token_endpoint"] == f"{issuer.url}/token"
     assert document["device_authorization_endpoint"] == f"{issuer.url}/device/code"
     assert document["revocation_endpoint"] == f"{issuer.url}/revoke"
@@ -175,6 +175,25 @@ def test_discovery_advertises_the_flows_a_cli_needs(issuer: DevOIDCIssuer, clien
     assert document["response_types_supported"] == ["code"]
     assert set(document["grant_types_supported"]) == {"authorization_code", "refresh_token", DEVICE_GRANT}
     assert {"openid", "groups", "offline_access"} <= set(document["scopes_supported"])
+
+
+def test_a_browser_opens_the_pages_over_loopback_http_which_hands_out_no_tokens(issuer: DevOIDCIssuer) -> None:
+    """The pages a browser opens are served over plain HTTP on 127.0.0.1 (no warning about the dev CA); that
+    listener answers only the pages and their forms: discovery, keys, tokens and revocation stay on HTTPS."""
+    assert issuer.pages_url.startswith("http://127.0.0.1:")
+    with httpx.Client(timeout=10.0) as plain:
+        page = plain.get(f"{issuer.pages_url}/authorize", params=Login.new().params())
+        assert page.status_code == 200
+        assert 'action="/authorize"' in page.text
+        assert plain.get(f"{issuer.pages_url}/device").status_code == 200
+        for method, path in (
+            ("POST", "/token"),
+            ("POST", "/device/code"),
+            ("POST", "/revoke"),
+            ("GET", "/keys"),
+            ("GET", "/.well-known/openid-configuration"),
+        ):
+            assert plain.request(method, f"{issuer.pages_url}{path}").status_code == 404, path
 
 
 def test_the_login_page_offers_every_dev_user_with_groups_and_deny(issuer: DevOIDCIssuer, client: httpx.Client) -> None:
@@ -338,8 +357,8 @@ def test_device_flow_pending_then_slow_down_then_approved(
     issuer: DevOIDCIssuer, client: httpx.Client, clock: Clock
 ) -> None:
     started = start_device(client, issuer)
-    assert started["verification_uri"] == f"{issuer.url}/device"
-    assert started["verification_uri_complete"].startswith(f"{issuer.url}/device?user_code=")
+    assert started["verification_uri"] == f"{issuer.pages_url}/device"
+    assert started["verification_uri_complete"].startswith(f"{issuer.pages_url}/device?user_code=")
     assert started["interval"] == issuer.lifetimes.device_interval
     refused(poll(client, issuer, started), "authorization_pending")
     refused(poll(client, issuer, started), "slow_down")  # at once: too fast

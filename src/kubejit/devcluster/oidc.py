@@ -9,6 +9,12 @@ device authorization grant, rotating refresh tokens and revocation (routes in
 :mod:`kubejit.devcluster.oidc_endpoints`), so ``kubejit login`` works against the demo as against Keycloak.
 Tests also mint tokens in-process with :meth:`DevOIDCIssuer.mint`.
 
+The two pages a person sees in a browser (the login page and the device page) are served a second time over plain
+HTTP on another 127.0.0.1 port, and discovery names that copy (``authorization_endpoint``, the device flow's
+``verification_uri``): a newcomer's browser does not know the dev CA and would stop at a certificate warning,
+while the CLI and kube-apiserver trust the CA for everything else. Loopback only, as kubejit's rule for plain
+HTTP says (the code travels to a loopback redirect in clear text anyway, RFC 8252).
+
 It is a development tool: it authenticates nobody (whoever clicks a name is that person) and must never front
 a real cluster. :class:`~kubejit.devcluster.cluster.DevCluster` starts it; tests start their own.
 """
@@ -100,19 +106,31 @@ class DevOIDCIssuer:
         # The TLS handshake happens in the request's thread: a browser's idle preconnect cannot stall accept().
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._pages_server = _IssuerServer(("127.0.0.1", 0), _handler_for(self, pages_only=True))
+        self.pages_url = f"http://127.0.0.1:{self._pages_server.server_address[1]}"
         self._endpoints = DevEndpoints(
-            issuer_url=self.url, flows=self._flows, users=self.users, sign_id_token=self._sign_in_token, clock=clock
+            issuer_url=self.url,
+            pages_url=self.pages_url,
+            flows=self._flows,
+            users=self.users,
+            sign_id_token=self._sign_in_token,
+            clock=clock,
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="dev-oidc", daemon=True)
+        self._threads = [
+            threading.Thread(target=server.serve_forever, name=name, daemon=True)
+            for server, name in ((self._server, "dev-oidc"), (self._pages_server, "dev-oidc-pages"))
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join()
-        self._server.server_close()
+        for thread, server in zip(self._threads, (self._server, self._pages_server), strict=True):
+            if thread.is_alive():
+                server.shutdown()
+                thread.join()
+            server.server_close()
 
     @property
     def lifetimes(self) -> Lifetimes:
@@ -133,7 +151,7 @@ class DevOIDCIssuer:
         return {
             "issuer": self.url,
             "jwks_uri": f"{self.url}/keys",
-            "authorization_endpoint": f"{self.url}/authorize",
+            "authorization_endpoint": f"{self.pages_url}/authorize",
             "token_endpoint": f"{self.url}/token",
             "device_authorization_endpoint": f"{self.url}/device/code",
             "revocation_endpoint": f"{self.url}/revoke",
@@ -155,8 +173,10 @@ class DevOIDCIssuer:
         public["kid"] = self._kid
         return {"keys": [public]}
 
-    def routes(self) -> dict[tuple[str, str], Callable[[Request], Answer]]:
-        """Every (method, path) the issuer answers."""
+    def routes(self, *, pages_only: bool = False) -> dict[tuple[str, str], Callable[[Request], Answer]]:
+        """Every (method, path) the issuer answers; with ``pages_only``, only the pages a person's browser opens."""
+        if pages_only:
+            return self._endpoints.page_routes()
         return {
             ("GET", "/.well-known/openid-configuration"): lambda _request: Answer.json(200, self.discovery()),
             ("GET", "/keys"): lambda _request: Answer.json(200, self.jwks()),
@@ -207,6 +227,7 @@ class _IssuerHandler(BaseHTTPRequestHandler):
     """One HTTP request to the issuer: find its route, read its parameters, send the route's answer."""
 
     issuer: ClassVar[DevOIDCIssuer]
+    pages_only: ClassVar[bool] = False
     server_version = "kubejit-dev-oidc"
     timeout = _CONNECTION_TIMEOUT_SECONDS
 
@@ -218,7 +239,7 @@ class _IssuerHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         target = urlsplit(self.path)
-        route = self.issuer.routes().get((method, target.path))
+        route = self.issuer.routes(pages_only=self.pages_only).get((method, target.path))
         if route is None:
             self._send(Answer.json(404, {"error": "not_found", "error_description": f"no {method} {target.path}"}))
             return
@@ -266,5 +287,5 @@ class _IssuerHandler(BaseHTTPRequestHandler):
         """Quiet: kube-apiserver polls the key set and the log would drown the useful lines."""
 
 
-def _handler_for(issuer: DevOIDCIssuer) -> type[BaseHTTPRequestHandler]:
-    return type("DevOIDCHandler", (_IssuerHandler,), {"issuer": issuer})
+def _handler_for(issuer: DevOIDCIssuer, *, pages_only: bool = False) -> type[BaseHTTPRequestHandler]:
+    return type("DevOIDCHandler", (_IssuerHandler,), {"issuer": issuer, "pages_only": pages_only})

@@ -91,12 +91,14 @@ class DevEndpoints:
         self,
         *,
         issuer_url: str,
+        pages_url: str | None = None,
         flows: DevFlows,
         users: Sequence[DevUser],
         sign_id_token: IdTokenSigner,
         clock: Callable[[], float],
     ) -> None:
         self._url = issuer_url
+        self._pages_url = pages_url or issuer_url  # where a person's browser opens the login and device pages
         self._flows = flows
         self._users = tuple(users)
         self._sign = sign_id_token
@@ -109,13 +111,19 @@ class DevEndpoints:
 
     def routes(self) -> dict[tuple[str, str], Callable[[Request], Answer]]:
         return {
-            ("GET", "/authorize"): self.authorize_page,
-            ("POST", "/authorize"): self.authorize_decision,
+            **self.page_routes(),
             ("POST", "/token"): self.token,
             ("POST", "/device/code"): self.device_authorization,
+            ("POST", "/revoke"): self.revoke,
+        }
+
+    def page_routes(self) -> dict[tuple[str, str], Callable[[Request], Answer]]:
+        """The pages a person opens in a browser (and their forms), nothing that hands out tokens."""
+        return {
+            ("GET", "/authorize"): self.authorize_page,
+            ("POST", "/authorize"): self.authorize_decision,
             ("GET", "/device"): self.device_page,
             ("POST", "/device"): self.device_decision,
-            ("POST", "/revoke"): self.revoke,
         }
 
     # ---- authorization code flow: the login page and its answer ------------------------------------------
@@ -218,8 +226,8 @@ class DevEndpoints:
             {
                 "device_code": started.device_code,
                 "user_code": user_code,
-                "verification_uri": f"{self._url}/device",
-                "verification_uri_complete": with_query(f"{self._url}/device", {"user_code": user_code}),
+                "verification_uri": f"{self._pages_url}/device",
+                "verification_uri_complete": with_query(f"{self._pages_url}/device", {"user_code": user_code}),
                 "expires_in": started.expires_in,
                 "interval": started.interval,
             },
