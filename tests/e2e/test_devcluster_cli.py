@@ -3,15 +3,18 @@ readiness output, and that nothing is left running or on disk afterwards."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from kubejit.devcluster import oidc_browser
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.users import DEV_USERS
 from kubejit.domain.errors import Unavailable
@@ -120,6 +123,8 @@ def test_demo_prints_ready_and_writes_an_env_file_per_user(tmp_path: Path) -> No
             )
             assert '"username": "carol"' in check.stdout, check.stderr
             assert {p.name for p in tmp_path.glob("*.env")} == {f"{u.name}.env" for u in DEV_USERS}
+            broker_url = line.split()[3]  # ready DIR broker URL gateway URL in ...
+            walk_the_readme_with_kubejit_login(tmp_path, broker_url, tmp_path / "person")
             walk_the_readme_through_the_gateway(tmp_path)
         finally:
             demo.send_signal(signal.SIGTERM)
@@ -161,6 +166,55 @@ def walk_the_readme_through_the_gateway(directory: Path) -> None:
     )
     readable = as_user(directory, "dave", f"COLUMNS=200 kubejit audit --grant {grant[1]}").stdout
     assert "GET /api/v1/namespaces/payments/pods -> 200" in readable, readable
+
+
+def walk_the_readme_with_kubejit_login(directory: Path, broker_url: str, home: Path) -> None:
+    """The README's walk-through as written: people sign in with `kubejit login` on the dev sign-in page (here
+    a script presses the button a person would), with nothing in the environment but KUBECONFIG."""
+    bin_dir = Path(sys.executable).parent
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KUBEJIT_") and k != "KUBECONFIG"}
+    env = {
+        **base,
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "PATH": f"{bin_dir}:{base.get('PATH', '')}",
+        "KUBECONFIG": str(directory / "kubeconfig"),
+    }
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(command), capture_output=True, text=True, timeout=60, env=env)
+
+    def login(user: str, *server: str) -> None:
+        with subprocess.Popen(
+            ["kubejit", "login", *server, "--no-browser"], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, env=env,
+        ) as process:  # fmt: skip
+            assert process.stderr is not None
+            url = next(line.strip() for line in process.stderr if "/authorize?" in line)
+            assert url.startswith("http://127.0.0.1:"), url  # a browser opens it without a certificate warning
+            oidc_browser.sign_in(url, user, verify=ssl.create_default_context())
+            out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert f"as {user}\n" in out, out
+
+    login("alice", "--server", broker_url)
+    forbidden = run("kubectl", "get", "pods", "-n", "payments")
+    assert forbidden.returncode != 0
+    assert "forbidden" in forbidden.stderr.lower(), forbidden.stderr
+    requested = run(
+        "kubejit", "request", "payments-debug", "-n", "payments", "--for", "2m", "--reason", "INC-42 x", "-o", "json"
+    )
+    assert requested.returncode == 0, requested.stderr
+    grant = json.loads(requested.stdout)["id"]
+    login("bob")  # the last server is remembered
+    assert grant in run("kubejit", "list", "--pending", "-o", "json").stdout  # JSON: a narrow table may wrap ids
+    assert run("kubejit", "approve", grant).returncode == 0
+    login("alice")
+    assert eventually(lambda: run("kubectl", "get", "pods", "-n", "payments").returncode == 0, timeout=30)
+    login("dave")
+    assert run("kubejit", "audit").returncode == 0
+    verified = run("kubejit", "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_failed_start_names_the_process_and_shows_its_log(tmp_path: Path) -> None:
