@@ -171,6 +171,9 @@ def test_a_longer_request_waits_for_approvers_and_says_why(env: GatewayEnv, targ
     ]
     submitted = next(e for e in env.audit(created["id"]) if e["kind"] == "request.submitted")
     assert submitted["data"]["autoApproval"]["notAutoApproved"].startswith("30m is longer")
+    shown = kubejit(env, token, "request", "ci-deploy", "-n", target, "--for", "20m")  # the text output says so too
+    assert shown.returncode == 0, shown.stderr
+    assert "note: not auto-approved: 20m is longer than autoApprove.maxDuration (10m)" in shown.stderr
 
 
 def test_another_service_account_is_not_the_ci_identity(env: GatewayEnv, target: str) -> None:

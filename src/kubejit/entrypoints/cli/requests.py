@@ -115,6 +115,9 @@ def request(
         "breakGlass": break_glass,
     }
     created = client.call("POST", "/api/v1/requests", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    if broker.output == "text":
+        for note in created.get("notes") or []:
+            _err.print(f"note: {note}")  # e.g. why it was not auto-approved
     if wait and created["state"] not in ENDED:
         created = _wait_until_active(client, created["id"])
     broker.emit(created, text=_text)
