@@ -18,6 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 from kubejit.domain.errors import InvalidInput, Unauthenticated
 
 CALLBACK_PATH = "/callback"
+# How long one connection may take to send its request: a connection that sends nothing (a browser's idle
+# preconnect, any local process) is dropped after that, so it cannot hold the sign-in past its deadline.
+CONNECTION_TIMEOUT_SECONDS = 2.0
 _PAGE = (
     "<!doctype html><html><head><meta charset='utf-8'><title>kubejit login</title></head>"
     "<body style='font-family:sans-serif;margin:3em'><h1>{title}</h1><p>{text}</p></body></html>"
@@ -65,6 +68,8 @@ class LoopbackReceiver:
 
 def _handler_for(receiver: LoopbackReceiver) -> type[BaseHTTPRequestHandler]:
     class Callback(BaseHTTPRequestHandler):
+        timeout = CONNECTION_TIMEOUT_SECONDS
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path != CALLBACK_PATH or receiver.answer is not None:
