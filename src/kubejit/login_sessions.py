@@ -47,6 +47,7 @@ DEFAULT_MIN_VALIDITY = 60  # seconds an ID token must still be valid for; less a
 HTTP_TIMEOUT_SECONDS = 30.0
 CURRENT_SERVER = "current-server"
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 class UnsafeFile(OSError):
@@ -71,7 +72,8 @@ def read_private(path: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
     group or world permission bits, or a file larger than ``limit``.
     """
     try:
-        descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO planted in its place is opened at once (and refused below), not waited on
+        descriptor = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK)
     except FileNotFoundError:
         return None
     except OSError as error:

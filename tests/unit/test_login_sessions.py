@@ -80,6 +80,30 @@ def test_a_session_file_that_is_not_ours_alone_is_refused(env: dict[str, str], t
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown to another user needs root")
+def test_a_fifo_in_place_of_a_session_file_is_refused_not_waited_on(env: dict[str, str]) -> None:
+    session = login_sessions.save_session(env, session_document(SERVER))
+    Path(session.path).unlink()
+    os.mkfifo(session.path, 0o600)  # opening it for reading would wait for a writer: kubectl would hang
+    outcome: list[BaseException] = []
+
+    def use_it() -> None:
+        try:
+            login_sessions.current_id_token(SERVER, env)
+        except Unauthenticated as refused:
+            outcome.append(refused)
+
+    reader = threading.Thread(target=use_it, daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():
+        with open(session.path, "wb"):  # noqa: PTH123  (lets the waiting reader go)
+            pass
+        reader.join(5)
+        pytest.fail("reading the session waited on a FIFO instead of refusing it")
+    assert len(outcome) == 1
+    assert "is not a regular file" in str(outcome[0])
+
+
 def test_another_users_session_file_is_refused(env: dict[str, str]) -> None:
     session = login_sessions.save_session(env, session_document(SERVER))
     os.chown(session.path, 4242, 4242)
