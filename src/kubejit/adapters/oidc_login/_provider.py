@@ -166,6 +166,11 @@ def idp_call(issuer: LoginIssuer, doing: str) -> Iterator[None]:
         raise Unavailable(f"the identity provider {issuer.name} answered HTTP {status} when asked to {doing}") from None
     except httpx2.TransportError as error:
         raise Unavailable(f"cannot reach the identity provider at {issuer.issuer} to {doing}: {error}") from None
+    except ValueError:  # Authlib's word for a token endpoint that answered something else than a JSON object
+        raise Unavailable(
+            f"the identity provider {issuer.name} did not answer with JSON when asked to {doing} "
+            "(a proxy's page in between?)"
+        ) from None
 
 
 def revoke(endpoint: str, token: str, *, client_id: str, client_secret: str | None, ca_data: str | None) -> str | None:
