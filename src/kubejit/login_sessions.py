@@ -104,9 +104,9 @@ def private_dir(directory: str) -> None:
     os.makedirs(directory, mode=0o700, exist_ok=True)
     status = os.lstat(directory)
     if stat.S_ISLNK(status.st_mode) or not stat.S_ISDIR(status.st_mode):
-        raise UnsafeFile(1, f"{directory} is not a directory of its own (a symbolic link or a file)")
+        raise UnsafeFile(f"{directory} is not a directory of its own (a symbolic link or a file)")
     if hasattr(os, "getuid") and status.st_uid != os.getuid():
-        raise UnsafeFile(1, f"{directory} belongs to another user")
+        raise UnsafeFile(f"{directory} belongs to another user")
     if status.st_mode & 0o777 != 0o700:
         os.chmod(directory, 0o700)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import stat
@@ -20,7 +19,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +30,7 @@ from kubejit.login_sessions import id_token_claims
 from kubejit.transport import trust_context
 from tests.conftest import eventually
 from tests.e2e.conftest import KUBEJIT, install
+from tests.e2e.people import Machine, finished, line_starting
 
 pytestmark = pytest.mark.cluster
 
@@ -67,47 +66,10 @@ def login_broker(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactor
 
 
 @dataclass
-class Person:
-    """One person's machine: the real kubejit with only a cache directory of its own in the environment."""
+class Person(Machine):
+    """One person's machine (tests/e2e/people.py), and the IdP they sign in at."""
 
     cluster: DevCluster
-    server: str
-    home: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("KUBEJIT_")}
-        return {**base, "XDG_CACHE_HOME": str(self.home / "cache"), "HOME": str(self.home)}
-
-    @property
-    def sessions(self) -> Path:
-        return self.home / "cache" / "kubejit" / "sessions"
-
-    def session(self) -> dict[str, Any]:
-        files = list(self.sessions.glob("*.json"))
-        assert len(files) == 1, files
-        document: dict[str, Any] = json.loads(files[0].read_text())
-        return document
-
-    def run(
-        self, *args: str, check: bool = True, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [KUBEJIT, *args], capture_output=True, text=True, env=env or self.env, timeout=120, stdin=subprocess.DEVNULL
-        )
-        if check and result.returncode != 0:
-            pytest.fail(f"kubejit {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-        return result
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [KUBEJIT, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=self.env,
-        )
 
     def web(self) -> httpx.Client:
         """What the person's browser would be: it trusts the dev CA and follows nothing by itself."""
@@ -116,7 +78,7 @@ class Person:
     def login(self, user: str = "alice", *, deny: bool = False) -> subprocess.CompletedProcess[str]:
         """``kubejit login --no-browser``, the printed URL followed through the login page as ``user``."""
         process = self.start("login", "--server", self.server, "--no-browser")
-        url = _line_starting(process, self.cluster.issuer.pages_url + "/authorize?")  # plain HTTP: no CA warning
+        url = line_starting(process, self.cluster.issuer.pages_url + "/authorize?")  # plain HTTP: no CA warning
         with self.web() as web:
             page = web.get(url)
             assert page.status_code == 200, page.text
@@ -127,17 +89,7 @@ class Person:
             assert answer.status_code == 303, answer.text
             back = httpx.get(answer.headers["location"], timeout=30)  # to kubejit login's loopback receiver
             assert back.status_code == 200
-        return _finished(process)
-
-
-def _line_starting(process: subprocess.Popen[str], prefix: str) -> str:
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if line.strip().startswith(prefix):
-            return line.strip()
-    pytest.fail(f"kubejit login printed no {prefix}... line:\n{''.join(seen)}")
+        return finished(process)
 
 
 def _transaction(page: httpx.Response) -> str:
@@ -146,14 +98,9 @@ def _transaction(page: httpx.Response) -> str:
     return found.group(1)
 
 
-def _finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-
 @pytest.fixture
 def person(devcluster: DevCluster, login_broker: BrokerProcess, tmp_path: Path) -> Person:
-    return Person(devcluster, login_broker.url, tmp_path / "home")
+    return Person(login_broker.url, tmp_path / "home", devcluster)
 
 
 def as_user(person: Person, user: str) -> dict[str, str]:
@@ -212,7 +159,7 @@ def test_login_with_the_device_flow(person: Person) -> None:
             page = web.get(uri.group(1))
             decision = {"transaction": _transaction(page), "user_code": code.group(1), "user": "carol"}
             assert web.post(f"{person.cluster.issuer.url}/device", data=decision).status_code == 200
-        result = _finished(process)
+        result = finished(process)
     assert result.returncode == 0, shown + result.stderr
     assert "as carol" in result.stdout
     assert person.run("whoami").stdout.startswith("user    carol")
@@ -267,7 +214,7 @@ def test_concurrent_kubejit_token_calls_renew_once(person: Person) -> None:
         assert person.login("alice").returncode == 0
     before = person.session()
     processes = [person.start("token", "--id-token") for _ in range(5)]
-    results = [_finished(p) for p in processes]
+    results = [finished(p) for p in processes]
     assert [r.returncode for r in results] == [0] * 5, [r.stderr for r in results]  # a second use of a rotated token
     tokens = {json.loads(r.stdout)["status"]["token"] for r in results}  # would have failed (invalid_grant)
     assert len(tokens) == 1

@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -25,6 +24,7 @@ from playwright.sync_api import Page
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gateway, start_gateway
 from tests.e2e.conftest import E2E_POLICY, KUBEJIT, install
+from tests.e2e.people import Machine, finished, line_starting
 from tests.keycloak import PREFIX, KeycloakRig, refresh, sign_in
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -86,69 +86,23 @@ def keycloak_broker(keycloak: KeycloakRig, tmp_path_factory: pytest.TempPathFact
 
 
 @dataclass
-class Person:
-    """One person's machine: the real kubejit with only a cache directory of its own in the environment."""
+class Person(Machine):
+    """One person's machine (tests/e2e/people.py), and the IdP they sign in at."""
 
     rig: KeycloakRig
-    server: str
-    home: Path
-
-    @property
-    def env(self) -> dict[str, str]:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("KUBEJIT_")}
-        return {**base, "XDG_CACHE_HOME": str(self.home / "cache"), "HOME": str(self.home)}
-
-    @property
-    def sessions(self) -> Path:
-        return self.home / "cache" / "kubejit" / "sessions"
-
-    def session(self) -> dict[str, Any]:
-        files = list(self.sessions.glob("*.json"))
-        assert len(files) == 1, files
-        document: dict[str, Any] = json.loads(files[0].read_text())
-        return document
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [KUBEJIT, *args], capture_output=True, text=True, env=self.env, timeout=120, stdin=subprocess.DEVNULL
-        )
-        if check and result.returncode != 0:
-            pytest.fail(f"kubejit {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-        return result
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [KUBEJIT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            env=self.env,
-        )  # fmt: skip
 
     def login(self, page: Page, user: str) -> subprocess.CompletedProcess[str]:
         """``kubejit login --no-browser``; Chromium opens the printed URL and signs in on Keycloak's page."""
         process = self.start("login", "--server", self.server, "--no-browser")
-        url = _line_starting(process, self.rig.keycloak.discovery()["authorization_endpoint"] + "?")
+        url = line_starting(process, self.rig.keycloak.discovery()["authorization_endpoint"] + "?")
         page.goto(url)
         sign_in(page, user)
-        return _finished(process)
-
-
-def _line_starting(process: subprocess.Popen[str], prefix: str) -> str:
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if line.strip().startswith(prefix):
-            return line.strip()
-    pytest.fail(f"kubejit login printed no {prefix}... line:\n{''.join(seen)}")
-
-
-def _finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
-    out, err = process.communicate(timeout=90)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        return finished(process)
 
 
 @pytest.fixture
 def person(keycloak: KeycloakRig, keycloak_broker: BrokerProcess, tmp_path: Path) -> Person:
-    return Person(keycloak, keycloak_broker.url, tmp_path / "home")
+    return Person(keycloak_broker.url, tmp_path / "home", keycloak)
 
 
 def test_login_through_keycloaks_page_and_the_broker_sees_the_prefixed_person(
@@ -221,7 +175,7 @@ def test_login_with_the_device_flow_on_keycloaks_device_page(person: Person, key
     uri = re.search(r"open (\S+) on any device", shown)
     code = re.search(r"enter the code\n\n  (\S+)\n", shown)
     if uri is None or code is None:
-        result = _finished(process)
+        result = finished(process)
         pytest.fail(f"kubejit login --device showed no URL and code:\n{shown}{result.stderr}")
     keycloak_page.goto(uri.group(1))
     keycloak_page.fill("input[name=device_user_code]", code.group(1))
@@ -230,7 +184,7 @@ def test_login_with_the_device_flow_on_keycloaks_device_page(person: Person, key
     consent = keycloak_page.locator("button[name=accept]")
     consent.wait_for(timeout=15_000)
     consent.click()
-    result = _finished(process)
+    result = finished(process)
     assert result.returncode == 0, shown + result.stderr
     assert "as kc:erin" in result.stdout
 
@@ -244,8 +198,8 @@ def test_kubectl_through_the_gateway_after_login_with_no_token_in_the_environmen
     cluster = keycloak.cluster
     namespace = f"t-kc-{os.urandom(4).hex()}"
     cluster.kubectl("create", "namespace", namespace, check=True)
-    alice = Person(keycloak, keycloak_broker.url, tmp_path / "alice")
-    bob = Person(keycloak, keycloak_broker.url, tmp_path / "bob")
+    alice = Person(keycloak_broker.url, tmp_path / "alice", keycloak)
+    bob = Person(keycloak_broker.url, tmp_path / "bob", keycloak)
     assert alice.login(keycloak_page, "alice").returncode == 0
     keycloak_page.context.clear_cookies()  # bob signs in on his own browser
     assert bob.login(keycloak_page, "bob").returncode == 0

@@ -10,7 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,42 @@ def test_the_warm_path_with_a_session_imports_no_framework_nor_network_module(
     full = {"PATH": os.environ.get("PATH", ""), **env}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=full, timeout=30)
     assert result.stdout.strip() == "0 []", result.stderr
+
+
+class _RenewingTokenEndpoint(BaseHTTPRequestHandler):
+    """A token endpoint that renews any refresh token (the renewal itself is tested against real IdPs)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"id_token": id_token(), "refresh_token": "refresh-2", "token_type": "Bearer"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_renewal_into_a_session_cache_that_is_not_ours_alone_is_one_line_not_a_traceback(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The sessions directory replaced by a symbolic link: the renewed session is never written there, and the
+    plugin says so in one line with the usage exit code."""
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _RenewingTokenEndpoint)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{endpoint.server_address[1]}"
+        sign_in(env, "http://127.0.0.1:9", ttl=0, tokenEndpoint=f"{url}/token")
+        sessions = Path(login_sessions.sessions_dir(env))
+        sessions.rename(tmp_path / "moved")
+        sessions.symlink_to(tmp_path / "moved")
+        result = plugin(env, "--id-token")
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+    assert result.code == 2
+    assert result.stderr.startswith("kubejit token: refusing the session cache: ")
+    assert "is not a directory of its own" in result.stderr
+    assert result.stderr.count("\n") == 1

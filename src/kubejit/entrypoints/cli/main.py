@@ -82,13 +82,20 @@ def _run_app(args: list[str]) -> int:
     from rich.text import Text
 
     from kubejit.domain.errors import KubejitError
-    from kubejit.entrypoints.cli.errors import exit_code_for
+    from kubejit.entrypoints.cli.errors import EXIT_USAGE, exit_code_for
+    from kubejit.login_sessions import UnsafeFile
+
+    def report(message: str) -> None:
+        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(message))
 
     try:
         build_app()(args=args)
     except KubejitError as error:
-        Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(str(error)))
+        report(str(error))
         return exit_code_for(error)
+    except UnsafeFile as error:  # the session cache is not this user's alone (a symlink, another owner, ...)
+        report(f"refusing the session cache: {error}; remove it and run kubejit login")
+        return EXIT_USAGE
     return 0
 
 

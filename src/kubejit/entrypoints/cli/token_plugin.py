@@ -110,6 +110,9 @@ def run(
     except PluginError as error:
         err.write(f"kubejit token: {error}\n")
         return error.code
+    except login_sessions.UnsafeFile as error:  # the session cache is not this user's alone: never used
+        err.write(f"kubejit token: refusing the session cache: {error}; remove it and run kubejit login\n")
+        return EXIT_USAGE
     except Exception as error:
         code = _kubejit_exit_code(error)
         if code is None:
