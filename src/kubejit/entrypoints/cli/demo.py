@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import shlex
 import shutil
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -89,18 +90,24 @@ def walkthrough(cluster: DevCluster, broker: BrokerProcess, gateway_url: str) ->
 broker          {broker.url} (config {broker.config})
 gateway         {gateway_url} (kubectl through it: kubejit kubeconfig --grant <id> -o g.kubeconfig)
 
-In another terminal (`kubejit login` opens the dev sign-in page: pick the person to be; --device without a browser):
-  export KUBECONFIG={d}/kubeconfig                              # kubectl as whoever is signed in
-  kubejit login --server {broker.url}    # pick alice
-  kubectl get pods -n payments                                    # Forbidden: no standing access
-  kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout errors"
-  kubejit login   # pick bob;   kubejit list --pending; kubejit approve <id>
-  kubejit login   # pick alice; kubectl get pods -n payments     # works now
-  kubejit get <id>                                                # ends in 2m; then Forbidden again
-  kubejit kubeconfig --grant <id> -o /tmp/g.kubeconfig             # through the gateway instead:
-  kubectl --kubeconfig /tmp/g.kubeconfig get pods                 #   checked, guarded and recorded
-  kubejit login   # pick dave;  kubejit audit; kubejit audit verify   # the tamper-evident trail
-Scripts need no sign-in: `source {d}/alice.env` sets KUBEJIT_TOKEN and a kubeconfig for alice.
+In another terminal (kubejit login opens the dev sign-in page in your browser:
+pick who to be; add --device where there is no browser):
+  export PATH={Path(sys.executable).parent}:$PATH  # kubejit and the matching kubectl
+  export KUBECONFIG={d}/kubeconfig  # kubectl as whoever is signed in
+  kubejit login --server {broker.url}  # pick alice
+  kubectl get pods -n payments          # Forbidden: no standing access
+  kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout"
+  kubejit login                         # pick bob
+  kubejit list --pending
+  kubejit approve <id>
+  kubejit login                         # pick alice
+  kubectl get pods -n payments          # works now, for 2 minutes
+  kubejit kubeconfig --grant <id> -o /tmp/g.kubeconfig   # through the gateway:
+  kubectl --kubeconfig /tmp/g.kubeconfig get pods        # guarded, recorded
+  kubejit login                         # pick dave (the auditor)
+  kubejit audit
+  kubejit audit verify                  # the trail is intact
+Scripts need no sign-in: source {d}/alice.env (KUBEJIT_TOKEN, a kubeconfig).
 
 Stop with Ctrl-C: every process stops and the temporary files are removed.
 """
