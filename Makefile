@@ -4,20 +4,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration binaries clean
+.PHONY: demo test lint docs unit integration binaries clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==26.3
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,test,docs]'
 	touch $(STAMP)
 
 ## Run the demo: the local control plane, the broker and the dev users, until Ctrl-C.
 demo: $(STAMP)
 	$(BIN)/kubejit demo --dir /tmp/kubejit-demo
 
-## Lint, type-check, check the layering, then run the whole test suite against a real control plane.
-test: lint binaries
+## Lint, type-check, check the layering, build the docs site, then run the whole test suite against a real control plane.
+test: lint docs binaries
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -25,6 +25,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+## Build the documentation site into build/site/ (mkdocs.yml); --strict turns every warning (a broken link) into a failure.
+docs: $(STAMP)
+	$(BIN)/ruff check docs/gen
+	$(BIN)/ruff format --check docs/gen
+	$(BIN)/mypy docs/gen/policy_schema.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 ## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok.
 binaries: $(STAMP)
@@ -34,4 +41,4 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build/site
