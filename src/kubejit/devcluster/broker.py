@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,13 +101,14 @@ def broker_config(
     return path
 
 
-def start_kubejit(command: str, config: Path, log_name: str) -> ManagedProcess:
-    """Start ``kubejit COMMAND --config CONFIG`` (this environment's ``kubejit``), logging next to the config;
-    the broker's and the gateway's processes are started this way."""
-    kubejit = Path(sys.executable).parent / "kubejit"
+def start_kubejit(command: str, config: Path, log_name: str, *, kubejit: Sequence[str] | None = None) -> ManagedProcess:
+    """Start ``kubejit COMMAND --config CONFIG``, logging next to the config; the broker's and the gateway's
+    processes are started this way. ``kubejit`` is the command line that runs kubejit: this environment's
+    ``kubejit`` by default, another installation's (a wheel in a clean venv, maybe wrapped in a sandbox) if given."""
+    program = list(kubejit) if kubejit is not None else [str(Path(sys.executable).parent / "kubejit")]
     process = ManagedProcess(
         log_name,
-        [str(kubejit), command, "--config", str(config), "--log-level", "warning"],
+        [*program, command, "--config", str(config), "--log-level", "warning"],
         config.parent / f"{log_name}.log",
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -114,11 +116,11 @@ def start_kubejit(command: str, config: Path, log_name: str) -> ManagedProcess:
     return process
 
 
-def start_broker(config: Path, *, log_name: str = "broker") -> BrokerProcess:
-    """Start ``kubejit serve --config CONFIG`` and wait until it is ready."""
+def start_broker(config: Path, *, log_name: str = "broker", kubejit: Sequence[str] | None = None) -> BrokerProcess:
+    """Start ``kubejit serve --config CONFIG`` and wait until it is ready (``kubejit``: see :func:`start_kubejit`)."""
     document = yaml.safe_load(config.read_text())
     url = f"http://127.0.0.1:{document['listen']['port']}"
-    process = start_kubejit("serve", config, log_name)
+    process = start_kubejit("serve", config, log_name, kubejit=kubejit)
 
     def ready() -> bool:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,9 +122,12 @@ class GatewayProcess:
         self.process.stop()
 
 
-def start_gateway(config: Path, shared: GatewaySecrets, *, log_name: str = "gateway") -> GatewayProcess:
-    """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token)."""
-    process = start_kubejit("gateway", config, log_name)
+def start_gateway(
+    config: Path, shared: GatewaySecrets, *, log_name: str = "gateway", kubejit: Sequence[str] | None = None
+) -> GatewayProcess:
+    """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token).
+    ``kubejit`` is the command line that runs kubejit (see :func:`kubejit.devcluster.broker.start_kubejit`)."""
+    process = start_kubejit("gateway", config, log_name, kubejit=kubejit)
     trust = trust_context(cafile=shared.ca_file)
 
     def ready() -> bool:
