@@ -47,6 +47,12 @@ def test_the_config_comes_from_the_environment_and_the_directory(tmp_path: Path)
     assert ipv6.server_url == "https://[fd00::1]:443"
 
 
+def test_the_client_is_built_from_them(tmp_path: Path) -> None:
+    client = make_client(None, service_account_dir=service_account_dir(tmp_path), environ=ENV)
+    assert client.namespace == "kubejit-system"
+    client.close()
+
+
 def test_outside_a_cluster_the_error_says_to_set_a_kubeconfig(tmp_path: Path) -> None:
     directory = service_account_dir(tmp_path)
     with pytest.raises(InvalidInput, match=r"not running in a cluster: KUBERNETES_SERVICE_HOST and .*kubeconfig"):

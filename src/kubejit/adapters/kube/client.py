@@ -21,7 +21,7 @@ import httpx2
 import yaml
 from lightkube import Client, ConfigError
 from lightkube.config.kubeconfig import KubeConfig
-from lightkube.config.models import Cluster
+from lightkube.config.models import Cluster, User
 
 from kubejit.adapters.kube.in_cluster import DEFAULT_SERVICE_ACCOUNT_DIR, ServiceAccountToken, load_in_cluster
 from kubejit.domain.errors import InvalidInput
@@ -51,7 +51,9 @@ def _in_cluster_client(
     directory: Path, environ: Mapping[str, str] | None, timeout: httpx2.Timeout, field_manager: str
 ) -> Client:
     found = load_in_cluster(directory, environ)
-    config = KubeConfig.from_one(cluster=Cluster(server=found.server_url), namespace=found.namespace)
+    # No credentials in the config (an empty User): the transport adds the token to every request.
+    cluster = Cluster(server=found.server_url, certificate_auth=str(found.ca_file))
+    config = KubeConfig.from_one(cluster=cluster, user=User(), namespace=found.namespace)
     transport = _ServiceAccountBearer(httpx2.HTTPTransport(verify=found.trust()), found.token)
     # trust_env off: a proxy taken from the environment would get a transport of its own, without the token.
     return Client(config=config, timeout=timeout, field_manager=field_manager, transport=transport, trust_env=False)
