@@ -39,13 +39,13 @@ from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.lease import LeaseElection
 from kubejit.adapters.kube.role_rules import ClusterRoleRules
 from kubejit.adapters.kube.upstream import Upstream
-from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig
+from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig, upstream_in_cluster
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.adapters.store.sql import SqlStore
-from kubejit.config import BrokerConfig, GatewayConfig, OidcIssuerConfig
+from kubejit.config import BrokerConfig, GatewayConfig, KubernetesConfig, OidcIssuerConfig
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError
 from kubejit.domain.grant_book import GrantBook
@@ -153,7 +153,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     store = SqlStore(config.database_url, seal_key=load_or_create_seal_key(config.seal_key_file))
     store.migrate()
     _seal_legacy_rows(store)
-    client = make_client(config.kubernetes.kubeconfig, field_manager="kubejit-broker")
+    client = kube_client(config.kubernetes, field_manager="kubejit-broker")
     holder = PolicyHolder(lambda: policy_for_issuers(config.policy_file, config.oidc), ClusterRoleRules(client))
     policy = holder.reload()
 
@@ -365,12 +365,11 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
     resolved from the cluster once, the grant book and the access check on it, the open-stream registry, the
     link to the broker (which closes a grant's streams when the broker says it ended), kube-apiserver as the
     gateway's kubeconfig names it, and the OIDC verifier if one is configured."""
-    kubeconfig = config.kubernetes.kubeconfig or Path("~/.kube/config").expanduser()
     # Without issuers of its own the gateway honours the broker's grants only, whose names the broker checked.
     policy = (
         policy_for_issuers(config.policy_file, config.oidc) if config.oidc else load_policy_file(config.policy_file)
     )
-    role_rules = ClusterRoleRules(make_client(config.kubernetes.kubeconfig, field_manager="kubejit-gateway"))
+    role_rules = ClusterRoleRules(kube_client(config.kubernetes, field_manager="kubejit-gateway"))
     require_usable(review_policy(policy, role_rules))
     resolved: dict[str, tuple[PolicyRule, ...]] = {p.name: role_rules.rules_of(p.role) or () for p in policy.profiles}
 
@@ -403,10 +402,25 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         access=GatewayAccess(lambda: policy, rules, book),
         sessions=sessions,
         link=link,
-        upstream=upstream_from_kubeconfig(kubeconfig),
+        upstream=gateway_upstream(config.kubernetes),
         id_tokens=oidc_verifier(config.oidc) if config.oidc else None,
         clock=clock or SystemClock(),
     )
+
+
+def kube_client(settings: KubernetesConfig, *, field_manager: str) -> Client:
+    """The Kubernetes client of the broker or the gateway: from ``kubernetes.kubeconfig``, else (in a pod) from
+    the ServiceAccount in ``kubernetes.serviceAccountDir``."""
+    return make_client(
+        settings.kubeconfig, service_account_dir=settings.service_account_dir, field_manager=field_manager
+    )
+
+
+def gateway_upstream(settings: KubernetesConfig) -> Upstream:
+    """kube-apiserver as the gateway's proxy leg reaches it, with the same credentials as :func:`kube_client`."""
+    if settings.kubeconfig is not None:
+        return upstream_from_kubeconfig(settings.kubeconfig)
+    return upstream_in_cluster(settings.service_account_dir)
 
 
 def _broker_trust(config: GatewayConfig) -> ssl.SSLContext | bool:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from kubejit.adapters.kube.in_cluster import DEFAULT_SERVICE_ACCOUNT_DIR
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.identity_names import identity_prefix_problem, quoted
@@ -183,7 +184,9 @@ def _overlapping(issuers: list[OidcIssuerConfig], field_name: str) -> list[str]:
 
 
 class KubernetesConfig(_Model):
-    kubeconfig: Path | None = None  # None: in-cluster ServiceAccount
+    # None: in a pod, as its ServiceAccount (KUBERNETES_SERVICE_HOST/PORT and the files in serviceAccountDir)
+    kubeconfig: Path | None = None
+    service_account_dir: Path = DEFAULT_SERVICE_ACCOUNT_DIR  # token, ca.crt, namespace; used without kubeconfig
     namespace: str = "kubejit-system"
 
 

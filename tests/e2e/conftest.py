@@ -1,5 +1,7 @@
-"""A real broker (``kubejit serve`` as a separate process, least-privilege credentials, SQLite) on the session's
-control plane, the real ``kubejit`` CLI as any dev user, and a webhook receiver for its notifications."""
+"""A real broker (``kubejit serve`` as a separate process, SQLite) on the session's control plane, running as a pod
+would: its least-privilege ServiceAccount found in-cluster (KUBERNETES_SERVICE_HOST and a mounted-token
+directory with a bound token from TokenRequest); the real ``kubejit`` CLI as any dev user, and a webhook receiver
+for its notifications."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import pytest
 
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
-from kubejit.devcluster.broker_access import install_broker_access
+from kubejit.devcluster.broker_access import install_broker_access, install_broker_identity
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.in_cluster import InClusterIdentity, in_cluster_environment, run_in_cluster
 
 KUBEJIT = str(Path(sys.executable).parent / "kubejit")
 
@@ -93,7 +96,7 @@ class BrokerSetup:
     cluster: DevCluster
     directory: Path
     policy_file: Path
-    broker_kubeconfig: Path
+    broker_identity: InClusterIdentity  # the broker's ServiceAccount, as its pod would have it mounted
     broker: BrokerProcess
     sink: WebhookSink
     gateway_secret: str = ""  # the gateways' shared secret (the broker holds its sha256), for a gateway process
@@ -117,14 +120,22 @@ def install(cluster: DevCluster, directory: Path, *, namespace: str, role_name: 
 @pytest.fixture(scope="session")
 def broker_setup(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSetup]:
     directory = tmp_path_factory.mktemp("broker")
-    policy_file, kubeconfig = install(devcluster, directory, namespace="kubejit-e2e", role_name="kubejit:broker:e2e")
+    policy_file = directory / "policy.yaml"
+    policy_file.write_text(E2E_POLICY)
+    identity = install_broker_identity(
+        devcluster,
+        load_policy_file(policy_file),
+        directory / "serviceaccount",
+        namespace="kubejit-e2e",
+        role_name="kubejit:broker:e2e",
+    )
     sink = WebhookSink()
     gateway_secret = secrets.token_urlsafe(32)
     config = broker_config(
         devcluster,
         directory,
         policy_file=policy_file,
-        broker_kubeconfig=kubeconfig,
+        broker_kubeconfig=directory / "unused.kubeconfig",  # replaced by run_in_cluster: no kubeconfig at all
         namespace="kubejit-e2e",
         instance="e2e",
         webhooks=[{"url": sink.url, "format": "generic"}],
@@ -135,8 +146,9 @@ def broker_setup(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactor
             "clientTokenSha256": hashlib.sha256(gateway_secret.encode()).hexdigest(),
         },
     )
-    broker = start_broker(config)
-    yield BrokerSetup(devcluster, directory, policy_file, kubeconfig, broker, sink, gateway_secret)
+    with in_cluster_environment(identity):
+        broker = start_broker(run_in_cluster(config, identity))
+    yield BrokerSetup(devcluster, directory, policy_file, identity, broker, sink, gateway_secret)
     broker.stop()
     sink.close()
 

@@ -4,6 +4,8 @@ The tests and ``kubejit demo`` must not run the broker as the cluster admin, or 
 install manifests would go unnoticed. :func:`install_broker_access` applies :func:`broker_rbac` for a policy
 with the admin kubeconfig (real ``kubectl apply``), asks for a ServiceAccount token through the TokenRequest
 API (``kubectl create token``), and writes a kubeconfig that authenticates as that ServiceAccount.
+:func:`install_broker_identity` applies the same RBAC and gives the broker that ServiceAccount the way a pod has
+it instead (a mounted-token directory and ``KUBERNETES_SERVICE_HOST``; see :mod:`kubejit.devcluster.in_cluster`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kubejit.adapters.kube.install import (
 )
 from kubejit.devcluster import configfiles
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.in_cluster import InClusterIdentity, request_token, service_account_identity
 from kubejit.domain.errors import Unavailable
 from kubejit.domain.policy import AccessPolicy
 
@@ -39,19 +42,8 @@ def install_broker_access(
     Tests that must not disturb a broker installed with the defaults pass their own ``namespace`` and
     ``role_name``.
     """
-    manifests = render_yaml(
-        broker_rbac(policy, namespace=namespace, service_account=service_account, role_name=role_name)
-    )
-    applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=manifests)
-    if applied.returncode != 0:
-        raise Unavailable(f"applying the broker's RBAC failed:\n{applied.stderr.strip()}")
-    issued = cluster.kubectl("create", "token", service_account, "-n", namespace, f"--duration={CREDENTIAL_VALIDITY}")
-    if issued.returncode != 0:
-        # stderr only: stdout would be the token.
-        raise Unavailable(f"requesting a token for {namespace}/{service_account} failed: {issued.stderr.strip()}")
-    token = issued.stdout.strip()
-    if not token:
-        raise Unavailable(f"kubectl create token returned no token for {namespace}/{service_account}")
+    apply_broker_rbac(cluster, policy, namespace=namespace, service_account=service_account, role_name=role_name)
+    token = request_token(cluster, namespace, service_account, CREDENTIAL_VALIDITY)
     user = f"system:serviceaccount:{namespace}:{service_account}"
     document = configfiles.kubeconfig(
         cluster.server_url, cluster.ca.cert_pem, user, configfiles.token_credentials(token)
@@ -59,3 +51,30 @@ def install_broker_access(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)  # so the file is created afresh with mode 0600
     return configfiles.write_yaml(out, document, private=True)
+
+
+def install_broker_identity(
+    cluster: DevCluster,
+    policy: AccessPolicy,
+    directory: Path,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    service_account: str = DEFAULT_SERVICE_ACCOUNT,
+    role_name: str = BROKER_ROLE,
+) -> InClusterIdentity:
+    """Apply the broker's least-privilege RBAC for ``policy`` and write its ServiceAccount's mounted-token
+    directory (a bound token from TokenRequest, the cluster CA, the namespace) into ``directory``."""
+    apply_broker_rbac(cluster, policy, namespace=namespace, service_account=service_account, role_name=role_name)
+    return service_account_identity(cluster, namespace, service_account, directory)
+
+
+def apply_broker_rbac(
+    cluster: DevCluster, policy: AccessPolicy, *, namespace: str, service_account: str, role_name: str
+) -> None:
+    """``kubectl apply`` :func:`broker_rbac` for ``policy``, as the admin."""
+    manifests = render_yaml(
+        broker_rbac(policy, namespace=namespace, service_account=service_account, role_name=role_name)
+    )
+    applied = cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input_text=manifests)
+    if applied.returncode != 0:
+        raise Unavailable(f"applying the broker's RBAC failed:\n{applied.stderr.strip()}")

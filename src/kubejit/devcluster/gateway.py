@@ -1,8 +1,9 @@
 """Runs a real ``kubejit gateway`` process in front of the dev control plane, for the demo, tests and benchmarks.
 
 The gateway gets a client certificate of its own (``kubejit-gateway``) whose RBAC allows impersonating users and
-groups and reading roles, a serving certificate for 127.0.0.1 from the dev CA, and the shared secret it
-presents to the broker (the broker keeps only its hash).
+groups and reading roles, or (``in_cluster_namespace``) that RBAC for a ServiceAccount whose token it finds as a
+pod does (:mod:`kubejit.devcluster.in_cluster`); a serving certificate for 127.0.0.1 from the dev CA, and the
+shared secret it presents to the broker (the broker keeps only its hash).
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from pathlib import Path
 import httpx
 import yaml
 
-from kubejit.adapters.kube.install import gateway_rbac, render_yaml
+from kubejit.adapters.kube.install import DEFAULT_GATEWAY_SERVICE_ACCOUNT, gateway_rbac, render_yaml
 from kubejit.devcluster import configfiles
 from kubejit.devcluster.broker import start_kubejit
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.in_cluster import (
+    InClusterIdentity,
+    in_cluster_environment,
+    run_in_cluster,
+    service_account_identity,
+)
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
 from kubejit.transport import trust_context
 
@@ -35,23 +42,23 @@ class GatewaySecrets:
     url: str
     ca_file: Path
     port: int
+    identity: InClusterIdentity | None = None  # in-cluster: the gateway's ServiceAccount; else its kubeconfig
 
 
-def prepare_gateway(cluster: DevCluster, directory: Path, *, port: int | None = None) -> GatewaySecrets:
-    """The gateway's RBAC and credentials, serving certificate and shared secret; decides its URL."""
+def prepare_gateway(
+    cluster: DevCluster,
+    directory: Path,
+    *,
+    port: int | None = None,
+    in_cluster_namespace: str | None = None,
+    role_name: str | None = None,
+) -> GatewaySecrets:
+    """The gateway's RBAC and credentials, serving certificate and shared secret; decides its URL.
+
+    With ``in_cluster_namespace`` the gateway is the ServiceAccount ``kubejit-gateway`` there, found in-cluster;
+    ``role_name`` (default ``kubejit:gateway``) lets such a test leave the default gateway's binding alone."""
     directory.mkdir(parents=True, exist_ok=True)
-    cluster.kubectl("apply", "-f", "-", input_text=render_yaml(gateway_rbac()), check=True)
-    pair = cluster.ca.issue_client("kubejit-gateway")
-    configfiles.write_yaml(
-        directory / "gateway.kubeconfig",
-        configfiles.kubeconfig(
-            cluster.server_url,
-            cluster.ca.cert_pem,
-            "kubejit-gateway",
-            configfiles.client_cert_credentials(pair.cert_pem, pair.key_pem),
-        ),
-        private=True,
-    )
+    identity = _gateway_identity(cluster, directory, in_cluster_namespace, role_name)
     cluster.ca.issue_server("kubejit-gateway").write(directory, "gateway-serving")
     (directory / "gateway-ca.crt").write_bytes(cluster.ca.cert_pem)
     token = secrets.token_urlsafe(32)
@@ -65,7 +72,34 @@ def prepare_gateway(cluster: DevCluster, directory: Path, *, port: int | None = 
         f"https://127.0.0.1:{chosen}",
         directory / "gateway-ca.crt",
         chosen,
+        identity,
     )
+
+
+def _gateway_identity(
+    cluster: DevCluster, directory: Path, namespace: str | None, role_name: str | None
+) -> InClusterIdentity | None:
+    """Apply the gateway's RBAC; write its kubeconfig (a client certificate), or with ``namespace`` its
+    ServiceAccount's mounted-token directory."""
+    names = {"role_name": role_name} if role_name else {}
+    rbac = gateway_rbac(service_account_namespace=namespace, **names)
+    cluster.kubectl("apply", "-f", "-", input_text=render_yaml(rbac), check=True)
+    if namespace is not None:
+        return service_account_identity(
+            cluster, namespace, DEFAULT_GATEWAY_SERVICE_ACCOUNT, directory / "serviceaccount"
+        )
+    pair = cluster.ca.issue_client("kubejit-gateway")
+    configfiles.write_yaml(
+        directory / "gateway.kubeconfig",
+        configfiles.kubeconfig(
+            cluster.server_url,
+            cluster.ca.cert_pem,
+            "kubejit-gateway",
+            configfiles.client_cert_credentials(pair.cert_pem, pair.key_pem),
+        ),
+        private=True,
+    )
+    return None
 
 
 def broker_link(shared: GatewaySecrets) -> dict[str, object]:
@@ -109,7 +143,7 @@ def gateway_config(
     }
     path = directory / "gateway.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return run_in_cluster(path, shared.identity) if shared.identity else path
 
 
 @dataclass
@@ -127,7 +161,8 @@ def start_gateway(
 ) -> GatewayProcess:
     """Start ``kubejit gateway --config CONFIG``; ready when it answers (401 to a request without a token).
     ``kubejit`` is the command line that runs kubejit (see :func:`kubejit.devcluster.broker.start_kubejit`)."""
-    process = start_kubejit("gateway", config, log_name, kubejit=kubejit)
+    with in_cluster_environment(shared.identity):
+        process = start_kubejit("gateway", config, log_name, kubejit=kubejit)
     trust = trust_context(cafile=shared.ca_file)
 
     def ready() -> bool:

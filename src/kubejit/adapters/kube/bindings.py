@@ -164,11 +164,7 @@ class RbacBindings:
     @classmethod
     def from_kubeconfig(cls, path: Path | None, *, field_manager: str = "kubejit-broker") -> RbacBindings:
         """Use a kubeconfig file, or the in-cluster ServiceAccount when ``path`` is None."""
-        try:
-            client = make_client(path, field_manager=field_manager)
-        except KeyError as error:  # KUBERNETES_SERVICE_HOST/PORT unset: not running in a pod
-            raise InvalidInput(f"no in-cluster configuration ({error} is not set): pass a kubeconfig") from error
-        return cls(client, field_manager=field_manager)
+        return cls(make_client(path, field_manager=field_manager), field_manager=field_manager)
 
     # ---- Cluster ----------------------------------------------------------------------------------------------
 

@@ -179,8 +179,7 @@ def broker_rbac(
         broker_rules.append(_bind_rule("clusterroles", cluster_roles))
 
     manifests: list[dict[str, Any]] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(service_account, namespace)},
+        *_service_account(namespace, service_account),
         {
             "apiVersion": RBAC_API_VERSION,
             "kind": "ClusterRole",
@@ -251,13 +250,24 @@ def render_yaml(manifests: Iterable[Mapping[str, Any]]) -> str:
 
 GATEWAY_ROLE = "kubejit:gateway"
 DEFAULT_GATEWAY_USER = "kubejit-gateway"
+DEFAULT_GATEWAY_SERVICE_ACCOUNT = "kubejit-gateway"
 
 
-def gateway_rbac(*, user: str = DEFAULT_GATEWAY_USER, role_name: str = GATEWAY_ROLE) -> list[dict[str, Any]]:
+def gateway_rbac(
+    *,
+    user: str = DEFAULT_GATEWAY_USER,
+    role_name: str = GATEWAY_ROLE,
+    service_account_namespace: str | None = None,
+    service_account: str = DEFAULT_GATEWAY_SERVICE_ACCOUNT,
+) -> list[dict[str, Any]]:
     """The gateway's RBAC: impersonate users and groups (that is how it acts as each person, whose own RBAC then
     decides), and read roles (to know what each profile grants). Impersonation is powerful: the gateway's
     credentials must be guarded like an admin's; it holds no other permission and cannot impersonate
-    ServiceAccounts, UIDs or extra fields."""
+    ServiceAccounts, UIDs or extra fields.
+
+    The subject is the user ``user`` (a client certificate), or, with ``service_account_namespace``, the
+    ServiceAccount ``service_account`` there (the gateway in a pod), whose Namespace and ServiceAccount come
+    first."""
     role = {
         "apiVersion": RBAC_API_VERSION,
         "kind": "ClusterRole",
@@ -267,5 +277,20 @@ def gateway_rbac(*, user: str = DEFAULT_GATEWAY_USER, role_name: str = GATEWAY_R
             _rule([RBAC_GROUP], ["clusterroles", "roles"], ["get", "list"]),
         ],
     }
-    subject = [{"kind": "User", "name": user, "apiGroup": RBAC_GROUP}]
-    return [role, _binding("ClusterRoleBinding", role_name, None, "ClusterRole", role_name, subject)]
+    if service_account_namespace is None:
+        subject = [{"kind": "User", "name": user, "apiGroup": RBAC_GROUP}]
+        return [role, _binding("ClusterRoleBinding", role_name, None, "ClusterRole", role_name, subject)]
+    accounts = _service_account(service_account_namespace, service_account)
+    subjects = _subject(service_account_namespace, service_account)
+    return [*accounts, role, _binding("ClusterRoleBinding", role_name, None, "ClusterRole", role_name, subjects)]
+
+
+def _service_account(namespace: str, name: str) -> list[dict[str, Any]]:
+    """A ServiceAccount and its Namespace, for ``kubectl apply``."""
+    for what, value in (("namespace", namespace), ("service account", name)):
+        if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+            raise InvalidInput(f"{what} {value!r} is not a valid name: use lower-case letters, digits and '-'")
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace)},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)},
+    ]

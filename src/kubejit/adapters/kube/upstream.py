@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 
 import httptools
 
-from kubejit.domain.errors import Unavailable
+from kubejit.domain.errors import InvalidInput, Unavailable
 
 READ_SIZE = 64 * 1024
 _FORBIDDEN_IN_HEADERS = frozenset(b"\r\n\0")
@@ -118,17 +119,35 @@ class UpstreamConnection:
 
 
 class Upstream:
-    """kube-apiserver, reached over TLS with the gateway's own credentials; keep-alive connections are pooled."""
+    """kube-apiserver, reached over TLS with the gateway's own credentials; keep-alive connections are pooled.
+
+    The gateway's token is either fixed (``bearer``, from a kubeconfig) or asked of ``bearer_source`` for every
+    request (in a pod: the ServiceAccount token, which the kubelet rotates)."""
 
     def __init__(
-        self, host: str, port: int, context: ssl.SSLContext, *, bearer: str | None = None, pool_size: int = 64
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext,
+        *,
+        bearer: str | None = None,
+        bearer_source: Callable[[], str] | None = None,
+        pool_size: int = 64,
     ) -> None:
+        if bearer is not None and bearer_source is not None:
+            raise InvalidInput("the gateway's upstream takes a fixed token or a token source, not both")
         self.host = host
         self.port = port
         self.context = context
-        self.bearer = bearer
+        self._bearer = bearer
+        self._bearer_source = bearer_source
         self.pool_size = pool_size
         self._idle: list[UpstreamConnection] = []
+
+    @property
+    def bearer(self) -> str | None:
+        """The token to present to kube-apiserver now (None: the TLS client certificate is the credential)."""
+        return self._bearer_source() if self._bearer_source is not None else self._bearer
 
     async def connect(self) -> UpstreamConnection:
         try:

@@ -1,7 +1,8 @@
-"""kube-apiserver as the gateway's kubeconfig names it: its address, the CA to trust and the gateway's own
-credentials (a client certificate or a token), made into an :class:`Upstream`.
+"""kube-apiserver as the gateway's kubeconfig names it (its address, the CA to trust and the gateway's own
+credentials: a client certificate or a token), or as a pod finds it (:func:`upstream_in_cluster`: the
+ServiceAccount's token, re-read as the kubelet rotates it), made into an :class:`Upstream`.
 
-``main.py`` calls :func:`upstream_from_kubeconfig` once at start. Credentials embedded in the kubeconfig
+:func:`kubejit.bootstrap.build_gateway` calls one of them once at start. Credentials embedded in the kubeconfig
 (``*-data``) are written to a private temporary directory only for as long as the TLS context takes to load
 them: the directory is removed before the function returns, whether it succeeds or not, so no copy of the
 gateway's private key stays on disk while it runs or after it stops.
@@ -12,12 +13,14 @@ from __future__ import annotations
 import base64
 import ssl
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
+from kubejit.adapters.kube.in_cluster import load_in_cluster
 from kubejit.adapters.kube.upstream import Upstream, header_safe
 from kubejit.domain.errors import InvalidInput
 from kubejit.transport import TrustError, trust_context
@@ -47,6 +50,15 @@ def upstream_from_kubeconfig(path: Path, *, scratch_parent: Path | None = None) 
     if token and not header_safe(str(token).encode()):
         raise InvalidInput(f"kubeconfig {path}: the user's token contains a line break or NUL; fix the file")
     return Upstream(server.hostname, server.port or 443, context_tls, bearer=token)
+
+
+def upstream_in_cluster(service_account_dir: Path, environ: Mapping[str, str] | None = None) -> Upstream:
+    """kube-apiserver at ``KUBERNETES_SERVICE_HOST``:``KUBERNETES_SERVICE_PORT`` (from ``environ``, default the
+    process's), trusted through the ServiceAccount's ``ca.crt``, with its token as the gateway's credential."""
+    found = load_in_cluster(service_account_dir, environ)
+    context_tls = found.trust()
+    context_tls.set_alpn_protocols(["http/1.1"])
+    return Upstream(found.host, found.port, context_tls, bearer_source=found.token.current)
 
 
 def _tls_context(
