@@ -42,6 +42,8 @@ class Component:
     # Files of the built module's source to concatenate into ``<name>.yaml`` beside the binary
     # (kwok ships no default lifecycle stages in its binary; kwokctl applies these files).
     data_files: tuple[str, ...] = ()
+    # More ``-X pkg.var=value`` flags (helm's version stamps, see :mod:`kubejit.devcluster.helm`).
+    extra_ldflags: tuple[str, ...] = ()
 
 
 COMPONENTS: dict[str, Component] = {
@@ -107,7 +109,7 @@ def _ldflags(component: Component) -> list[str]:
                 f"-X {pkg}.gitTreeState=clean",
                 f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
             ]
-    return flags
+    return flags + list(component.extra_ldflags)
 
 
 def cached_path(component: Component) -> Path:
@@ -233,6 +235,9 @@ def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) 
         apiserver = build(COMPONENTS["kube-apiserver"], log=say)
     controller_manager = build(COMPONENTS["kube-controller-manager"], log=say)
     kwok = build(COMPONENTS["kwok"], log=say) if with_kwok else None
+    from kubejit.devcluster.helm import ensure_helm  # helm builds from binaries' cache: import here, not at the top
+
+    ensure_helm(log=say)
     kubectl = find_kubectl()
     server_minor, client_minor = _minor_of_apiserver(apiserver), _minor_of_kubectl(kubectl)
     if abs(int(server_minor) - int(client_minor)) > 1:
