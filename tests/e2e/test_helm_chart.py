@@ -366,14 +366,11 @@ def test_helm_install_creates_every_object(installed: str, kubectl: Kubectl, nam
         assert kubectl("auth", "can-i", *denied, f"--as={sa}", check=False).stdout.strip() == "no", denied
 
 
-def _has_scheduler(kubectl: Kubectl) -> bool:
-    leases = kubectl("get", "lease", "-n", "kube-system", "-o", "name", check=False).stdout
-    return "lease.coordination.k8s.io/kube-scheduler" in leases
-
-
-def test_helm_install_pods_reach_running_on_the_kwok_node(installed: str, kubectl: Kubectl, namespace: str) -> None:
-    if not _has_scheduler(kubectl):
-        pytest.skip("the dev cluster runs no kube-scheduler yet (branch devcluster-workloads): pods stay unscheduled")
+def test_helm_install_pods_reach_running_on_the_kwok_node(
+    installed: str, devcluster: DevCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    if not (devcluster.with_scheduler and devcluster.with_kwok):
+        pytest.skip("this dev cluster runs no kube-scheduler or no kwok node: Deployments get no running pods")
 
     def pods() -> list[Manifest]:
         listed = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
