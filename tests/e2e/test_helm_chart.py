@@ -10,6 +10,7 @@ when the dev cluster runs kube-scheduler and the workload controllers).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -237,8 +238,6 @@ def test_rendered_configs_are_valid_kubejit_configs(render: Render, tmp_path: Pa
     assert load_policy(one(manifests, "ConfigMap", "kubejit-policy")["data"]["policy.yaml"]).name == "minimal"
     # Both sides of the gateway's client token agree.
     token = base64.b64decode(one(manifests, "Secret", "kubejit-gateway-client")["data"]["token"])
-    import hashlib
-
     assert broker.gateway is not None
     assert broker.gateway.client_token_sha256 == hashlib.sha256(token).hexdigest()
 
