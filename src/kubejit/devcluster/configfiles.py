@@ -2,8 +2,8 @@
 
 Pure builders of YAML documents: the AuthenticationConfiguration that makes kube-apiserver trust the dev
 OIDC issuer (and any extra issuers, such as the test rig's Keycloak), the audit policy and optional audit
-webhook, and self-contained kubeconfigs (credentials
-embedded) for the admin certificate and for each dev user's ID token.
+webhook, kube-scheduler's configuration, and self-contained kubeconfigs (credentials embedded) for the admin
+certificate, kube-scheduler's certificate and each dev user's ID token.
 """
 
 from __future__ import annotations
@@ -134,4 +134,14 @@ def audit_webhook_kubeconfig(url: str, ca_pem: bytes) -> dict[str, Any]:
         "users": [{"name": "kube-apiserver", "user": {}}],
         "contexts": [{"name": "audit", "context": {"cluster": "audit-sink", "user": "kube-apiserver"}}],
         "current-context": "audit",
+    }
+
+
+def scheduler_configuration(kubeconfig_path: Path) -> dict[str, Any]:
+    """kube-scheduler's KubeSchedulerConfiguration: its own kubeconfig, and no leader election (one instance)."""
+    return {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": str(kubeconfig_path)},
+        "leaderElection": {"leaderElect": False},
     }

@@ -2,7 +2,9 @@
 
 kwok runs as a plain process with the admin kubeconfig. It manages one Node (``kwok-node``) selected by
 annotation, advertises itself as that node's kubelet on 127.0.0.1, and serves the kubelet's streaming API,
-so that ``kubectl exec``, ``logs`` and ``port-forward`` travel the real path through kube-apiserver.
+so that ``kubectl exec``, ``logs`` and ``port-forward`` travel the real path through kube-apiserver. Once the
+node is Ready its ``not-ready`` taint is removed, so kube-scheduler places pods there (pods may also name it
+in ``spec.nodeName``); the lifecycle stages then take any pod bound to it to Running (a Job's to Succeeded).
 
 Its configuration file holds the lifecycle stages kwokctl uses (taken from kwok's own module source at
 build time, see :mod:`kubejit.devcluster.binaries`) and three rules of ours:
@@ -34,6 +36,7 @@ from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_rea
 
 NODE_NAME = "kwok-node"
 NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 POD_LOG_LINES = ("kubejit dev pod started", "serving on :8080")
 _READY_TIMEOUT = 60.0
 
@@ -135,3 +138,18 @@ class Kwok:
                 return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
             wait_until_ready(process, node_ready, what=f"managing a Ready node {NODE_NAME}", timeout=_READY_TIMEOUT)
+            _untaint_ready_node(client)
+
+
+def _untaint_ready_node(client: httpx.Client) -> None:
+    """Remove the ``not-ready`` taint kube-apiserver puts on every new Node (TaintNodesByCondition), as the
+    node-lifecycle controller does once the node is Ready: without this kube-scheduler places no pod on it.
+    That controller does not run here, so a kwok that stops heartbeating does not get its node tainted again."""
+    node = client.get(f"/api/v1/nodes/{NODE_NAME}")
+    node.raise_for_status()
+    taints = node.json().get("spec", {}).get("taints", [])
+    kept = [taint for taint in taints if taint.get("key") != NOT_READY_TAINT]
+    if kept != taints:
+        patch = {"metadata": {"resourceVersion": node.json()["metadata"]["resourceVersion"]}, "spec": {"taints": kept}}
+        headers = {"Content-Type": "application/merge-patch+json"}
+        client.patch(f"/api/v1/nodes/{NODE_NAME}", content=json.dumps(patch), headers=headers).raise_for_status()

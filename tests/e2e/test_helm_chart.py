@@ -1,0 +1,383 @@
+"""The Helm chart ``charts/kubejit`` with a real helm (built from the Go module proxy) and the real control plane.
+
+``helm lint``/``template`` and the schema's refusals need no cluster; the rendered RBAC is compared with what
+``kubejit policy rbac`` generates for the same policy, the rendered configs are loaded with kubejit's own config
+models, and the generated keys with the broker's own loaders. Then the chart goes to kube-apiserver:
+``kubectl apply --dry-run=server`` and a real ``helm install`` (objects created; pods Running on the kwok node
+when the dev cluster runs kube-scheduler and the workload controllers).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubejit.adapters.grant_tokens import load_or_create_key
+from kubejit.adapters.kube.checkpoint import load_signing_key
+from kubejit.adapters.kube.install import broker_rbac, gateway_rbac
+from kubejit.adapters.policy_file import load_policy
+from kubejit.adapters.store.seals import load_or_create_seal_key
+from kubejit.config import load_config, load_gateway_config
+from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.helm import ensure_helm
+from tests.conftest import Kubectl, eventually
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "kubejit"
+MINIMAL = CHART / "ci" / "minimal-values.yaml"
+Manifest = dict[str, Any]
+Render = Callable[..., list[Manifest]]
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., subprocess.CompletedProcess[str]]:
+    binary = ensure_helm(log=print)
+    home = tmp_path_factory.mktemp("helm-home")
+    env = {**os.environ, **{f"HELM_{d}_HOME": str(home / d.lower()) for d in ("CACHE", "CONFIG", "DATA")}}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(binary), *args], capture_output=True, text=True, env=env, timeout=120)
+
+    return run
+
+
+@pytest.fixture
+def render(helm: Callable[..., subprocess.CompletedProcess[str]]) -> Render:
+    """``helm template`` of the chart with the minimal values plus ``args``; fails the test if helm does."""
+
+    def run(*args: str, namespace: str = "kubejit-system", values: Path = MINIMAL) -> list[Manifest]:
+        result = helm("template", "kubejit", str(CHART), "-n", namespace, "-f", str(values), *args)
+        assert result.returncode == 0, result.stderr
+        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+    return run
+
+
+def find(manifests: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
+
+
+def one(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    found = find(manifests, kind, name)
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} found"
+    return found[0]
+
+
+def minimal_values() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(MINIMAL.read_text())
+    return loaded
+
+
+# -- helm lint / template -----------------------------------------------------------------------------------
+
+
+def test_lint_and_lint_strict_pass(helm: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    for strict in ((), ("--strict",)):
+        result = helm("lint", str(CHART), "-f", str(MINIMAL), *strict)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 chart(s) failed" in result.stdout
+
+
+def test_default_render_has_the_broker_the_gateway_and_a_restricted_security_context(render: Render) -> None:
+    manifests = render()
+    broker = one(manifests, "Deployment", "kubejit-broker")
+    assert broker["spec"]["replicas"] == 2
+    assert broker["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    one(manifests, "Deployment", "kubejit-gateway")
+    for kind in ("Service", "PodDisruptionBudget", "ServiceAccount"):
+        assert {m["metadata"]["name"] for m in find(manifests, kind)} == {"kubejit-broker", "kubejit-gateway"}
+    assert not find(manifests, "NetworkPolicy") + find(manifests, "ServiceMonitor") + find(manifests, "Certificate")
+    image = f"ghcr.io/kubejit/kubejit:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    for deployment in find(manifests, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert "podAntiAffinity" in pod["affinity"]
+        for container in pod["containers"] + pod.get("initContainers", []):
+            context = container["securityContext"]
+            assert container["image"] == image
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_broker_takes_the_database_url_from_the_secret_and_the_keys_read_only_apart(render: Render) -> None:
+    pod = one(render(), "Deployment", "kubejit-broker")["spec"]["template"]["spec"]
+    (broker,) = pod["containers"]
+    env = {e["name"]: e for e in broker["env"]}
+    assert env["KUBEJIT_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "kubejit-database", "key": "url"}
+    assert "--database-url=$(KUBEJIT_DATABASE_URL)" in broker["args"]
+    mounts = {m["name"]: m for m in broker["volumeMounts"]}
+    assert all(mounts[name]["readOnly"] for name in ("keys", "policy", "config", "tls"))
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["keys-secret"]["secret"] == {"secretName": "kubejit-keys", "defaultMode": 0o400}
+    assert volumes["keys"]["emptyDir"]["medium"] == "Memory"
+
+
+def test_every_option_on_renders_network_policies_monitors_and_a_certificate(render: Render) -> None:
+    manifests = render(
+        "--set=networkPolicy.enabled=true,metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true",
+        "--set=tls.existingSecret=,tls.certManager.enabled=true,tls.certManager.issuerRef.name=ca",
+        '--set-json=networkPolicy.brokerFrom=[{"namespaceSelector":{}}]',
+        "--set=database.existingSecret.name=,database.url=postgresql+psycopg://kubejit@db:5432/kubejit",
+        "--set=image.digest=sha256:" + "a" * 64,
+        "--set=broker.podAntiAffinity=hard,gateway.enabled=true",
+    )
+    assert {m["metadata"]["name"] for m in find(manifests, "NetworkPolicy")} == {"kubejit-broker", "kubejit-gateway"}
+    one(manifests, "ServiceMonitor", "kubejit-broker")
+    one(manifests, "PodMonitor", "kubejit-broker")
+    certificate = one(manifests, "Certificate", "kubejit-tls")
+    assert "kubejit-gateway.kubejit-system.svc" in certificate["spec"]["dnsNames"]
+    database = one(manifests, "Secret", "kubejit-database")
+    assert base64.b64decode(database["data"]["database-url"]).decode().startswith("postgresql+psycopg://")
+    pod = one(manifests, "Deployment", "kubejit-broker")["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == "ghcr.io/kubejit/kubejit@sha256:" + "a" * 64
+    assert "requiredDuringSchedulingIgnoredDuringExecution" in pod["affinity"]["podAntiAffinity"]
+    assert pod["volumes"][-2]["secret"]["secretName"] == "kubejit-tls"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("broker.replicaCount=two", "at '/broker/replicaCount': got string, want integer"),
+        ("broker.replicaCount=0", "at '/broker/replicaCount'"),
+        ("broker.securityContext.readOnlyRootFilesystem=false", "readOnlyRootFilesystem': value must be true"),
+        ("gateway.podSecurityContext.runAsNonRoot=false", "runAsNonRoot': value must be true"),
+        ("broker.securityContext.allowPrivilegeEscalation=true", "allowPrivilegeEscalation': value must be false"),
+        ("brokr.replicaCount=2", "additional properties 'brokr' not allowed"),
+        ("broker.podAntiAffinity=sometimes", "at '/broker/podAntiAffinity'"),
+        ("broker.leaderElection.leaseDuration=15 seconds", "at '/broker/leaderElection/leaseDuration'"),
+        ("database.url=mysql://db/kubejit", "at '/database/url'"),
+        ("gateway.publicUrl=http://gateway.example.com", "at '/gateway/publicUrl'"),
+        ("broker.instance=Not_A_Name", "at '/broker/instance'"),
+        ("tls.certManager.enabled=true", "at '/tls/certManager/issuerRef/name'"),
+    ],
+)
+def test_schema_refuses_a_bad_value_and_says_where(
+    helm: Callable[..., subprocess.CompletedProcess[str]], setting: str, message: str
+) -> None:
+    result = helm("template", "kubejit", str(CHART), "-f", str(MINIMAL), f"--set={setting}")
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("--set-json=policy={}", "policy: set policy to your AccessPolicy"),
+        ("--set=tls.existingSecret=", "tls: set tls.existingSecret"),
+        ("--set=database.existingSecret.name=", "database: set database.existingSecret.name"),
+    ],
+)
+def test_a_missing_required_value_is_a_clear_error(
+    helm: Callable[..., subprocess.CompletedProcess[str]], setting: str, message: str
+) -> None:
+    result = helm("template", "kubejit", str(CHART), "-f", str(MINIMAL), setting)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+# -- what the chart renders is what kubejit itself would make --------------------------------------------------
+
+
+def _rules_by_object(manifests: list[Manifest]) -> dict[tuple[str, str, str], Any]:
+    rbac: dict[tuple[str, str, str], Any] = {}
+    for m in manifests:
+        if m["kind"] in ("ClusterRole", "Role"):
+            rbac[(m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"])] = m["rules"]
+        elif m["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            key = (m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"])
+            rbac[key] = (m["roleRef"], m["subjects"])
+    return rbac
+
+
+def test_rbac_is_exactly_what_kubejit_policy_rbac_generates(render: Render) -> None:
+    values = minimal_values()
+    policy = load_policy(yaml.safe_dump(values["policy"]))
+    expected = broker_rbac(policy, namespace="kubejit-system", service_account="kubejit-broker")
+    expected = [m for m in expected if m["kind"] not in ("Namespace", "ServiceAccount")]
+    gateway = gateway_rbac()
+    gateway[1]["subjects"] = [{"kind": "ServiceAccount", "name": "kubejit-gateway", "namespace": "kubejit-system"}]
+    rendered = [m for m in render() if m["kind"].endswith(("Role", "RoleBinding"))]
+
+    assert _rules_by_object(rendered) == _rules_by_object(expected + gateway)
+    bind = [r for r in one(rendered, "ClusterRole", "kubejit:broker")["rules"] if r["verbs"] == ["bind"]]
+    assert bind == [
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["clusterroles"],
+            "verbs": ["bind"],
+            "resourceNames": ["kubejit:profile:team-logs", "view"],
+        }
+    ]
+
+
+def _config_file(manifests: list[Manifest], name: str, key: str, directory: Path) -> Path:
+    path = directory / key
+    path.write_text(one(manifests, "ConfigMap", name)["data"][key])
+    return path
+
+
+def test_rendered_configs_are_valid_kubejit_configs(render: Render, tmp_path: Path) -> None:
+    manifests = render()
+    broker = load_config(_config_file(manifests, "kubejit-broker", "kubejit.yaml", tmp_path))
+    assert broker.kubernetes.kubeconfig is None
+    assert broker.kubernetes.namespace == "kubejit-system"
+    assert broker.seal_key_file == Path("/etc/kubejit/keys/request-seal.key")
+    assert broker.audit.signing_key_file == Path("/etc/kubejit/keys/audit-signing.key")
+    gateway = load_gateway_config(_config_file(manifests, "kubejit-gateway", "gateway.yaml", tmp_path))
+    assert gateway.broker.url == "https://kubejit-broker.kubejit-system.svc:8443"
+    assert load_policy(one(manifests, "ConfigMap", "kubejit-policy")["data"]["policy.yaml"]).name == "minimal"
+    # Both sides of the gateway's client token agree.
+    token = base64.b64decode(one(manifests, "Secret", "kubejit-gateway-client")["data"]["token"])
+    assert broker.gateway is not None
+    assert broker.gateway.client_token_sha256 == hashlib.sha256(token).hexdigest()
+
+
+def test_generated_keys_are_keys_the_broker_loads(render: Render, tmp_path: Path) -> None:
+    data = one(render(), "Secret", "kubejit-keys")
+    assert data["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    for name, raw in data["data"].items():
+        path = tmp_path / name
+        path.touch(mode=0o600)
+        path.write_bytes(base64.b64decode(raw))
+    load_signing_key(tmp_path / "audit-signing.key")
+    assert load_or_create_key(tmp_path / "gateway-signing.key").is_private
+    assert len(load_or_create_seal_key(tmp_path / "request-seal.key")) == 32
+
+
+def test_a_policy_change_rolls_the_pods(render: Render, tmp_path: Path) -> None:
+    def annotations() -> dict[str, str]:
+        return one(render(values=changed), "Deployment", "kubejit-broker")["spec"]["template"]["metadata"][
+            "annotations"
+        ]
+
+    changed = tmp_path / "values.yaml"
+    values = minimal_values()
+    changed.write_text(yaml.safe_dump(values))
+    before = annotations()
+    # Same policy, same pods. (The config's checksum holds the gateway client token's hash: random in `helm
+    # template`, kept from the cluster on upgrade, see test_helm_upgrade_with_the_same_values_rolls_nothing.)
+    assert before["checksum/policy"] == annotations()["checksum/policy"]
+    values["policy"]["spec"]["profiles"][0]["namespaces"] = ["team-b"]
+    changed.write_text(yaml.safe_dump(values))
+    after = annotations()
+    assert after["checksum/policy"] != before["checksum/policy"]
+
+
+# -- against the real control plane ---------------------------------------------------------------------------
+
+
+def _values_for(namespace: str, directory: Path) -> Path:
+    values = minimal_values()
+    values["policy"]["spec"]["profiles"][1]["role"]["namespace"] = namespace
+    values["policy"]["spec"]["profiles"][1]["namespaces"] = [namespace]
+    values["fullnameOverride"] = f"kj-{namespace}"[:40]
+    path = directory / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def _prerequisites(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "secret", "generic", "kubejit-database", "-n", namespace, "--from-literal=url=postgresql://x")
+    kubectl(
+        "create", "secret", "generic", "kubejit-tls", "-n", namespace,
+        "--from-literal=tls.crt=x", "--from-literal=tls.key=x", "--from-literal=ca.crt=x",
+    )  # fmt: skip
+
+
+def test_rendered_chart_passes_server_side_dry_run(
+    render: Render, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    manifests = render("--set=networkPolicy.enabled=true", namespace=namespace, values=_values_for(namespace, tmp_path))
+    applied = kubectl("apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump_all(manifests))
+    assert applied.stdout.count("(server dry run)") == len(manifests), applied.stdout
+
+
+@pytest.fixture
+def installed(
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+    devcluster: DevCluster,
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[str]:
+    _prerequisites(kubectl, namespace)
+    kubeconfig = f"--kubeconfig={devcluster.admin_kubeconfig}"
+    values = _values_for(namespace, tmp_path)
+    result = helm("install", "kubejit", str(CHART), "-n", namespace, "-f", str(values), kubeconfig)
+    assert result.returncode == 0, result.stderr
+    yield f"kj-{namespace}"[:40]
+    helm("uninstall", "kubejit", "-n", namespace, kubeconfig)
+
+
+def test_helm_upgrade_with_the_same_values_rolls_nothing_and_keeps_the_secrets(
+    installed: str,
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+    devcluster: DevCluster,
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    def state() -> tuple[object, ...]:
+        template = json.loads(kubectl("get", "deployment", f"{installed}-broker", "-n", namespace, "-o", "json").stdout)
+        secrets = [
+            json.loads(kubectl("get", "secret", name, "-n", namespace, "-o", "json").stdout)["data"]
+            for name in (f"{installed}-keys", f"{installed}-gateway-client")
+        ]
+        return template["spec"]["template"]["metadata"]["annotations"], *secrets
+
+    before = state()
+    values = _values_for(namespace, tmp_path)
+    upgraded = helm(
+        "upgrade",
+        "kubejit",
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(values),
+        f"--kubeconfig={devcluster.admin_kubeconfig}",
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert state() == before
+
+
+def test_helm_install_creates_every_object(installed: str, kubectl: Kubectl, namespace: str) -> None:
+    for kind in ("deployment", "service", "poddisruptionbudget", "serviceaccount", "configmap"):
+        names = kubectl("get", kind, "-n", namespace, "-o", "name").stdout.split()
+        assert any(installed in name for name in names), (kind, names)
+    kubectl("get", "secret", f"{installed}-keys", f"{installed}-gateway-client", "-n", namespace)
+    kubectl("get", "clusterrole", f"{installed}:broker", f"{installed}:gateway", "kubejit:profile:team-logs")
+    kubectl("get", "role", f"{installed}:broker", f"{installed}:broker:bind", "-n", namespace)
+    sa = f"system:serviceaccount:{namespace}:{installed}-broker"
+    can = kubectl("auth", "can-i", "bind", "clusterroles/view", f"--as={sa}", check=False).stdout.strip()
+    assert can == "yes"
+    for denied in (("bind", "clusterroles/cluster-admin"), ("get", "secrets", "-n", namespace)):
+        assert kubectl("auth", "can-i", *denied, f"--as={sa}", check=False).stdout.strip() == "no", denied
+
+
+def test_helm_install_pods_reach_running_on_the_kwok_node(
+    installed: str, devcluster: DevCluster, kubectl: Kubectl, namespace: str
+) -> None:
+    if not (devcluster.with_scheduler and devcluster.with_kwok):
+        pytest.skip("this dev cluster runs no kube-scheduler or no kwok node: Deployments get no running pods")
+
+    def pods() -> list[Manifest]:
+        listed = json.loads(kubectl("get", "pods", "-n", namespace, "-o", "json").stdout)["items"]
+        return [p for p in listed if p["metadata"]["name"].startswith(installed)]
+
+    def running() -> bool:
+        current = pods()
+        return len(current) == 4 and all(p["status"].get("phase") == "Running" for p in current)
+
+    assert eventually(running, timeout=60.0, interval=0.5), [(p["metadata"]["name"], p["status"]) for p in pods()]
+    assert {p["spec"]["nodeName"] for p in pods()} == {"kwok-node"}
