@@ -34,8 +34,14 @@ def load_or_create_key(path: Path) -> ECKey:
             raise InvalidInput(f"{path} holds a public key; the broker needs the private key")
         return key
     key = ECKey.generate_key("P-256")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as error:
+        raise InvalidInput(
+            f"the gateway signing key {path} does not exist and cannot be created ({error.strerror or error}): "
+            "mount it (gateway.signingKeyFile) or make its directory writable"
+        ) from None
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key.as_pem(private=True))
     return key

@@ -16,7 +16,6 @@ import typer
 from rich.console import Console
 
 from kubejit.adapters.clock import SystemClock
-from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.store import SqlStore
 from kubejit.config import BrokerConfig, load_config
 from kubejit.domain.audit import timestamp
@@ -55,11 +54,9 @@ def checkpoint(
 
 def _store(settings: BrokerConfig) -> CheckpointStore:
     """The checkpoint store the broker with these settings uses (kubejit.bootstrap's choice)."""
-    from kubejit.bootstrap import checkpoint_store
+    from kubejit.bootstrap import checkpoint_store, kube_client
 
-    store = checkpoint_store(
-        settings, lambda: make_client(settings.kubernetes.kubeconfig, field_manager="kubejit-broker")
-    )
+    store = checkpoint_store(settings, lambda: kube_client(settings.kubernetes, field_manager="kubejit-broker"))
     if store is None:
         raise InvalidInput(f"{settings.policy_file.parent}: the config names no audit checkpoint store")
     return store
