@@ -20,12 +20,13 @@ from kubejit.config import load_config
 def serve(
     config: Annotated[Path, typer.Option("--config", help="The broker config file (kind: BrokerConfig).")],
     database_url: Annotated[
-        str | None, typer.Option(
+        str | None,
+        typer.Option(
             "--database-url",
             envvar="KUBEJIT_DATABASE_URL",
             show_envvar=True,
             help="Overrides databaseUrl, e.g. postgresql+psycopg://... (the environment keeps it out of ps).",
-        )
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")] = "info",
 ) -> None:
