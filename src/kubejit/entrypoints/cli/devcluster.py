@@ -123,7 +123,8 @@ def binaries(
     no_kwok: NoKwokOption = False,
     no_keycloak: NoKeycloakOption = False,
 ) -> None:
-    """Build (first time) or find in the cache etcd, kube-apiserver, kwok and Keycloak; print their paths."""
+    """Build (first time) or find in the cache etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+    Keycloak; print their paths."""
     from kubejit.devcluster import binaries as found
     from kubejit.devcluster.keycloak_dist import ensure_keycloak
 
@@ -134,6 +135,7 @@ def binaries(
         "etcd": str(bins.etcd),
         "kube-apiserver": str(bins.kube_apiserver),
         "kube-controller-manager": str(bins.kube_controller_manager),
+        "kube-scheduler": str(bins.kube_scheduler) if bins.kube_scheduler else None,
         "kwok": str(bins.kwok) if bins.kwok else None,
         "kubectl": str(bins.kubectl),
         "keycloak": str(keycloak.home) if keycloak else None,

@@ -194,3 +194,5 @@ replace (
 tool k8s.io/kubernetes/cmd/kube-apiserver
 
 tool k8s.io/kubernetes/cmd/kube-controller-manager
+
+tool k8s.io/kubernetes/cmd/kube-scheduler
