@@ -19,8 +19,9 @@ import hashlib
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,7 @@ from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig, upst
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
+from kubejit.adapters.policy_watch import PolicyFileWatcher, content_digest
 from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, GatewayConfig, KubernetesConfig, OidcIssuerConfig
@@ -94,9 +96,19 @@ class Broker:
     clock: Clock
     gateway: GatewayFeed | None = None
     _lease: LeaseElection | None = None
+    _policy_watch: PolicyFileWatcher | None = None
+    _loaded_digest: str | None = None  # the policy file's content as last loaded (or refused)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        """Start the background work: notifications, leader election, the keeper, checkpoints."""
+        """Start the background work: notifications, leader election, the keeper, checkpoints, and the watch on
+        the policy file (``policyReloadInterval``)."""
+        interval = self.config.policy_reload_interval
+        if interval is not None:
+            self._policy_watch = PolicyFileWatcher(
+                self.config.policy_file, lambda: self.reload_policy(only_if_changed=True), interval=interval
+            )
+            self._policy_watch.start()
         self.notifier.start()
         if self._lease is not None:
             self._lease.start()
@@ -104,6 +116,8 @@ class Broker:
         self.checkpointer.start()
 
     def stop(self) -> None:
+        if self._policy_watch is not None:
+            self._policy_watch.stop()
         self.keeper.stop()
         self.checkpointer.stop()
         if self._lease is not None:
@@ -122,8 +136,18 @@ class Broker:
             return False, "not ready: the grant keeper has stopped making passes"
         return True, "leader" if self.leader.is_leader() else "standby"
 
-    def reload_policy(self) -> None:
-        """Reload the policy file (SIGHUP); on failure the old policy stays and the failure is audited."""
+    def reload_policy(self, *, only_if_changed: bool = False) -> None:
+        """Reload the policy file (SIGHUP, or its content changed); on failure the old policy stays and the
+        failure is audited. One reload at a time; ``only_if_changed`` (the file watch) skips content already
+        loaded or already refused, so a SIGHUP and the watch never audit the same file twice."""
+        with self._reload_lock:
+            digest = content_digest(self.config.policy_file)
+            if only_if_changed and digest == self._loaded_digest:
+                return
+            self._loaded_digest = digest
+            self._reload()
+
+    def _reload(self) -> None:
         now = self.clock.now()
         try:
             policy = self.policy.reload()
@@ -155,6 +179,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     _seal_legacy_rows(store)
     client = kube_client(config.kubernetes, field_manager="kubejit-broker")
     holder = PolicyHolder(lambda: policy_for_issuers(config.policy_file, config.oidc), ClusterRoleRules(client))
+    initial_digest = content_digest(config.policy_file)  # before the read: a change meanwhile is seen later
     policy = holder.reload()
 
     lease: LeaseElection | None = None
@@ -253,6 +278,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         clock,
         gateway,
         lease,
+        _loaded_digest=initial_digest,
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker

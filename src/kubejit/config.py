@@ -267,6 +267,13 @@ class BrokerConfig(_Model):
     # a grant. It must not be readable by whoever can write the database. Default: request-seal.key in the
     # directory of the audit signing key (the broker's keys), created 0600 on first start.
     request_seal_key_file: Path | None = None
+    # How often the policy file is read for changes (a mounted ConfigMap changes in place); null: only on SIGHUP.
+    policy_reload_interval: timedelta | None = timedelta(seconds=10)
+
+    @field_validator("policy_reload_interval", mode="before")
+    @classmethod
+    def _reload_interval(cls, value: object) -> timedelta | None:
+        return None if value is None else _duration(value)
 
     _oidc = field_validator("oidc")(_issuers_apart)
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -274,4 +275,39 @@ def test_sighup_reloads_the_policy_and_a_bad_one_is_refused_and_audited(
                 jit("alice", "request", "quorum", "-n", namespace, "--reason", "INC-1", check=False).returncode == 0
             ),
             timeout=10,
+        )
+
+
+def test_a_changed_policy_file_is_reloaded_without_a_signal_and_a_bad_one_refused_once(
+    jit: Jit, broker_setup: BrokerSetup, namespace: str
+) -> None:
+    """As a mounted ConfigMap changes in place: the broker reads the file for changes (policyReloadInterval, 1 s
+    in the tests); a bad policy is refused and audited once, the previous one keeps serving."""
+    original = broker_setup.policy_file.read_text()
+
+    def policy_events() -> list[str]:
+        lines = jit("dave", "audit", "-o", "json").stdout.splitlines()
+        return [kind for kind in (json.loads(line)["kind"] for line in lines) if kind.startswith("policy.")]
+
+    try:
+        before = len(policy_events())
+        broker_setup.policy_file.write_text(original.replace("maxDuration: 1h", "maxDuration: 90x"))
+        assert eventually(lambda: len(policy_events()) == before + 1, timeout=15)
+        assert policy_events()[-1] == "policy.reload-failed"
+        time.sleep(2.5)  # two more looks at the same bad file: nothing more is audited
+        assert len(policy_events()) == before + 1
+        assert jit.request("alice", "debug", namespace)["state"] == "pending"  # the old policy still serves
+
+        broker_setup.policy_file.write_text(original.replace("    - name: quorum", "    - name: quorum-watched"))
+        assert eventually(lambda: len(policy_events()) == before + 2, timeout=15)
+        assert policy_events()[-1] == "policy.loaded"
+        watched = jit("alice", "request", "quorum-watched", "-n", namespace, "--reason", "INC-1", check=False)
+        assert watched.returncode == 0, watched.stderr
+    finally:
+        broker_setup.policy_file.write_text(original)
+        assert eventually(
+            lambda: (
+                jit("alice", "request", "quorum", "-n", namespace, "--reason", "INC-1", check=False).returncode == 0
+            ),
+            timeout=15,
         )

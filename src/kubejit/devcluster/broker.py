@@ -93,6 +93,7 @@ def broker_config(
         },
         "notifications": {"webhooks": webhooks or []},
         "reconcile": {"pollInterval": "250ms", "sweepInterval": sweep_interval},
+        "policyReloadInterval": "1s",  # tests see a changed policy file picked up without SIGHUP
     }
     if gateway is not None:
         document["gateway"] = gateway
