@@ -254,23 +254,28 @@ def test_generated_keys_are_keys_the_broker_loads(render: Render, tmp_path: Path
     assert len(load_or_create_seal_key(tmp_path / "request-seal.key")) == 32
 
 
-def test_a_policy_change_rolls_the_pods(render: Render, tmp_path: Path) -> None:
-    def annotations() -> dict[str, str]:
-        return one(render(values=changed), "Deployment", "kubejit-broker")["spec"]["template"]["metadata"][
-            "annotations"
-        ]
+def test_a_policy_change_reloads_the_broker_in_place_and_rolls_the_gateways(render: Render, tmp_path: Path) -> None:
+    """The broker reads its mounted policy for changes (policyReloadInterval): a bad policy is refused there and
+    the previous one keeps serving, so its pods are not rolled. The gateway reads the policy at start: it rolls."""
+
+    def annotations(name: str) -> dict[str, str]:
+        pod = one(render(values=changed), "Deployment", name)["spec"]["template"]["metadata"]
+        return dict(pod.get("annotations") or {})
 
     changed = tmp_path / "values.yaml"
     values = minimal_values()
     changed.write_text(yaml.safe_dump(values))
-    before = annotations()
-    # Same policy, same pods. (The config's checksum holds the gateway client token's hash: random in `helm
+    assert "checksum/policy" not in annotations("kubejit-broker")
+    config = yaml.safe_load(one(render(values=changed), "ConfigMap", "kubejit-broker")["data"]["kubejit.yaml"])
+    assert "policyReloadInterval" not in config  # the broker's default: the watch is on
+    before = annotations("kubejit-gateway")
+    # Same policy, same gateway pods. (The config's checksum holds the gateway client token's hash: random in `helm
     # template`, kept from the cluster on upgrade, see test_helm_upgrade_with_the_same_values_rolls_nothing.)
-    assert before["checksum/policy"] == annotations()["checksum/policy"]
+    assert before["checksum/policy"] == annotations("kubejit-gateway")["checksum/policy"]
     values["policy"]["spec"]["profiles"][0]["namespaces"] = ["team-b"]
     changed.write_text(yaml.safe_dump(values))
-    after = annotations()
-    assert after["checksum/policy"] != before["checksum/policy"]
+    assert annotations("kubejit-gateway")["checksum/policy"] != before["checksum/policy"]
+    assert "checksum/policy" not in annotations("kubejit-broker")
 
 
 # -- against the real control plane ---------------------------------------------------------------------------
