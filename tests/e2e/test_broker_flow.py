@@ -239,6 +239,12 @@ def test_health_metrics_and_openapi(broker_setup: BrokerSetup) -> None:
     assert "/api/v1/requests/{request_id}/approve" in spec["paths"]
 
 
+def policy_events(jit: Jit) -> list[str]:
+    """The kinds of the policy events on the audit trail, oldest first (as the auditor dave reads them)."""
+    lines = jit("dave", "audit", "-o", "json").stdout.splitlines()
+    return [kind for kind in (json.loads(line)["kind"] for line in lines) if kind.startswith("policy.")]
+
+
 def test_sighup_reloads_the_policy_and_a_bad_one_is_refused_and_audited(
     jit: Jit, broker_setup: BrokerSetup, namespace: str
 ) -> None:
@@ -248,22 +254,18 @@ def test_sighup_reloads_the_policy_and_a_bad_one_is_refused_and_audited(
     pid = broker_setup.broker.process.pid
     assert pid is not None
 
-    def policy_events() -> list[str]:
-        lines = jit("dave", "audit", "-o", "json").stdout.splitlines()
-        return [kind for kind in (json.loads(line)["kind"] for line in lines) if kind.startswith("policy.")]
-
     try:
-        before = len(policy_events())
+        before = len(policy_events(jit))
         broker_setup.policy_file.write_text(original.replace("maxDuration: 1h", "maxDuration: 90x"))
         os.kill(pid, signal.SIGHUP)
-        assert eventually(lambda: len(policy_events()) == before + 1, timeout=10)
-        assert policy_events()[-1] == "policy.reload-failed"
+        assert eventually(lambda: len(policy_events(jit)) == before + 1, timeout=10)
+        assert policy_events(jit)[-1] == "policy.reload-failed"
         assert jit.request("alice", "debug", namespace)["state"] == "pending"  # the old policy still serves
 
         broker_setup.policy_file.write_text(original.replace("    - name: quorum", "    - name: quorum-renamed"))
         os.kill(pid, signal.SIGHUP)
         assert eventually(
-            lambda: policy_events()[-1] == "policy.loaded" and len(policy_events()) == before + 2, timeout=10
+            lambda: policy_events(jit)[-1] == "policy.loaded" and len(policy_events(jit)) == before + 2, timeout=10
         )
         renamed = jit("alice", "request", "quorum-renamed", "-n", namespace, "--reason", "INC-1", check=False)
         assert renamed.returncode == 0, renamed.stderr
@@ -285,22 +287,18 @@ def test_a_changed_policy_file_is_reloaded_without_a_signal_and_a_bad_one_refuse
     in the tests); a bad policy is refused and audited once, the previous one keeps serving."""
     original = broker_setup.policy_file.read_text()
 
-    def policy_events() -> list[str]:
-        lines = jit("dave", "audit", "-o", "json").stdout.splitlines()
-        return [kind for kind in (json.loads(line)["kind"] for line in lines) if kind.startswith("policy.")]
-
     try:
-        before = len(policy_events())
+        before = len(policy_events(jit))
         broker_setup.policy_file.write_text(original.replace("maxDuration: 1h", "maxDuration: 90x"))
-        assert eventually(lambda: len(policy_events()) == before + 1, timeout=15)
-        assert policy_events()[-1] == "policy.reload-failed"
+        assert eventually(lambda: len(policy_events(jit)) == before + 1, timeout=15)
+        assert policy_events(jit)[-1] == "policy.reload-failed"
         time.sleep(2.5)  # two more looks at the same bad file: nothing more is audited
-        assert len(policy_events()) == before + 1
+        assert len(policy_events(jit)) == before + 1
         assert jit.request("alice", "debug", namespace)["state"] == "pending"  # the old policy still serves
 
         broker_setup.policy_file.write_text(original.replace("    - name: quorum", "    - name: quorum-watched"))
-        assert eventually(lambda: len(policy_events()) == before + 2, timeout=15)
-        assert policy_events()[-1] == "policy.loaded"
+        assert eventually(lambda: len(policy_events(jit)) == before + 2, timeout=15)
+        assert policy_events(jit)[-1] == "policy.loaded"
         watched = jit("alice", "request", "quorum-watched", "-n", namespace, "--reason", "INC-1", check=False)
         assert watched.returncode == 0, watched.stderr
     finally:
