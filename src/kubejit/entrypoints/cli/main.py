@@ -39,6 +39,7 @@ def build_app() -> typer.Typer:
         login,
         policy,
         requests,
+        scan,
         serve,
         token_plugin,
         whoami,
@@ -58,6 +59,7 @@ def build_app() -> typer.Typer:
     requests.register(app)
     login.register(app)
     whoami.register(app)
+    scan.register(app)
     app.add_typer(audit.app, name="audit")
     app.command("demo")(demo.demo)
 

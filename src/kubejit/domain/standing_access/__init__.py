@@ -1,0 +1,53 @@
+"""Standing access: who holds risky RBAC permissions in a cluster right now, without asking for them.
+
+``kubejit scan`` reads a cluster's (or a dump's) ClusterRoles, Roles, ClusterRoleBindings and RoleBindings
+into an :class:`RbacSnapshot` (``kubejit.adapters.kube.rbac_dump``) and calls :func:`scan`: every binding is
+resolved to its subjects and its role's effective rules (aggregated ClusterRoles resolved from their label
+selectors), and those rules are judged by the same risk analysis as a profile in ``kubejit policy check``
+(``kubejit.domain.rbac_risk``): cluster-wide for a ClusterRoleBinding, namespaced for a RoleBinding. The
+pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says which).
+
+Behind this API: ``_model`` (the values), ``_aggregation`` (label selectors and aggregated rules),
+``_defaults`` (what counts as a system default) and ``_scan``.
+"""
+
+from kubejit.domain.standing_access._aggregation import selector_matches
+from kubejit.domain.standing_access._defaults import BOOTSTRAP_LABEL, is_system_default
+from kubejit.domain.standing_access._model import (
+    BindingDef,
+    BindingKind,
+    ClusterRoleDef,
+    Grant,
+    LabelSelector,
+    RbacSnapshot,
+    RoleDef,
+    RoleKind,
+    RoleRef,
+    ScanReport,
+    SelectorRequirement,
+    StandingFinding,
+    Subject,
+    SubjectKind,
+)
+from kubejit.domain.standing_access._scan import scan
+
+__all__ = [
+    "BOOTSTRAP_LABEL",
+    "BindingDef",
+    "BindingKind",
+    "ClusterRoleDef",
+    "Grant",
+    "LabelSelector",
+    "RbacSnapshot",
+    "RoleDef",
+    "RoleKind",
+    "RoleRef",
+    "ScanReport",
+    "SelectorRequirement",
+    "StandingFinding",
+    "Subject",
+    "SubjectKind",
+    "is_system_default",
+    "scan",
+    "selector_matches",
+]

@@ -1,0 +1,159 @@
+"""``kubejit scan``: the standing risky access in a cluster, from the cluster itself or a dump of its RBAC.
+
+Every binding is resolved to its subjects, and its role's rules are judged by the risk analysis of ``kubejit
+policy check`` (:mod:`kubejit.domain.standing_access`). Kubernetes' own defaults are counted apart
+(``--show-defaults`` lists them). Exit codes: 0, or 1 with ``--fail-on SEVERITY`` when a finding of that
+severity or worse exists; 2 for bad arguments or an unreadable dump; 3 when the cluster cannot be read.
+Registered by :mod:`kubejit.entrypoints.cli.main`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from kubejit.adapters.kube.rbac_dump import read_cluster, read_dump
+from kubejit.domain.errors import InvalidInput
+from kubejit.domain.rbac_risk import Severity
+from kubejit.domain.standing_access import BindingDef, Grant, RbacSnapshot, ScanReport, StandingFinding, scan
+from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
+from kubejit.entrypoints.cli.output import print_json
+
+_FORMATS = ("table", "text", "json")  # text: the name the other commands give their table
+_out = Console(highlight=False, soft_wrap=True)
+
+
+def _snapshot(kubeconfig: Path | None, from_file: Path | None) -> RbacSnapshot:
+    if kubeconfig is not None and from_file is not None:
+        raise InvalidInput("--kubeconfig and --from-file exclude each other: scan a cluster or a dump, not both")
+    if from_file is not None:
+        return read_dump(from_file)
+    if kubeconfig is None:
+        raise InvalidInput("say what to scan: --kubeconfig FILE (or $KUBECONFIG) for a cluster, --from-file FILE for a dump")
+    return read_cluster(kubeconfig)
+
+
+def _threshold(fail_on: str | None) -> Severity | None:
+    if fail_on is None:
+        return None
+    try:
+        return Severity(fail_on.lower())
+    except ValueError:
+        choices = ", ".join(severity.value for severity in Severity)
+        raise InvalidInput(f"--fail-on {fail_on!r} is not a severity: use one of {choices}") from None
+
+
+def scan_command(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option("--kubeconfig", envvar="KUBECONFIG", help="Scan the cluster this kubeconfig reaches."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from-file", help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json."),
+    ] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="Output format: table or json.")] = "table",
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="Exit 1 when a finding this severe or worse exists: critical, high, medium.")
+    ] = None,
+    show_defaults: Annotated[
+        bool, typer.Option("--show-defaults", help="Also list Kubernetes' own default bindings (table output).")
+    ] = False,
+) -> None:
+    """List standing risky access: each subject's bindings that open an escalation path, the worst first."""
+    if output not in _FORMATS:
+        raise InvalidInput(f"-o {output!r} is not supported: use -o table or -o json")
+    threshold = _threshold(fail_on)
+    report = scan(_snapshot(kubeconfig, from_file))
+    if output == "json":
+        print_json(_report_json(report))
+    else:
+        _print_table(report, show_defaults=show_defaults)
+    worst = report.worst()
+    failed = threshold is not None and worst is not None and worst.rank >= threshold.rank
+    raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
+
+
+# ---- rendering ---------------------------------------------------------------------------------------------------
+
+
+def _binding_json(binding: BindingDef) -> dict[str, Any]:
+    return {
+        "kind": str(binding.kind),
+        "name": binding.name,
+        "namespace": binding.namespace or None,
+        "role": {"kind": str(binding.role_ref.kind), "name": binding.role_ref.name},
+        "scope": binding.scope,
+    }
+
+
+def _grant_json(grant: Grant) -> dict[str, Any]:
+    subject = {"kind": str(grant.subject.kind), "name": grant.subject.name, "namespace": grant.subject.namespace or None}
+    return {"subject": subject, "binding": _binding_json(grant.binding)}
+
+
+def _finding_json(finding: StandingFinding) -> dict[str, Any]:
+    return {
+        **_grant_json(Grant(finding.subject, finding.binding)),
+        "severity": str(finding.severity),
+        "risks": [str(risk) for risk in finding.risk_ids],
+        "path": finding.path,
+        "details": [
+            {"id": str(f.id), "severity": str(f.severity), "rule": str(f.rule), "why": f.why} for f in finding.findings
+        ],
+    }
+
+
+def _report_json(report: ScanReport) -> dict[str, Any]:
+    return {
+        "findings": [_finding_json(finding) for finding in report.findings],
+        "systemDefaults": {"count": len(report.system_defaults), "items": list(map(_grant_json, report.system_defaults))},
+        "missingRoles": [_binding_json(binding) for binding in report.missing_roles],
+    }
+
+
+_SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow"}
+
+
+def _findings_table(findings: tuple[StandingFinding, ...]) -> Table:
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
+    for column in ("SUBJECT", "KIND", "BINDING", "ROLE", "SCOPE", "RISKS", "SEVERITY", "PATH"):
+        table.add_column(column, overflow="fold")
+    for finding in findings:
+        subject = finding.subject
+        name = f"{subject.namespace}/{subject.name}" if subject.namespace else subject.name
+        severity = finding.severity
+        table.add_row(
+            escape(name),
+            str(subject.kind),
+            escape(f"{finding.binding.kind}/{finding.binding.name}"),
+            escape(str(finding.role)),
+            escape(finding.binding.scope),
+            ", ".join(finding.risk_ids),
+            f"[{_SEVERITY_STYLE[severity]}]{severity}[/]",
+            escape(finding.path),
+        )
+    return table
+
+
+def _print_table(report: ScanReport, *, show_defaults: bool) -> None:
+    if report.findings:
+        _out.print(_findings_table(report.findings))
+    counts = {severity: sum(f.severity is severity for f in report.findings) for severity in Severity}
+    summary = ", ".join(f"{count} {severity}" for severity, count in counts.items() if count) or "none"
+    _out.print(f"\nfindings: {len(report.findings)} ({summary})")
+    _out.print(f"system defaults (not findings): {len(report.system_defaults)}" + ("" if show_defaults else " (--show-defaults lists them)"))
+    if show_defaults:
+        for grant in report.system_defaults:
+            _out.print(f"  {escape(str(grant.subject))} via {escape(str(grant.binding))} -> {escape(str(grant.binding.role_ref))}")
+    for binding in report.missing_roles:
+        _out.print(f"[yellow]missing role:[/] {escape(str(binding))} names {escape(str(binding.role_ref))}, which does not exist")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("scan")(scan_command)
