@@ -50,7 +50,10 @@ def ids_of(report: ScanReport, subject: Subject) -> set[RiskId]:
 
 def test_a_user_bound_to_cluster_admin_is_a_critical_cluster_wide_finding() -> None:
     report = scan(
-        RbacSnapshot(cluster_roles=(cluster_role("cluster-admin", ADMIN_RULE),), cluster_role_bindings=(crb("a", "cluster-admin", ALICE),))
+        RbacSnapshot(
+            cluster_roles=(cluster_role("cluster-admin", ADMIN_RULE),),
+            cluster_role_bindings=(crb("a", "cluster-admin", ALICE),),
+        )
     )
     (finding,) = report.findings
     assert finding.subject == ALICE
@@ -58,7 +61,9 @@ def test_a_user_bound_to_cluster_admin_is_a_critical_cluster_wide_finding() -> N
     assert finding.risk_ids[0] is RiskId.CLUSTER_ADMIN
     assert {RiskId.SECRETS_READ, RiskId.IMPERSONATE, RiskId.ESCALATE, RiskId.BIND} <= set(finding.risk_ids)
     assert finding.binding.scope == "cluster"
-    assert finding.path.startswith("User alice holds ClusterRole cluster-admin in every namespace through ClusterRoleBinding a")
+    assert finding.path.startswith(
+        "User alice holds ClusterRole cluster-admin in every namespace through ClusterRoleBinding a"
+    )
     assert finding.path.endswith(".")
 
 
@@ -72,7 +77,10 @@ def test_the_escalation_verbs_and_pod_risks_each_get_their_id() -> None:
         RiskId.WILDCARD_VERBS: PolicyRule(("*",), ("",), ("configmaps",)),
     }
     roles = tuple(cluster_role(str(risk), rule) for risk, rule in rules.items())
-    bindings = tuple(rb(str(risk), "team", RoleRef(RoleKind.CLUSTER_ROLE, str(risk)), Subject(SubjectKind.USER, str(risk))) for risk in rules)
+    bindings = tuple(
+        rb(str(risk), "team", RoleRef(RoleKind.CLUSTER_ROLE, str(risk)), Subject(SubjectKind.USER, str(risk)))
+        for risk in rules
+    )
     report = scan(RbacSnapshot(cluster_roles=roles, role_bindings=bindings))
     for risk in rules:
         assert risk in ids_of(report, Subject(SubjectKind.USER, str(risk))), risk
@@ -80,18 +88,30 @@ def test_the_escalation_verbs_and_pod_risks_each_get_their_id() -> None:
 
 def test_a_rolebinding_to_a_cluster_role_is_namespaced() -> None:
     role = cluster_role("reader", SECRETS_GET)
-    namespaced = scan(RbacSnapshot(cluster_roles=(role,), role_bindings=(rb("r", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), DEVS),)))
+    namespaced = scan(
+        RbacSnapshot(
+            cluster_roles=(role,), role_bindings=(rb("r", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), DEVS),)
+        )
+    )
     everywhere = scan(RbacSnapshot(cluster_roles=(role,), cluster_role_bindings=(crb("r", "reader", DEVS),)))
     (inside,), (outside,) = namespaced.findings, everywhere.findings
-    assert inside.binding.scope == "team" and "in namespace team" in inside.path
+    assert inside.binding.scope == "team"
+    assert "in namespace team" in inside.path
     assert inside.severity is Severity.HIGH
     assert outside.severity is Severity.CRITICAL  # every namespace, kube-system included
-    assert RiskId.SECRETS_READ in inside.risk_ids and RiskId.SECRETS_READ in outside.risk_ids
+    assert RiskId.SECRETS_READ in inside.risk_ids
+    assert RiskId.SECRETS_READ in outside.risk_ids
 
 
 def test_a_rolebinding_reads_the_role_of_its_own_namespace() -> None:
     roles = (RoleDef("team", "r", (SECRETS_GET,)), RoleDef("other", "r", (CONFIGMAPS_READ,)))
-    snapshot = RbacSnapshot(roles=roles, role_bindings=(rb("b", "team", RoleRef(RoleKind.ROLE, "r"), DEVS), rb("b", "other", RoleRef(RoleKind.ROLE, "r"), DEVS)))
+    snapshot = RbacSnapshot(
+        roles=roles,
+        role_bindings=(
+            rb("b", "team", RoleRef(RoleKind.ROLE, "r"), DEVS),
+            rb("b", "other", RoleRef(RoleKind.ROLE, "r"), DEVS),
+        ),
+    )
     (finding,) = scan(snapshot).findings
     assert finding.binding.namespace == "team"
     assert finding.risk_ids == (RiskId.SECRETS_READ,)
@@ -108,7 +128,11 @@ def test_aggregated_cluster_roles_take_the_rules_of_the_roles_their_selectors_ma
         cluster_role("exec", PolicyRule(("create",), ("",), ("pods/exec",)), labels={"tier": "gold"}),
         cluster_role("unlabelled", PolicyRule(("impersonate",), ("",), ("users",))),
     )
-    report = scan(RbacSnapshot(cluster_roles=roles, role_bindings=(rb("b", "team", RoleRef(RoleKind.CLUSTER_ROLE, "ops"), ALICE),)))
+    report = scan(
+        RbacSnapshot(
+            cluster_roles=roles, role_bindings=(rb("b", "team", RoleRef(RoleKind.CLUSTER_ROLE, "ops"), ALICE),)
+        )
+    )
     ids = ids_of(report, ALICE)
     assert {RiskId.SECRETS_READ, RiskId.PODS_EXEC} <= ids
     assert RiskId.IMPERSONATE not in ids
@@ -144,7 +168,9 @@ def test_system_defaults_are_reported_apart_but_additions_to_them_are_findings()
 
 def test_groups_of_everyone_are_findings_outside_the_defaults() -> None:
     everyone = Subject(SubjectKind.GROUP, "system:authenticated")
-    snapshot = RbacSnapshot(cluster_roles=(cluster_role("reader", SECRETS_GET),), cluster_role_bindings=(crb("oops", "reader", everyone),))
+    snapshot = RbacSnapshot(
+        cluster_roles=(cluster_role("reader", SECRETS_GET),), cluster_role_bindings=(crb("oops", "reader", everyone),)
+    )
     (finding,) = scan(snapshot).findings
     assert finding.subject == everyone
 
@@ -155,7 +181,12 @@ def test_service_accounts_take_the_binding_namespace_and_their_user_spelling() -
         cluster_roles=(role,),
         role_bindings=(
             rb("a", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), Subject(SubjectKind.SERVICE_ACCOUNT, "ci")),
-            rb("b", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), Subject(SubjectKind.USER, "system:serviceaccount:team:ci")),
+            rb(
+                "b",
+                "team",
+                RoleRef(RoleKind.CLUSTER_ROLE, "reader"),
+                Subject(SubjectKind.USER, "system:serviceaccount:team:ci"),
+            ),
         ),
     )
     report = scan(snapshot)
@@ -174,8 +205,16 @@ def test_harmless_bindings_and_missing_roles_are_no_findings() -> None:
 
 
 def test_findings_come_sorted_by_severity() -> None:
-    roles = (cluster_role("admin", ADMIN_RULE), cluster_role("reader", SECRETS_GET), cluster_role("cm-all", PolicyRule(("*",), ("",), ("configmaps",))))
-    bindings = (rb("m", "team", RoleRef(RoleKind.CLUSTER_ROLE, "cm-all"), ALICE), rb("h", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), ALICE), crb("c", "admin", DEVS))
+    roles = (
+        cluster_role("admin", ADMIN_RULE),
+        cluster_role("reader", SECRETS_GET),
+        cluster_role("cm-all", PolicyRule(("*",), ("",), ("configmaps",))),
+    )
+    bindings = (
+        rb("m", "team", RoleRef(RoleKind.CLUSTER_ROLE, "cm-all"), ALICE),
+        rb("h", "team", RoleRef(RoleKind.CLUSTER_ROLE, "reader"), ALICE),
+        crb("c", "admin", DEVS),
+    )
     report = scan(RbacSnapshot(cluster_roles=roles, role_bindings=bindings[:2], cluster_role_bindings=bindings[2:]))
     assert [f.severity for f in report.findings] == [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM]
     assert report.worst() is Severity.CRITICAL

@@ -173,7 +173,7 @@ def parse_dump(text: str, *, source: str) -> RbacSnapshot:
         documents = []
     if not documents:
         try:
-            documents = list(yaml.load_all(text, Loader=_LOADER))  # noqa: S506 - a safe loader
+            documents = list(yaml.load_all(text, Loader=_LOADER))
         except yaml.YAMLError as error:
             raise InvalidInput(f"{source} is neither JSON nor YAML: {error}") from error
     objects = [item for document in documents for item in _items(document)]
@@ -202,12 +202,14 @@ def read_cluster(kubeconfig: Path) -> RbacSnapshot:
 def read_with(client: Client, *, source: str) -> RbacSnapshot:
     objects: list[dict[str, Any]] = []
     try:
-        for resource in (ClusterRole, Role, ClusterRoleBinding, RoleBinding):
-            kind = resource.__name__
-            listed = client.list(resource, namespace="*", chunk_size=500) if kind in ("Role", "RoleBinding") else (
-                client.list(resource, chunk_size=500)
-            )
-            objects.extend({**item.to_dict(), "kind": kind} for item in listed)
+        listed: list[tuple[str, Iterable[Any]]] = [
+            ("ClusterRole", client.list(ClusterRole, chunk_size=500)),
+            ("Role", client.list(Role, namespace="*", chunk_size=500)),
+            ("ClusterRoleBinding", client.list(ClusterRoleBinding, chunk_size=500)),
+            ("RoleBinding", client.list(RoleBinding, namespace="*", chunk_size=500)),
+        ]
+        for kind, items in listed:  # the lists are lazy: each is read here, page by page
+            objects.extend({**item.to_dict(), "kind": kind} for item in items)
     except ApiError as error:
         raise Unavailable(f"listing RBAC objects with {source} failed: {error.status.message}") from error
     except httpx2.HTTPError as error:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac import PolicyRule
-from kubejit.domain.rbac_risk import Finding, analyze
+from kubejit.domain.rbac_risk import Finding, RiskId, analyze
 from kubejit.domain.standing_access._aggregation import ClusterRoleRules
 from kubejit.domain.standing_access._defaults import is_system_default
 from kubejit.domain.standing_access._model import (
@@ -58,8 +58,8 @@ def _analyzed(rules: tuple[PolicyRule, ...], binding: BindingDef) -> tuple[Findi
         findings = analyze(rules, cluster_wide=binding.cluster_wide)
     except InvalidInput as error:
         raise InvalidInput(f"{binding.role_ref} (bound by {binding}): {error}") from error
-    # Stable: within a severity, the analysis's order (rule by rule, the registry's order within a rule).
-    return tuple(sorted(findings, key=lambda finding: -finding.severity.rank))
+    # cluster-admin leads its severity (it says all the others at once); then the analysis's order, kept stable.
+    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.id is not RiskId.CLUSTER_ADMIN)))
 
 
 def _subject(subject: Subject, binding: BindingDef) -> Subject:

@@ -34,7 +34,9 @@ def _snapshot(kubeconfig: Path | None, from_file: Path | None) -> RbacSnapshot:
     if from_file is not None:
         return read_dump(from_file)
     if kubeconfig is None:
-        raise InvalidInput("say what to scan: --kubeconfig FILE (or $KUBECONFIG) for a cluster, --from-file FILE for a dump")
+        raise InvalidInput(
+            "say what to scan: --kubeconfig FILE (or $KUBECONFIG) for a cluster, --from-file FILE for a dump"
+        )
     return read_cluster(kubeconfig)
 
 
@@ -55,11 +57,15 @@ def scan_command(
     ] = None,
     from_file: Annotated[
         Path | None,
-        typer.Option("--from-file", help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json."),
+        typer.Option(
+            "--from-file",
+            help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json.",
+        ),
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="Output format: table or json.")] = "table",
     fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="Exit 1 when a finding this severe or worse exists: critical, high, medium.")
+        str | None,
+        typer.Option("--fail-on", help="Exit 1 when a finding this severe or worse exists: critical, high, medium."),
     ] = None,
     show_defaults: Annotated[
         bool, typer.Option("--show-defaults", help="Also list Kubernetes' own default bindings (table output).")
@@ -93,7 +99,11 @@ def _binding_json(binding: BindingDef) -> dict[str, Any]:
 
 
 def _grant_json(grant: Grant) -> dict[str, Any]:
-    subject = {"kind": str(grant.subject.kind), "name": grant.subject.name, "namespace": grant.subject.namespace or None}
+    subject = {
+        "kind": str(grant.subject.kind),
+        "name": grant.subject.name,
+        "namespace": grant.subject.namespace or None,
+    }
     return {"subject": subject, "binding": _binding_json(grant.binding)}
 
 
@@ -112,7 +122,10 @@ def _finding_json(finding: StandingFinding) -> dict[str, Any]:
 def _report_json(report: ScanReport) -> dict[str, Any]:
     return {
         "findings": [_finding_json(finding) for finding in report.findings],
-        "systemDefaults": {"count": len(report.system_defaults), "items": list(map(_grant_json, report.system_defaults))},
+        "systemDefaults": {
+            "count": len(report.system_defaults),
+            "items": list(map(_grant_json, report.system_defaults)),
+        },
         "missingRoles": [_binding_json(binding) for binding in report.missing_roles],
     }
 
@@ -147,12 +160,17 @@ def _print_table(report: ScanReport, *, show_defaults: bool) -> None:
     counts = {severity: sum(f.severity is severity for f in report.findings) for severity in Severity}
     summary = ", ".join(f"{count} {severity}" for severity, count in counts.items() if count) or "none"
     _out.print(f"\nfindings: {len(report.findings)} ({summary})")
-    _out.print(f"system defaults (not findings): {len(report.system_defaults)}" + ("" if show_defaults else " (--show-defaults lists them)"))
+    _out.print(
+        f"system defaults (not findings): {len(report.system_defaults)}"
+        + ("" if show_defaults else " (--show-defaults lists them)")
+    )
     if show_defaults:
         for grant in report.system_defaults:
-            _out.print(f"  {escape(str(grant.subject))} via {escape(str(grant.binding))} -> {escape(str(grant.binding.role_ref))}")
-    for binding in report.missing_roles:
-        _out.print(f"[yellow]missing role:[/] {escape(str(binding))} names {escape(str(binding.role_ref))}, which does not exist")
+            binding = grant.binding
+            _out.print(f"  {escape(str(grant.subject))} via {escape(str(binding))} -> {escape(str(binding.role_ref))}")
+    for missing in report.missing_roles:
+        role = escape(str(missing.role_ref))
+        _out.print(f"[yellow]missing role:[/] {escape(str(missing))} names {role}, which does not exist")
 
 
 def register(app: typer.Typer) -> None:
