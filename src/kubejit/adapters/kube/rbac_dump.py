@@ -45,14 +45,15 @@ class _Malformed(Exception):
     """One field of one object is not what Kubernetes would have stored; the caller says which object."""
 
 
-def _field(document: Mapping[str, Any], key: str, kind: type, default: Any = None) -> Any:
+def _field(document: Mapping[str, Any], key: str, kind: type, default: Any = None, *, at: str = "") -> Any:
+    """``document[key]`` of type ``kind``; ``default`` when absent (None: required). ``at`` prefixes the path."""
     value = document.get(key, default)
     if value is None:
         if default is None:
-            raise _Malformed(f"{key} is missing")
+            raise _Malformed(f"{at}{key} is missing")
         return default
     if not isinstance(value, kind):
-        raise _Malformed(f"{key} must be a {kind.__name__}, not {type(value).__name__}")
+        raise _Malformed(f"{at}{key} must be a {kind.__name__}, not {type(value).__name__}")
     return value
 
 
@@ -105,11 +106,11 @@ def _subject(document: Any) -> Subject:
 
 def _binding(kind: BindingKind, name: str, namespace: str, labels: dict[str, str], document: Any) -> BindingDef:
     ref = _field(document, "roleRef", dict)
-    ref_kind = _field(ref, "kind", str)
+    ref_kind = _field(ref, "kind", str, at="roleRef.")
     if ref_kind not in set(RoleKind):
         raise _Malformed(f"roleRef.kind {ref_kind!r} is not ClusterRole or Role")
     subjects = tuple(_subject(subject) for subject in _field(document, "subjects", list, []))
-    role_ref = RoleRef(RoleKind(ref_kind), _field(ref, "name", str))
+    role_ref = RoleRef(RoleKind(ref_kind), _field(ref, "name", str, at="roleRef."))
     return BindingDef(kind, name, role_ref, subjects, namespace, labels)
 
 
@@ -117,9 +118,9 @@ def _add(snapshot: dict[str, list[Any]], document: Mapping[str, Any]) -> None:
     """Convert one object of one of the four kinds into its value, appended to its list."""
     kind = document["kind"]
     metadata = _field(document, "metadata", dict)
-    name = _field(metadata, "name", str)
+    name = _field(metadata, "name", str, at="metadata.")
     labels = _labels(metadata)
-    namespace = "" if kind.startswith("Cluster") else _field(metadata, "namespace", str)
+    namespace = "" if kind.startswith("Cluster") else _field(metadata, "namespace", str, at="metadata.")
     if kind == "ClusterRole":
         aggregation = _field(document, "aggregationRule", dict, {})
         selectors = tuple(_selector(s) for s in _field(aggregation, "clusterRoleSelectors", list, []))
