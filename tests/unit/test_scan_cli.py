@@ -156,7 +156,7 @@ def test_an_unreadable_dump_is_a_usage_error_that_says_how_to_write_one(
     ],
 )
 def test_malformed_dumps_are_refused_with_where_and_what(text: str, message: str) -> None:
-    with pytest.raises(InvalidInput, match="dump.json") as raised:
+    with pytest.raises(InvalidInput, match=r"dump\.json") as raised:
         parse_dump(text, source="dump.json")
     assert message in str(raised.value)
 
