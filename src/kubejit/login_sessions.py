@@ -309,6 +309,17 @@ def current_id_token(
     session = find_session(server, env)
     if session is None:
         raise _errors().Unauthenticated(no_session_message(normal_server(server)))
+    return session_id_token(session, min_validity=min_validity, now=now, refresh=refresh)
+
+
+def session_id_token(
+    session: Session,
+    *,
+    min_validity: float = DEFAULT_MIN_VALIDITY,
+    now: Callable[[], float] = time.time,
+    refresh: Refresh | None = None,
+) -> str:
+    """The ID token of a session already found, renewed first when it has less than ``min_validity`` left."""
     if session.valid_for(min_validity, now()):
         return str(session.idToken)
     fresh = renewed(session, min_validity=min_validity, now=now, refresh=refresh or refresh_at_idp)

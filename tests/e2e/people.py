@@ -62,6 +62,26 @@ class Machine:
         )
 
 
+def kubectl_whoami_with_id_token(machine: Machine, kubectl: Path, server: str, ca_pem: bytes) -> dict[str, Any]:
+    """Who kube-apiserver at ``server`` sees when kubectl presents the session's ID token: a kubeconfig made with
+    `kubectl config` whose user runs `kubejit token --id-token`, then `kubectl auth whoami`."""
+    kubeconfig, ca = machine.home / "direct.kubeconfig", machine.home / "ca.crt"
+    ca.write_bytes(ca_pem)
+    base = [str(kubectl), "--kubeconfig", str(kubeconfig)]
+    for command in (
+        ["config", "set-cluster", "dev", f"--server={server}", f"--certificate-authority={ca}"],
+        ["config", "set-credentials", "me", "--exec-api-version=client.authentication.k8s.io/v1",
+         f"--exec-command={KUBEJIT}", "--exec-arg=token", "--exec-arg=--id-token", "--exec-interactive-mode=Never"],
+        ["config", "set-context", "dev", "--cluster=dev", "--user=me"],
+        ["config", "use-context", "dev"],
+    ):  # fmt: skip
+        subprocess.run([*base, *command], check=True, capture_output=True, env=machine.env)
+    seen = subprocess.run([*base, "auth", "whoami", "-o", "json"], capture_output=True, text=True, env=machine.env)
+    assert seen.returncode == 0, seen.stderr
+    user: dict[str, Any] = json.loads(seen.stdout)["status"]["userInfo"]
+    return user
+
+
 def line_starting(process: subprocess.Popen[str], prefix: str) -> str:
     """The first line ``process`` writes on stderr that starts with ``prefix`` (the URL kubejit login prints)."""
     assert process.stderr is not None

@@ -29,8 +29,8 @@ from kubejit.devcluster.cluster import DevCluster
 from kubejit.login_sessions import id_token_claims
 from kubejit.transport import trust_context
 from tests.conftest import eventually
-from tests.e2e.conftest import KUBEJIT, install
-from tests.e2e.people import Machine, finished, line_starting
+from tests.e2e.conftest import install
+from tests.e2e.people import Machine, finished, kubectl_whoami_with_id_token, line_starting
 
 pytestmark = pytest.mark.cluster
 
@@ -174,24 +174,9 @@ def test_a_denied_sign_in_stores_nothing(person: Person) -> None:
 
 def test_kubectl_straight_to_kube_apiserver_with_the_sessions_id_token(person: Person) -> None:
     assert person.login("alice").returncode == 0
-    admin = yaml.safe_load(person.cluster.admin_kubeconfig.read_text())
-    cluster = admin["clusters"][0]["cluster"]
-    kubeconfig = person.home / "direct.kubeconfig"
-    kubectl = str(person.cluster.bins.kubectl)
-    base = [kubectl, "--kubeconfig", str(kubeconfig)]
-    ca = person.home / "ca.crt"
-    ca.write_bytes(person.cluster.ca.cert_pem)
-    for command in (
-        ["config", "set-cluster", "dev", f"--server={cluster['server']}", f"--certificate-authority={ca}"],
-        ["config", "set-credentials", "me", "--exec-api-version=client.authentication.k8s.io/v1",
-         f"--exec-command={KUBEJIT}", "--exec-arg=token", "--exec-arg=--id-token", "--exec-interactive-mode=Never"],
-        ["config", "set-context", "dev", "--cluster=dev", "--user=me"],
-        ["config", "use-context", "dev"],
-    ):  # fmt: skip
-        subprocess.run([*base, *command], check=True, capture_output=True, env=person.env)
-    seen = subprocess.run([*base, "auth", "whoami", "-o", "json"], capture_output=True, text=True, env=person.env)
-    assert seen.returncode == 0, seen.stderr
-    assert json.loads(seen.stdout)["status"]["userInfo"]["username"] == "alice"
+    cluster = person.cluster
+    user = kubectl_whoami_with_id_token(person, cluster.bins.kubectl, cluster.server_url, cluster.ca.cert_pem)
+    assert user["username"] == "alice"
 
 
 # ---- renewal ------------------------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from playwright.sync_api import Page
 
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gateway, start_gateway
-from tests.e2e.conftest import E2E_POLICY, KUBEJIT, install
-from tests.e2e.people import Machine, finished, line_starting
+from tests.e2e.conftest import E2E_POLICY, install
+from tests.e2e.people import Machine, finished, kubectl_whoami_with_id_token, line_starting
 from tests.keycloak import PREFIX, KeycloakRig, refresh, sign_in
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
@@ -136,20 +136,7 @@ def test_kubectl_to_kube_apiserver_with_the_sessions_id_token_and_no_token_in_th
 ) -> None:
     assert person.login(keycloak_page, "carol").returncode == 0
     cluster = person.rig.cluster
-    kubeconfig, ca = person.home / "direct.kubeconfig", person.home / "ca.crt"
-    ca.write_bytes(cluster.ca.cert_pem)
-    base = [str(cluster.bins.kubectl), "--kubeconfig", str(kubeconfig)]
-    for command in (
-        ["config", "set-cluster", "dev", f"--server={cluster.server_url}", f"--certificate-authority={ca}"],
-        ["config", "set-credentials", "me", "--exec-api-version=client.authentication.k8s.io/v1",
-         f"--exec-command={KUBEJIT}", "--exec-arg=token", "--exec-arg=--id-token", "--exec-interactive-mode=Never"],
-        ["config", "set-context", "dev", "--cluster=dev", "--user=me"],
-        ["config", "use-context", "dev"],
-    ):  # fmt: skip
-        subprocess.run([*base, *command], check=True, capture_output=True, env=person.env)
-    seen = subprocess.run([*base, "auth", "whoami", "-o", "json"], capture_output=True, text=True, env=person.env)
-    assert seen.returncode == 0, seen.stderr
-    user = json.loads(seen.stdout)["status"]["userInfo"]
+    user = kubectl_whoami_with_id_token(person, cluster.bins.kubectl, cluster.server_url, cluster.ca.cert_pem)
     assert user["username"] == "kc:carol"
     assert {"kc:payments-leads", "kc:sre-oncall"} <= set(user["groups"])
 

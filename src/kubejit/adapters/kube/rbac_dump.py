@@ -84,7 +84,8 @@ def _labels(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {str(key): str(value) for key, value in _field(metadata, "labels", dict, {}).items()}
 
 
-def _selector(document: Any) -> LabelSelector:
+def label_selector(document: Any) -> LabelSelector:
+    """A label selector as Kubernetes serialises it (``matchLabels``, ``matchExpressions``), as a domain value."""
     if not isinstance(document, Mapping):
         raise _Malformed("a clusterRoleSelector must be a mapping")
     expressions = tuple(
@@ -123,7 +124,7 @@ def _add(snapshot: dict[str, list[Any]], document: Mapping[str, Any]) -> None:
     namespace = "" if kind.startswith("Cluster") else _field(metadata, "namespace", str, at="metadata.")
     if kind == "ClusterRole":
         aggregation = _field(document, "aggregationRule", dict, {})
-        selectors = tuple(_selector(s) for s in _field(aggregation, "clusterRoleSelectors", list, []))
+        selectors = tuple(label_selector(s) for s in _field(aggregation, "clusterRoleSelectors", list, []))
         snapshot[kind].append(ClusterRoleDef(name, _rules(document), labels, selectors))
     elif kind == "Role":
         snapshot[kind].append(RoleDef(namespace, name, _rules(document), labels))

@@ -8,7 +8,7 @@ not filled the role in yet. Implements :class:`kubejit.ports.RoleRules`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,11 @@ from lightkube.models.meta_v1 import LabelSelector
 from lightkube.models.rbac_v1 import PolicyRule as KubePolicyRule
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, Role
 
+from kubejit.adapters.kube.rbac_dump import label_selector
 from kubejit.domain.errors import InvalidInput, NotFound, Unavailable
 from kubejit.domain.policy import RoleKind, RoleSource
 from kubejit.domain.rbac import PolicyRule
+from kubejit.domain.standing_access import selector_matches
 
 
 def _rule(rule: KubePolicyRule) -> PolicyRule:
@@ -33,30 +35,6 @@ def _rule(rule: KubePolicyRule) -> PolicyRule:
         resource_names=tuple(rule.resourceNames or ()),
         non_resource_urls=tuple(rule.nonResourceURLs or ()),
     )
-
-
-def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
-    """Kubernetes label selector semantics (matchLabels AND every matchExpression)."""
-    for key, value in (selector.matchLabels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.matchExpressions or []:
-        present = expression.key in labels
-        values = set(expression.values or ())
-        match expression.operator:
-            case "In":
-                ok = present and labels[expression.key] in values
-            case "NotIn":
-                ok = not present or labels[expression.key] not in values
-            case "Exists":
-                ok = present
-            case "DoesNotExist":
-                ok = not present
-            case _:
-                return False
-        if not ok:
-            return False
-    return True
 
 
 class ClusterRoleRules:
@@ -105,8 +83,9 @@ class ClusterRoleRules:
             self._all_cluster_roles = list(self._client.list(ClusterRole))
         chosen: list[Any] = []
         for selector in selectors:
+            wanted = label_selector(selector.to_dict())  # the scan's matcher: one meaning of a selector
             for role in self._all_cluster_roles:
                 labels = (role.metadata.labels if role.metadata else None) or {}
-                if selector_matches(selector, labels) and role not in chosen:
+                if selector_matches(wanted, labels) and role not in chosen:
                     chosen.append(role)
         return chosen

@@ -188,7 +188,7 @@ class Caller:
     def id_token(self) -> str:
         if self.session is None:
             return self.token
-        return login_sessions.current_id_token(self.server, self.env)
+        return login_sessions.session_id_token(self.session)  # the session found above: not looked up again
 
 
 def credential(grant: str, env: Mapping[str, str], *, warn: IO[str] | None = None) -> tuple[str, int]:

@@ -85,8 +85,9 @@ def forward_headers(headers: Headers, allowed: Allowed, upgrade: bytes | None, u
         if name not in _HOP_BY_HOP and name != b"authorization" and not name.startswith(_STRIPPED_PREFIXES)
     ]
     forwarded.append((b"host", f"{upstream.host}:{upstream.port}".encode()))
-    if upstream.bearer:
-        forwarded.append((b"authorization", f"Bearer {upstream.bearer}".encode()))
+    token = upstream.bearer  # in a pod, a look at the mounted token file: once per request
+    if token:
+        forwarded.append((b"authorization", f"Bearer {token}".encode()))
     impersonation = [(b"impersonate-user", allowed.cluster_user.encode())]
     impersonation += [(b"impersonate-group", group.encode()) for group in allowed.cluster_groups]
     if not all(header_safe(value) for _, value in impersonation):
