@@ -190,6 +190,11 @@ POSITIVE: list[tuple[str, Severity, list[PolicyRule], bool]] = [
     ("network-redirect", MEDIUM, [rule("create", "discovery.k8s.io", "endpointslices")], False),
     ("network-redirect", MEDIUM, [rule("create", "", "endpoints")], True),  # traffic, no identity: no raise
     ("network-redirect", MEDIUM, [rule("patch", "", "services", names=["web"])], False),  # never below medium
+    ("secrets-write", HIGH, [rule("create", "", "secrets")], False),
+    ("secrets-write", HIGH, [rule("update", "", "secrets")], False),
+    ("secrets-write", HIGH, [rule("patch", "*", "*")], False),
+    ("secrets-write", CRITICAL, [rule("patch", "", "secrets")], True),  # every namespace's ServiceAccounts
+    ("secrets-write", MEDIUM, [rule("update", "", "secrets", names=["db"])], False),
 ]
 
 
@@ -249,6 +254,9 @@ NEGATIVE: list[tuple[str, list[PolicyRule]]] = [
     ("service and endpoint reads", [rule(READ, ["", "discovery.k8s.io"], ["services", "endpoints", "endpointslices"])]),
     ("service deletes", [rule(["delete", "deletecollection"], "", ["services", "endpoints"])]),
     ("service create with resourceNames never matches", [rule("create", "", "services", names=["web"])]),
+    ("secret deletes", [rule(["delete", "deletecollection"], "", "secrets")]),
+    ("secret create with resourceNames never matches", [rule("create", "", "secrets", names=["db"])]),
+    ("secrets in another apiGroup, written", [rule(["create", "patch"], "apps", "secrets")]),
     ("endpointslices in the core group", [rule("create", "", "endpointslices")]),
     ("discovery URLs", [urls("get", "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/version", "/openapi/*")]),
     ("exact sensitive URL without wildcard", [urls("get", "/metrics")]),
@@ -717,6 +725,7 @@ def test_risk_ids_keep_their_contract_values() -> None:
         "apiservice-write",
         "crd-write",
         "network-redirect",
+        "secrets-write",
     ]
     assert [str(risk_id) for risk_id in RiskId] == contract
     assert RiskId.parse("secrets-read") is RiskId.SECRETS_READ

@@ -93,6 +93,9 @@ pods_attach = Grants(STREAM, PODS_ATTACH)
 pods_create = Grants(START, PODS)
 workloads_create = Grants(START, WORKLOADS)
 serviceaccount_token = Grants(("create",), SERVICEACCOUNT_TOKENS)
+# A Secret of type kubernetes.io/service-account-token, annotated with a ServiceAccount's name, is filled in
+# by the token controller (create), or an existing Secret is turned into one (update/patch).
+secrets_write = Grants(("create", "update", "patch"), SECRETS)
 persistentvolume_create = Grants(("create",), PERSISTENTVOLUMES)
 # Relabelling a namespace (create carries no name a RoleBinding could match, and a new namespace holds nothing yet).
 namespace_write = Grants(("update", "patch"), NAMESPACES)

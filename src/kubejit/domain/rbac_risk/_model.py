@@ -58,6 +58,7 @@ class RiskId(StrEnum):
     APISERVICE_WRITE = "apiservice-write"
     CRD_WRITE = "crd-write"
     NETWORK_REDIRECT = "network-redirect"
+    SECRETS_WRITE = "secrets-write"
 
     @classmethod
     def parse(cls, text: str) -> RiskId | None:

@@ -217,6 +217,18 @@ _ENTRIES: tuple[Risk, ...] = (
         cluster_wide=None,
         narrowed_by_names=True,
     ),
+    # Minting a token through a Secret rather than the TokenRequest API: the same reach as serviceaccount-token.
+    # The token lives until the Secret is deleted (long-lived), and reading it back needs get on the Secret or
+    # a pod mounting it; writing Secrets is enough to plant one, so the write alone is the finding.
+    Risk(
+        RiskId.SECRETS_WRITE,
+        _H,
+        "can create a Secret of type kubernetes.io/service-account-token for any ServiceAccount in the namespace, "
+        "which the token controller fills with a long-lived token of that ServiceAccount",
+        check.secrets_write,
+        cluster_wide=_C,
+        narrowed_by_names=True,
+    ),
     # The paths below reach no credential directly; each takes away a guardrail or turns traffic or
     # workloads towards the holder. In every namespace they reach no more than in one (namespaces and nodes
     # are cluster-scoped; kube-system already runs privileged), so none is raised cluster-wide.
