@@ -190,6 +190,7 @@ POSITIVE: list[tuple[str, Severity, list[PolicyRule], bool]] = [
     ("network-redirect", MEDIUM, [rule("create", "discovery.k8s.io", "endpointslices")], False),
     ("network-redirect", MEDIUM, [rule("create", "", "endpoints")], True),  # traffic, no identity: no raise
     ("network-redirect", MEDIUM, [rule("patch", "", "services", names=["web"])], False),  # never below medium
+    ("network-redirect", MEDIUM, [rule(["update", "patch"], "", "pods/status")], False),  # pod IPs feed endpoints
     ("secrets-write", HIGH, [rule("create", "", "secrets")], False),
     ("secrets-write", HIGH, [rule("update", "", "secrets")], False),
     ("secrets-write", HIGH, [rule("patch", "*", "*")], False),
@@ -223,7 +224,6 @@ NEGATIVE: list[tuple[str, list[PolicyRule]]] = [
     ("get on pods", [rule("get", "", "pods")]),
     ("list on configmaps", [rule("list", "", "configmaps")]),
     ("pods/log only", [rule(READ, "", "pods/log")]),
-    ("pods/status writes", [rule(["update", "patch"], "", "pods/status")]),
     ("secrets in another apiGroup", [rule(READ, "apps", "secrets")]),
     ("secrets spelled differently", [rule(READ, "", "Secrets")]),
     ("exec in another apiGroup", [rule("create", "apps", "pods/exec")]),

@@ -119,7 +119,8 @@ def webhook_config(rule: PolicyRule, _profile: Profile) -> bool | Match:
 
 
 def network_redirect(rule: PolicyRule, _profile: Profile) -> bool:
-    """Creating or editing a Service (externalIPs), its Endpoints or EndpointSlices, or its load balancer status."""
+    """Creating or editing a Service (externalIPs), its Endpoints or EndpointSlices, its load balancer status, or the
+    status of the pods behind it."""
     return grants(rule, START, SERVICE_ROUTES) or grants(rule, ("update", "patch"), SERVICE_STATUS)
 
 

@@ -133,10 +133,12 @@ NODES: tuple[Target, ...] = ((CORE, "nodes", ""), (CORE, "nodes", "status"))
 APISERVICES: tuple[Target, ...] = ((APIREGISTRATION, "apiservices", ""),)
 CRDS: tuple[Target, ...] = ((APIEXTENSIONS, "customresourcedefinitions", ""),)
 # Where a Service's traffic goes: its spec (externalIPs, type ExternalName), its endpoints, and the load balancer
-# address in its status (CVE-2020-8554 is both of the first and the last).
+# address in its status (CVE-2020-8554 is both of the first and the last), and the pods' status behind its endpoints.
 SERVICE_ROUTES: tuple[Target, ...] = (
     (CORE, "services", ""),
     (CORE, "endpoints", ""),
     (DISCOVERY, "endpointslices", ""),
 )
-SERVICE_STATUS: tuple[Target, ...] = ((CORE, "services", "status"),)
+# A pod's status holds the IPs (and the readiness) its Services' endpoints are built from; writing it also
+# relabels the pod into another Service's selector.
+SERVICE_STATUS: tuple[Target, ...] = ((CORE, "services", "status"), (CORE, "pods", "status"))

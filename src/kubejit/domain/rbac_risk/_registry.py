@@ -271,7 +271,8 @@ _ENTRIES: tuple[Risk, ...] = (
     Risk(
         RiskId.NETWORK_REDIRECT,
         _M,  # traffic, no identity (CVE-2020-8554 is rated medium); TLS with verified certificates still holds
-        "can point Services at any address (externalIPs, Endpoints, EndpointSlices, load balancer status) and so "
+        "can point Services at any address (externalIPs, Endpoints, EndpointSlices, load balancer status, or the IPs "
+        "and labels in a pod's status) and so "
         "intercept traffic meant for other workloads, cluster-wide (CVE-2020-8554)",
         check.network_redirect,
         cluster_wide=None,
