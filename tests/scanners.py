@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,11 @@ class RbacPolice:
 
 @dataclass(frozen=True)
 class KubiScan:
-    """A KubiScan checkout to run with this Python."""
+    """A KubiScan checkout, run with its own virtualenv's Python (``.venv`` in the checkout, holding its
+    requirements.txt) or, without one, with this Python."""
 
     script: Path
+    python: Path
 
 
 def rbac_police() -> RbacPolice:
@@ -127,7 +130,8 @@ def kubiscan() -> KubiScan:
     script = Path(given) / "KubiScan.py"
     if not script.is_file():
         raise ScannerUnavailable(f"KUBEJIT_KUBISCAN={given} holds no KubiScan.py", refused_by_registry=False)
-    return KubiScan(script)
+    own = script.parent / ".venv" / "bin" / "python"
+    return KubiScan(script, own if own.is_file() else Path(sys.executable))
 
 
 def rbac_police_violations(report: dict[str, object]) -> set[tuple[str, str, str]]:
