@@ -5,10 +5,11 @@ into an :class:`RbacSnapshot` (``kubejit.adapters.kube.rbac_dump``) and calls :f
 resolved to its subjects and its role's effective rules (aggregated ClusterRoles resolved from their label
 selectors), and those rules are judged by the same risk analysis as a profile in ``kubejit policy check``
 (``kubejit.domain.rbac_risk``): cluster-wide for a ClusterRoleBinding, namespaced for a RoleBinding. The
-pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says which).
+pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says which). Subjects that can act as
+a risky ServiceAccount through pods or its token get derived findings (``_reach``).
 
 Behind this API: ``_model`` (the values), ``_aggregation`` (label selectors and aggregated rules),
-``_defaults`` (what counts as a system default) and ``_scan``.
+``_defaults`` (what counts as a system default), ``_reach`` (acting as ServiceAccounts), ``_scan``.
 """
 
 from kubejit.domain.standing_access._aggregation import selector_matches
@@ -19,7 +20,9 @@ from kubejit.domain.standing_access._model import (
     ClusterRoleDef,
     Grant,
     LabelSelector,
+    PodDef,
     RbacSnapshot,
+    ReachedAccount,
     RoleDef,
     RoleKind,
     RoleRef,
@@ -38,7 +41,9 @@ __all__ = [
     "ClusterRoleDef",
     "Grant",
     "LabelSelector",
+    "PodDef",
     "RbacSnapshot",
+    "ReachedAccount",
     "RoleDef",
     "RoleKind",
     "RoleRef",

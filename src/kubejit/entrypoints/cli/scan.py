@@ -20,7 +20,16 @@ from rich.table import Table
 from kubejit.adapters.kube.rbac_dump import read_cluster, read_dump
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac_risk import Severity
-from kubejit.domain.standing_access import BindingDef, Grant, RbacSnapshot, ScanReport, StandingFinding, scan
+from kubejit.domain.standing_access import (
+    BindingDef,
+    Grant,
+    RbacSnapshot,
+    ReachedAccount,
+    ScanReport,
+    StandingFinding,
+    Subject,
+    scan,
+)
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
 from kubejit.entrypoints.cli.output import print_json
 
@@ -98,13 +107,24 @@ def _binding_json(binding: BindingDef) -> dict[str, Any]:
     }
 
 
+def _subject_json(subject: Subject) -> dict[str, Any]:
+    return {"kind": str(subject.kind), "name": subject.name, "namespace": subject.namespace or None}
+
+
 def _grant_json(grant: Grant) -> dict[str, Any]:
-    subject = {
-        "kind": str(grant.subject.kind),
-        "name": grant.subject.name,
-        "namespace": grant.subject.namespace or None,
+    return {"subject": _subject_json(grant.subject), "binding": _binding_json(grant.binding)}
+
+
+def _reached_json(reached: ReachedAccount) -> dict[str, Any]:
+    return {
+        "serviceAccount": _subject_json(reached.account),
+        "through": str(reached.through),
+        "binding": _binding_json(reached.binding),
+        "runningPodsOnly": reached.running_pods_only,
+        "pods": list(reached.pods),
+        "gains": [str(risk.id) for risk in reached.gained],
+        "accountBinding": _binding_json(reached.account_binding),
     }
-    return {"subject": subject, "binding": _binding_json(grant.binding)}
 
 
 def _finding_json(finding: StandingFinding) -> dict[str, Any]:
@@ -116,6 +136,7 @@ def _finding_json(finding: StandingFinding) -> dict[str, Any]:
         "details": [
             {"id": str(f.id), "severity": str(f.severity), "rule": str(f.rule), "why": f.why} for f in finding.findings
         ],
+        "actsAs": [_reached_json(reached) for reached in finding.acts_as] or None,
     }
 
 
