@@ -9,7 +9,8 @@ pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says wh
 a risky ServiceAccount through pods or its token get derived findings (``_reach``).
 
 Behind this API: ``_model`` (the values), ``_aggregation`` (label selectors and aggregated rules),
-``_defaults`` (what counts as a system default), ``_reach`` (acting as ServiceAccounts), ``_scan``.
+``_defaults`` (what counts as a system default), ``_reach`` (acting as ServiceAccounts), ``_scan``, and
+``_suggest`` (the profiles that would replace the standing bindings: ``kubejit scan --suggest``).
 """
 
 from kubejit.domain.standing_access._aggregation import selector_matches
@@ -33,8 +34,10 @@ from kubejit.domain.standing_access._model import (
     SubjectKind,
 )
 from kubejit.domain.standing_access._scan import scan
+from kubejit.domain.standing_access._suggest import APPROVERS_PLACEHOLDER, SuggestedProfile, suggest_profiles
 
 __all__ = [
+    "APPROVERS_PLACEHOLDER",
     "BOOTSTRAP_LABEL",
     "BindingDef",
     "BindingKind",
@@ -52,7 +55,9 @@ __all__ = [
     "StandingFinding",
     "Subject",
     "SubjectKind",
+    "SuggestedProfile",
     "is_system_default",
     "scan",
     "selector_matches",
+    "suggest_profiles",
 ]

@@ -2,8 +2,10 @@
 
 Every binding is resolved to its subjects, and its role's rules are judged by the risk analysis of ``kubejit
 policy check`` (:mod:`kubejit.domain.standing_access`). Kubernetes' own defaults are counted apart
-(``--show-defaults`` lists them). Exit codes: 0, or 1 with ``--fail-on SEVERITY`` when a finding of that
-severity or worse exists; 2 for bad arguments or an unreadable dump; 3 when the cluster cannot be read.
+(``--show-defaults`` lists them). ``--suggest FILE|-`` also writes the policy whose profiles would replace
+the standing bindings (:mod:`.scan_suggest`); with ``-`` the policy is stdout's and the report is not
+printed. Exit codes: 0, or 1 with ``--fail-on SEVERITY`` when a finding of that severity or worse exists; 2
+for bad arguments or an unreadable dump; 3 when the cluster cannot be read.
 Registered by :mod:`kubejit.entrypoints.cli.main`.
 """
 
@@ -29,9 +31,11 @@ from kubejit.domain.standing_access import (
     StandingFinding,
     Subject,
     scan,
+    suggest_profiles,
 )
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
 from kubejit.entrypoints.cli.output import print_json
+from kubejit.entrypoints.cli.scan_suggest import write_suggestion
 
 _FORMATS = ("table", "text", "json")  # text: the name the other commands give their table
 _out = Console(highlight=False, soft_wrap=True)
@@ -79,13 +83,28 @@ def scan_command(
     show_defaults: Annotated[
         bool, typer.Option("--show-defaults", help="Also list Kubernetes' own default bindings (table output).")
     ] = False,
+    suggest: Annotated[
+        str | None,
+        typer.Option(
+            "--suggest",
+            metavar="FILE|-",
+            help="Write a kubejit policy whose profiles would replace the standing bindings (-: to stdout).",
+        ),
+    ] = None,
 ) -> None:
     """List standing risky access: each subject's bindings that open an escalation path, the worst first."""
     if output not in _FORMATS:
         raise InvalidInput(f"-o {output!r} is not supported: use -o table or -o json")
+    if suggest is not None and (not suggest or (suggest.startswith("-") and suggest != "-")):
+        raise InvalidInput(f"--suggest {suggest!r}: name the file to write the policy to, or - for stdout")
     threshold = _threshold(fail_on)
     report = scan(_snapshot(kubeconfig, from_file))
-    if output == "json":
+    if suggest is not None:
+        source = str(from_file if from_file is not None else kubeconfig)
+        write_suggestion(suggest_profiles(report.findings), suggest, source=source)
+    if suggest == "-":
+        pass  # the policy is stdout's
+    elif output == "json":
         print_json(_report_json(report))
     else:
         _print_table(report, show_defaults=show_defaults)
