@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from kubejit.adapters.kube.rbac_dump import read_cluster, read_dump
 from kubejit.domain.errors import InvalidInput
@@ -36,9 +33,9 @@ from kubejit.domain.standing_access import (
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
 from kubejit.entrypoints.cli.output import print_json
 from kubejit.entrypoints.cli.scan_suggest import write_suggestion
+from kubejit.entrypoints.cli.scan_table import print_table
 
 _FORMATS = ("table", "text", "json")  # text: the name the other commands give their table
-_out = Console(highlight=False, soft_wrap=True)
 
 
 def _snapshot(kubeconfig: Path | None, from_file: Path | None) -> RbacSnapshot:
@@ -107,7 +104,7 @@ def scan_command(
     elif output == "json":
         print_json(_report_json(report))
     else:
-        _print_table(report, show_defaults=show_defaults)
+        print_table(report, show_defaults=show_defaults)
     worst = report.worst()
     failed = threshold is not None and worst is not None and worst.rank >= threshold.rank
     raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
@@ -168,49 +165,6 @@ def _report_json(report: ScanReport) -> dict[str, Any]:
         },
         "missingRoles": [_binding_json(binding) for binding in report.missing_roles],
     }
-
-
-_SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow"}
-
-
-def _findings_table(findings: tuple[StandingFinding, ...]) -> Table:
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
-    for column in ("SUBJECT", "KIND", "BINDING", "ROLE", "SCOPE", "RISKS", "SEVERITY", "PATH"):
-        table.add_column(column, overflow="fold")
-    for finding in findings:
-        subject = finding.subject
-        name = f"{subject.namespace}/{subject.name}" if subject.namespace else subject.name
-        severity = finding.severity
-        table.add_row(
-            escape(name),
-            str(subject.kind),
-            escape(f"{finding.binding.kind}/{finding.binding.name}"),
-            escape(str(finding.role)),
-            escape(finding.binding.scope),
-            ", ".join(finding.risk_ids),
-            f"[{_SEVERITY_STYLE[severity]}]{severity}[/]",
-            escape(finding.path),
-        )
-    return table
-
-
-def _print_table(report: ScanReport, *, show_defaults: bool) -> None:
-    if report.findings:
-        _out.print(_findings_table(report.findings))
-    counts = {severity: sum(f.severity is severity for f in report.findings) for severity in Severity}
-    summary = ", ".join(f"{count} {severity}" for severity, count in counts.items() if count) or "none"
-    _out.print(f"\nfindings: {len(report.findings)} ({summary})")
-    _out.print(
-        f"system defaults (not findings): {len(report.system_defaults)}"
-        + ("" if show_defaults else " (--show-defaults lists them)")
-    )
-    if show_defaults:
-        for grant in report.system_defaults:
-            binding = grant.binding
-            _out.print(f"  {escape(str(grant.subject))} via {escape(str(binding))} -> {escape(str(binding.role_ref))}")
-    for missing in report.missing_roles:
-        role = escape(str(missing.role_ref))
-        _out.print(f"[yellow]missing role:[/] {escape(str(missing))} names {role}, which does not exist")
 
 
 def register(app: typer.Typer) -> None:
