@@ -84,10 +84,17 @@ def _ways_in(finding: StandingFinding) -> Iterator[_Way]:
 
 @dataclass
 class _Account:
-    """A ServiceAccount with findings of its own: each risk with the binding that grants it."""
+    """A ServiceAccount with findings of its own: the worst finding of each risk id, with the binding that
+    grants it, the worst first (filled in by :meth:`_Accounts.add`, sorted once by :meth:`_Accounts.done`)."""
 
     subject: Subject
-    risks: list[tuple[Finding, BindingDef]] = field(default_factory=list)
+    worst: dict[RiskId, tuple[Finding, BindingDef]] = field(default_factory=dict)
+    risks: list[tuple[int, Finding, BindingDef]] = field(default_factory=list)  # (severity rank, ...)
+
+    def add(self, risk: Finding, binding: BindingDef) -> None:
+        known = self.worst.get(risk.id)
+        if known is None or risk.severity.rank > known[0].severity.rank:
+            self.worst[risk.id] = (risk, binding)
 
 
 class _Accounts:
@@ -100,7 +107,12 @@ class _Accounts:
             if subject.kind is SubjectKind.SERVICE_ACCOUNT:
                 accounts = self.by_namespace.setdefault(subject.namespace, {})
                 account = accounts.setdefault(subject.name, _Account(subject))
-                account.risks.extend((risk, finding.binding) for risk in finding.findings)
+                for risk in finding.findings:
+                    account.add(risk, finding.binding)
+        for accounts in self.by_namespace.values():
+            for account in accounts.values():
+                ordered = sorted(account.worst.values(), key=lambda pair: worst_first(pair[0]))
+                account.risks = [(risk.severity.rank, risk, binding) for risk, binding in ordered]
         self.pods_read = pods is not None
         self._pods: dict[str, list[PodDef]] = {}
         for pod in pods or ():
@@ -133,13 +145,7 @@ def _held(findings: Sequence[StandingFinding]) -> dict[RiskId, int]:
 
 def _gained(account: _Account, held: dict[RiskId, int]) -> list[tuple[Finding, BindingDef]]:
     """The account's risks worse than what the subject holds, the worst of each id, the worst first."""
-    worst: dict[RiskId, tuple[Finding, BindingDef]] = {}
-    for risk, binding in account.risks:
-        if risk.severity.rank > held.get(risk.id, 0):
-            known = worst.get(risk.id)
-            if known is None or risk.severity.rank > known[0].severity.rank:
-                worst[risk.id] = (risk, binding)
-    return sorted(worst.values(), key=lambda pair: worst_first(pair[0]))
+    return [(risk, binding) for rank, risk, binding in account.risks if rank > held.get(risk.id, 0)]
 
 
 def _merged(reached: Sequence[ReachedAccount]) -> tuple[Finding, ...]:
@@ -189,10 +195,13 @@ def _derived(
     actor: Subject, ways: Sequence[_Way], held: dict[RiskId, int], accounts: _Accounts
 ) -> StandingFinding | None:
     best: dict[Subject, ReachedAccount] = {}
-    for way in sorted(ways, key=lambda w: _STRENGTH[w.through]):  # each account by its strongest way
+    tried: set[Subject] = {actor}  # an account does not act as itself
+    distinct = {(w.through, w.names, w.running): w for w in reversed(ways)}  # many bindings, one way: the first
+    for way in sorted(distinct.values(), key=lambda w: _STRENGTH[w.through]):  # each account by its strongest
         for account, pods in accounts.reached_by(way):
-            if account.subject == actor or account.subject in best:
+            if account.subject in tried:
                 continue
+            tried.add(account.subject)
             gained = _gained(account, held)
             if gained:
                 risks = tuple(risk for risk, _ in gained)
