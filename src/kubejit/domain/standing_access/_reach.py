@@ -18,7 +18,7 @@ pods were not read, any account of the namespace ("any pod's"). Called by :mod:`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kubejit.domain.rbac import WILDCARD, PolicyRule
@@ -148,12 +148,12 @@ def _gained(account: _Account, held: dict[RiskId, int]) -> list[tuple[Finding, B
     return [(risk, binding) for rank, risk, binding in account.risks if rank > held.get(risk.id, 0)]
 
 
-def _merged(reached: Sequence[ReachedAccount]) -> tuple[Finding, ...]:
+def worst_of_each(risks: Iterable[Finding]) -> tuple[Finding, ...]:
+    """The worst finding of each risk id among ``risks``, the worst first."""
     worst: dict[RiskId, Finding] = {}
-    for account in reached:
-        for risk in account.gained:
-            if risk.id not in worst or risk.severity.rank > worst[risk.id].severity.rank:
-                worst[risk.id] = risk
+    for risk in risks:
+        if risk.id not in worst or risk.severity.rank > worst[risk.id].severity.rank:
+            worst[risk.id] = risk
     return tuple(sorted(worst.values(), key=worst_first))
 
 
@@ -213,7 +213,15 @@ def _derived(
     reached = sorted(best.values(), key=lambda r: (worst_first(r.gained[0]), _STRENGTH[r.through], str(r.account)))
     head = reached[0]
     path = path_through(actor, reached)
-    return StandingFinding(actor, head.binding, head.binding.role_ref, _merged(reached), path, tuple(reached))
+    all_gained = worst_of_each(risk for account in reached for risk in account.gained)
+    return StandingFinding(
+        actor,
+        head.binding,
+        head.binding.role_ref,
+        all_gained,
+        path,
+        tuple(reached),
+    )
 
 
 def derived_findings(direct: Sequence[StandingFinding], pods: Sequence[PodDef] | None) -> list[StandingFinding]:

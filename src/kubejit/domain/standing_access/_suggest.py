@@ -17,13 +17,13 @@ as an AccessPolicy.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kubejit.domain.identity_names import group_name_problem, user_name_problem
 from kubejit.domain.rbac_risk import Finding, RiskId, Severity
 from kubejit.domain.standing_access._model import BindingDef, RoleKind, RoleRef, StandingFinding, SubjectKind
-from kubejit.domain.standing_access._reach import worst_first
+from kubejit.domain.standing_access._reach import worst_of_each
 
 APPROVERS_PLACEHOLDER = "REPLACE-ME-approvers"
 _MAX_DURATION = {Severity.CRITICAL: "30m", Severity.HIGH: "1h", Severity.MEDIUM: "4h"}
@@ -102,15 +102,6 @@ def _name(role: RoleRef, key: _Key, taken: set[str]) -> str:
     return name
 
 
-def _worst_of_each(findings: Iterable[StandingFinding]) -> tuple[Finding, ...]:
-    worst: dict[RiskId, Finding] = {}
-    for finding in findings:
-        for risk in finding.findings:
-            if risk.id not in worst or risk.severity.rank > worst[risk.id].severity.rank:
-                worst[risk.id] = risk
-    return tuple(sorted(worst.values(), key=worst_first))
-
-
 def _profile(key: _Key, group: Sequence[StandingFinding], taken: set[str]) -> SuggestedProfile:
     requesters: dict[str, dict[str, None]] = {"users": {}, "groups": {}}
     left_out: dict[str, None] = {}
@@ -120,7 +111,7 @@ def _profile(key: _Key, group: Sequence[StandingFinding], taken: set[str]) -> Su
             left_out[name] = None
         else:
             requesters[field][name] = None
-    risks = _worst_of_each(group)
+    risks = worst_of_each(risk for finding in group for risk in finding.findings)
     role = group[0].role
     users, groups = tuple(sorted(requesters["users"])), tuple(sorted(requesters["groups"]))
     return SuggestedProfile(

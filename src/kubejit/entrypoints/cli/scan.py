@@ -69,7 +69,7 @@ def scan_command(
         Path | None,
         typer.Option(
             "--from-file",
-            help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json.",
+            help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings,pods -A -o json.",
         ),
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="Output format: table or json.")] = "table",
