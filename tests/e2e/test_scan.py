@@ -1,5 +1,7 @@
 """`kubejit scan` against the real control plane: risky bindings seeded with real kubectl are reported with
-the policy core's risk ids, and kube-apiserver's bootstrap defaults are counted apart, never as findings."""
+the policy core's risk ids, and kube-apiserver's bootstrap defaults are counted apart, never as findings; who
+can act as a risky ServiceAccount through pods gets a derived finding; `--suggest` writes a policy that the
+real `kubejit policy check` passes."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def seed(kubectl: Kubectl, namespace: str) -> None:
 
 
 def by_subject(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["subject"]["name"]: f for f in report["findings"]}
+    """Each subject's own (not derived) finding by the subject's name."""
+    return {f["subject"]["name"]: f for f in report["findings"] if not f["actsAs"]}
 
 
 def test_scan_reports_seeded_risky_bindings_and_not_the_defaults(
@@ -98,3 +101,87 @@ def test_a_dump_written_by_kubectl_scans_like_the_cluster(
     assert {f["subject"]["name"] for f in mine} == {"secret-readers", "deployer"}
     live_mine = [f for f in json.loads(live.stdout)["findings"] if f["binding"]["namespace"] == namespace]
     assert mine == live_mine
+
+
+@pytest.fixture
+def releaser(kubectl: Kubectl, namespace: str) -> Iterator[str]:
+    """ServiceAccount ``releaser`` in ``namespace``, bound cluster-wide to a role that creates
+    ClusterRoleBindings (removed afterwards), and a pod that runs as it (kwok keeps it running)."""
+    name = f"releaser-binds-{namespace}"
+    kubectl("create", "serviceaccount", "releaser", f"--namespace={namespace}")
+    kubectl("create", "clusterrole", name, "--verb=create", "--resource=clusterrolebindings.rbac.authorization.k8s.io")
+    kubectl("create", "clusterrolebinding", name, f"--clusterrole={name}", f"--serviceaccount={namespace}:releaser")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "build", "namespace": namespace},
+        "spec": {"serviceAccountName": "releaser", "containers": [{"name": "main", "image": "busybox"}]},
+    }
+    kubectl("apply", "-f", "-", input_text=json.dumps(pod))
+    yield name
+    kubectl("delete", "clusterrolebinding", name)
+    kubectl("delete", "clusterrole", name)
+
+
+def test_who_can_act_as_a_risky_service_account_through_pods(
+    devcluster: DevCluster, kubectl: Kubectl, namespace: str, releaser: str
+) -> None:
+    ns = f"--namespace={namespace}"
+    kubectl("create", "role", "pod-starter", "--verb=create", "--resource=pods", ns)
+    kubectl("create", "rolebinding", "starters", "--role=pod-starter", "--group=pod-starters", ns)
+    kubectl("create", "role", "shell", "--verb=create,get", "--resource=pods/exec", ns)
+    kubectl("create", "rolebinding", "shells", "--role=shell", "--group=shell-users", ns)
+    result = kubejit("scan", "--kubeconfig", str(devcluster.admin_kubeconfig), "-o", "json")
+    assert result.returncode == 0, result.stderr
+    derived = {f["subject"]["name"]: f for f in json.loads(result.stdout)["findings"] if f["actsAs"]}
+
+    starters = derived["pod-starters"]
+    assert starters["severity"] == "critical"
+    assert starters["risks"] == ["rbac-write"]
+    [reached] = starters["actsAs"]
+    assert reached["serviceAccount"] == {"kind": "ServiceAccount", "name": "releaser", "namespace": namespace}
+    assert (reached["through"], reached["accountBinding"]["name"]) == ("pods-create", releaser)
+    assert (
+        f"Group pod-starters (through RoleBinding {namespace}/starters) can create pods in namespace {namespace}, "
+        f"and a pod there can run as ServiceAccount {namespace}/releaser, whose ClusterRole {releaser}"
+    ) in starters["path"]
+
+    shells = derived["shell-users"]  # exec: the pods read from the cluster say which account it reaches
+    [reached] = shells["actsAs"]
+    assert (reached["through"], reached["pods"]) == ("pods-exec", [f"{namespace}/build"])
+    assert f"and pod {namespace}/build runs as ServiceAccount {namespace}/releaser" in shells["path"]
+
+
+def test_suggest_writes_a_policy_that_policy_check_passes(
+    devcluster: DevCluster, kubectl: Kubectl, namespace: str, admin_user: str, tmp_path: Path
+) -> None:
+    seed(kubectl, namespace)
+    kubeconfig = str(devcluster.admin_kubeconfig)
+    # This test's namespace and the cluster-scoped objects: the namespaces earlier tests left are being torn
+    # down meanwhile, and a Role that goes between the scan and the check would fail the check for it.
+    dump = tmp_path / "rbac.yaml"
+    cluster_scoped = kubectl("get", "clusterroles,clusterrolebindings", "-o", "yaml").stdout
+    dump.write_text(
+        cluster_scoped + "---\n" + kubectl("get", "roles,rolebindings", "-n", namespace, "-o", "yaml").stdout
+    )
+    target = tmp_path / "suggested.yaml"
+    result = kubejit("scan", "--from-file", str(dump), "--suggest", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "placeholder group REPLACE-ME-approvers" in result.stderr
+    text = target.read_text()
+    # the Role bound by a RoleBinding: a namespaced profile in that namespace, the group as requester
+    assert f"  - name: {namespace}-secret-getter\n" in text
+    assert f"    role:\n        name: secret-getter\n        namespace: {namespace}\n" in text
+    assert "groups:\n        - secret-readers" in text
+    # cluster-admin is refused, commented out under the reason
+    profile = text[text.index("    # - name: cluster-admin") :]
+    assert f"    #     - {admin_user}" in profile.split("# - name:")[1]
+    reason = text[: text.index("    # - name: cluster-admin")].rsplit("# cluster-admin: critical", 1)[1]
+    assert "NOT USABLE AS WRITTEN, so commented out: kubejit refuses a profile with critical risks" in reason
+
+    check = kubejit("policy", "check", str(target), "--kubeconfig", kubeconfig, "-o", "json")
+    assert check.returncode == 0, check.stdout + check.stderr
+    report = json.loads(check.stdout)
+    assert report["usable"] is True
+    analyzed = {p["name"] for p in report["profiles"]}
+    assert f"{namespace}-secret-getter" in analyzed

@@ -166,3 +166,50 @@ def test_typed_lists_and_arrays_read_like_a_list(dump: Path) -> None:
     snapshot = parse_dump(json.dumps(typed), source="x")
     assert [role.name for role in snapshot.cluster_roles] == ["secret-reader"]
     assert len(parse_dump(json.dumps(OBJECTS), source="x").role_bindings) == 2
+
+
+LONG_BINDING = "payments-platform-continuous-delivery-secrets-readers"  # 53 characters
+
+
+def test_the_table_reads_in_80_columns_grouped_by_subject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    objects = [
+        *OBJECTS,
+        binding("RoleBinding", LONG_BINDING, "secret-reader", [{"kind": "Group", "name": "devs"}], "ns"),
+    ]
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(objects))
+    monkeypatch.setenv("COLUMNS", "80")
+    assert run("--from-file", str(path)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert all(line == line.rstrip() for line in lines)  # no padding to copy along
+    assert lines.count("Group devs") == 1  # its two findings under one heading
+    assert any(line.startswith(f"high      RoleBinding ns/{LONG_BINDING}") for line in lines)  # whole
+    assert any(line.startswith("critical  ClusterRoleBinding alice-admin -> ClusterRole") for line in lines)
+
+
+def test_json_carries_the_derived_findings_accounts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = cluster_role("pod-runner", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}])
+    objects = [
+        *OBJECTS,
+        runner,
+        binding("RoleBinding", "dev-pods", "pod-runner", [{"kind": "Group", "name": "dev"}], "team"),
+    ]
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(objects))
+    assert run("--from-file", str(path), "-o", "json") == 0
+    report = json.loads(capsys.readouterr().out)
+    [derived] = [f for f in report["findings"] if f["actsAs"]]
+    assert derived["subject"]["name"] == "dev"
+    assert derived["risks"] == ["wildcard-verbs"]  # what ServiceAccount team/ci adds: configmaps, every verb
+    [reached] = derived["actsAs"]
+    assert reached["serviceAccount"] == {"kind": "ServiceAccount", "name": "ci", "namespace": "team"}
+    assert (reached["through"], reached["runningPodsOnly"], reached["gains"]) == (
+        "pods-create",
+        False,
+        ["wildcard-verbs"],
+    )
+    assert reached["accountBinding"]["name"] == "ci-cm"
+    assert all(f["actsAs"] is None for f in report["findings"] if f is not derived)

@@ -1,11 +1,12 @@
 """The RBAC objects ``kubejit scan`` reads, from a live cluster (lightkube, read-only) or from a dump file.
 
-A dump is what ``kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json`` (or ``-o yaml``)
-prints: a ``List`` of objects; a single ``...List``, a YAML stream of objects or a JSON/YAML array work too.
-Objects of other kinds are skipped. Both sources become the same plain values
-(:class:`kubejit.domain.standing_access.RbacSnapshot`) through one converter, so the file and the cluster read
-alike. A malformed object is refused with its position and name, never skipped. Called by ``kubejit scan``
-and the scan benchmark.
+A dump is what ``kubectl get clusterroles,roles,clusterrolebindings,rolebindings,pods -A -o json`` (or ``-o
+yaml``) prints: a ``List`` of objects; a single ``...List``, a YAML stream of objects or a JSON/YAML array work
+too. Objects of other kinds are skipped. Pods are optional: with them, exec and attach reach the ServiceAccounts
+of the pods that run; without any (a dump without pods, or a cluster that refuses to list them), any pod's.
+Both sources become the same plain values (:class:`kubejit.domain.standing_access.RbacSnapshot`) through one
+converter, so the file and the cluster read alike. A malformed object is refused with its position and name,
+never skipped. Called by ``kubejit scan`` and the scan benchmark.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import httpx2
 import yaml
 from lightkube import ApiError, Client
+from lightkube.resources.core_v1 import Pod
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, Role, RoleBinding
 
 from kubejit.adapters.kube.client import make_client
@@ -28,6 +30,7 @@ from kubejit.domain.standing_access import (
     BindingKind,
     ClusterRoleDef,
     LabelSelector,
+    PodDef,
     RbacSnapshot,
     RoleDef,
     RoleKind,
@@ -38,7 +41,7 @@ from kubejit.domain.standing_access import (
 )
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
-_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "Pod")
 
 
 class _Malformed(Exception):
@@ -122,7 +125,11 @@ def _add(snapshot: dict[str, list[Any]], document: Mapping[str, Any]) -> None:
     name = _field(metadata, "name", str, at="metadata.")
     labels = _labels(metadata)
     namespace = "" if kind.startswith("Cluster") else _field(metadata, "namespace", str, at="metadata.")
-    if kind == "ClusterRole":
+    if kind == "Pod":
+        spec = _field(document, "spec", dict, {})
+        account = _field(spec, "serviceAccountName", str, "", at="spec.") or "default"
+        snapshot[kind].append(PodDef(namespace, name, account))
+    elif kind == "ClusterRole":
         aggregation = _field(document, "aggregationRule", dict, {})
         selectors = tuple(label_selector(s) for s in _field(aggregation, "clusterRoleSelectors", list, []))
         snapshot[kind].append(ClusterRoleDef(name, _rules(document), labels, selectors))
@@ -151,6 +158,7 @@ def snapshot_of(objects: Iterable[Any], *, source: str) -> RbacSnapshot:
         tuple(lists["Role"]),
         tuple(lists["ClusterRoleBinding"]),
         tuple(lists["RoleBinding"]),
+        tuple(lists["Pod"]) if lists["Pod"] else None,  # no pod at all: pods were not read (or none run)
     )
 
 
@@ -185,7 +193,7 @@ def parse_dump(text: str, *, source: str) -> RbacSnapshot:
 
 
 def dump_command() -> str:
-    return "kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json"
+    return "kubectl get clusterroles,roles,clusterrolebindings,rolebindings,pods -A -o json"
 
 
 def read_dump(path: Path) -> RbacSnapshot:
@@ -197,8 +205,28 @@ def read_dump(path: Path) -> RbacSnapshot:
 
 
 def read_cluster(kubeconfig: Path) -> RbacSnapshot:
-    """The four lists from the cluster ``kubeconfig`` reaches (needs list on the four RBAC kinds)."""
+    """The four lists from the cluster ``kubeconfig`` reaches (needs list on the four RBAC kinds; pods are
+    read too where it may list them)."""
     return read_with(make_client(kubeconfig), source=str(kubeconfig))
+
+
+def _pods(client: Client) -> list[dict[str, Any]]:
+    """Each pod's name, namespace and ServiceAccount; none when the caller may not list pods (then exec and
+    attach are taken to reach any pod's ServiceAccount)."""
+    try:
+        return [
+            {
+                "kind": "Pod",
+                "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace},
+                "spec": {"serviceAccountName": pod.spec.serviceAccountName if pod.spec else None},
+            }
+            for pod in client.list(Pod, namespace="*", chunk_size=500)
+            if pod.metadata is not None
+        ]
+    except ApiError as error:
+        if error.status.code == 403:
+            return []
+        raise
 
 
 def read_with(client: Client, *, source: str) -> RbacSnapshot:
@@ -212,6 +240,7 @@ def read_with(client: Client, *, source: str) -> RbacSnapshot:
         ]
         for kind, items in listed:  # the lists are lazy: each is read here, page by page
             objects.extend({**item.to_dict(), "kind": kind} for item in items)
+        objects.extend(_pods(client))
     except ApiError as error:
         raise Unavailable(f"listing RBAC objects with {source} failed: {error.status.message}") from error
     except httpx2.HTTPError as error:

@@ -5,10 +5,12 @@ into an :class:`RbacSnapshot` (``kubejit.adapters.kube.rbac_dump``) and calls :f
 resolved to its subjects and its role's effective rules (aggregated ClusterRoles resolved from their label
 selectors), and those rules are judged by the same risk analysis as a profile in ``kubejit policy check``
 (``kubejit.domain.rbac_risk``): cluster-wide for a ClusterRoleBinding, namespaced for a RoleBinding. The
-pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says which).
+pairs that are Kubernetes' own defaults are counted apart (``_defaults`` says which). Subjects that can act as
+a risky ServiceAccount through pods or its token get derived findings (``_reach``).
 
 Behind this API: ``_model`` (the values), ``_aggregation`` (label selectors and aggregated rules),
-``_defaults`` (what counts as a system default) and ``_scan``.
+``_defaults`` (what counts as a system default), ``_reach`` (acting as ServiceAccounts), ``_scan``, and
+``_suggest`` (the profiles that would replace the standing bindings: ``kubejit scan --suggest``).
 """
 
 from kubejit.domain.standing_access._aggregation import selector_matches
@@ -19,7 +21,9 @@ from kubejit.domain.standing_access._model import (
     ClusterRoleDef,
     Grant,
     LabelSelector,
+    PodDef,
     RbacSnapshot,
+    ReachedAccount,
     RoleDef,
     RoleKind,
     RoleRef,
@@ -30,15 +34,19 @@ from kubejit.domain.standing_access._model import (
     SubjectKind,
 )
 from kubejit.domain.standing_access._scan import scan
+from kubejit.domain.standing_access._suggest import APPROVERS_PLACEHOLDER, SuggestedProfile, suggest_profiles
 
 __all__ = [
+    "APPROVERS_PLACEHOLDER",
     "BOOTSTRAP_LABEL",
     "BindingDef",
     "BindingKind",
     "ClusterRoleDef",
     "Grant",
     "LabelSelector",
+    "PodDef",
     "RbacSnapshot",
+    "ReachedAccount",
     "RoleDef",
     "RoleKind",
     "RoleRef",
@@ -47,7 +55,9 @@ __all__ = [
     "StandingFinding",
     "Subject",
     "SubjectKind",
+    "SuggestedProfile",
     "is_system_default",
     "scan",
     "selector_matches",
+    "suggest_profiles",
 ]

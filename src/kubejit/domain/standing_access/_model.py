@@ -113,24 +113,58 @@ class BindingDef:
 
 
 @dataclass(frozen=True)
+class PodDef:
+    """A pod as far as a scan cares: where it runs and as which ServiceAccount (``default`` when unset)."""
+
+    namespace: str
+    name: str
+    service_account: str = "default"
+
+
+@dataclass(frozen=True)
 class RbacSnapshot:
-    """The four lists a scan reads, as one cluster (or dump) holds them."""
+    """The four lists a scan reads, as one cluster (or dump) holds them, and the pods when they were read
+    (``None``: not read, so exec and attach are taken to reach any pod's ServiceAccount)."""
 
     cluster_roles: tuple[ClusterRoleDef, ...] = ()
     roles: tuple[RoleDef, ...] = ()
     cluster_role_bindings: tuple[BindingDef, ...] = ()
     role_bindings: tuple[BindingDef, ...] = ()
+    pods: tuple[PodDef, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ReachedAccount:
+    """A risky ServiceAccount that a derived finding's subject can act as through pods or its token."""
+
+    account: Subject
+    through: RiskId  # the subject's own risk that opens the way: pods-create, workloads-create, pods-exec, ...
+    binding: BindingDef  # the subject's binding that grants it
+    gained: tuple[Finding, ...]  # the account's risks the subject does not already hold as badly, the worst first
+    account_binding: BindingDef  # the account's binding that grants the worst of them
+    running_pods_only: bool = False  # exec, attach, an image swap: only the accounts pods already run as
+    pods: tuple[str, ...] = ()  # exec/attach with pods read: the running pods (namespace/name) that run as it
 
 
 @dataclass(frozen=True)
 class StandingFinding:
-    """One subject's standing risky access through one binding: the risks its role opens in the scope."""
+    """One subject's standing risky access through one binding: the risks its role opens in the scope.
+
+    A derived finding (``acts_as`` not empty) is a subject that can act as risky ServiceAccounts (through
+    pods or their tokens): ``binding`` and ``role`` are the subject's own that open the way, ``findings``
+    the risks it gains so, and ``acts_as`` each account reached, the worst first.
+    """
 
     subject: Subject
     binding: BindingDef
     role: RoleRef
     findings: tuple[Finding, ...]  # from kubejit.domain.rbac_risk, the worst first
     path: str  # the escalation path in one sentence
+    acts_as: tuple[ReachedAccount, ...] = ()
+
+    @property
+    def derived(self) -> bool:
+        return bool(self.acts_as)
 
     @property
     def severity(self) -> Severity:

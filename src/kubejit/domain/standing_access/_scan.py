@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac import PolicyRule
-from kubejit.domain.rbac_risk import Finding, RiskId, analyze
+from kubejit.domain.rbac_risk import Finding, analyze
 from kubejit.domain.standing_access._aggregation import ClusterRoleRules
 from kubejit.domain.standing_access._defaults import is_system_default
 from kubejit.domain.standing_access._model import (
@@ -25,6 +25,7 @@ from kubejit.domain.standing_access._model import (
     Subject,
     SubjectKind,
 )
+from kubejit.domain.standing_access._reach import derived_findings, worst_first
 
 _SERVICE_ACCOUNT_USER = "system:serviceaccount:"
 
@@ -59,7 +60,7 @@ def _analyzed(rules: tuple[PolicyRule, ...], binding: BindingDef) -> tuple[Findi
     except InvalidInput as error:
         raise InvalidInput(f"{binding.role_ref} (bound by {binding}): {error}") from error
     # cluster-admin leads its severity (it says all the others at once); then the analysis's order, kept stable.
-    return tuple(sorted(findings, key=lambda f: (-f.severity.rank, f.id is not RiskId.CLUSTER_ADMIN)))
+    return tuple(sorted(findings, key=worst_first))
 
 
 def _subject(subject: Subject, binding: BindingDef) -> Subject:
@@ -86,7 +87,8 @@ def _bindings(snapshot: RbacSnapshot) -> Iterator[BindingDef]:
 
 
 def scan(snapshot: RbacSnapshot) -> ScanReport:
-    """Every risky (binding, subject) pair as a finding, the worst first; system defaults and bindings of
+    """Every risky (binding, subject) pair as a finding, and the subjects that can act as risky
+    ServiceAccounts through pods (``_reach``), the worst first; system defaults and bindings of
     missing roles apart. Raises ``InvalidInput`` for a role whose rules the analysis cannot judge."""
     roles = _Roles(snapshot)
     found: list[StandingFinding] = []
@@ -103,6 +105,7 @@ def scan(snapshot: RbacSnapshot) -> ScanReport:
             elif findings:
                 path = path_sentence(subject, binding, findings[0])
                 found.append(StandingFinding(subject, binding, binding.role_ref, findings, path))
+    found.extend(derived_findings(found, snapshot.pods))
     return ScanReport(tuple(_sorted(found)), tuple(defaults), tuple(missing))
 
 
@@ -113,5 +116,5 @@ def _resolved_subjects(binding: BindingDef) -> Iterable[Subject]:
 def _sorted(findings: Iterable[StandingFinding]) -> list[StandingFinding]:
     return sorted(
         findings,
-        key=lambda f: (-f.severity.rank, f.binding.scope != "cluster", str(f.subject), str(f.binding)),
+        key=lambda f: (-f.severity.rank, f.binding.scope != "cluster", str(f.subject), str(f.binding), f.derived),
     )

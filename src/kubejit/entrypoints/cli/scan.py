@@ -2,8 +2,10 @@
 
 Every binding is resolved to its subjects, and its role's rules are judged by the risk analysis of ``kubejit
 policy check`` (:mod:`kubejit.domain.standing_access`). Kubernetes' own defaults are counted apart
-(``--show-defaults`` lists them). Exit codes: 0, or 1 with ``--fail-on SEVERITY`` when a finding of that
-severity or worse exists; 2 for bad arguments or an unreadable dump; 3 when the cluster cannot be read.
+(``--show-defaults`` lists them). ``--suggest FILE|-`` also writes the policy whose profiles would replace
+the standing bindings (:mod:`.scan_suggest`); with ``-`` the policy is stdout's and the report is not
+printed. Exit codes: 0, or 1 with ``--fail-on SEVERITY`` when a finding of that severity or worse exists; 2
+for bad arguments or an unreadable dump; 3 when the cluster cannot be read.
 Registered by :mod:`kubejit.entrypoints.cli.main`.
 """
 
@@ -13,19 +15,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from kubejit.adapters.kube.rbac_dump import read_cluster, read_dump
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.rbac_risk import Severity
-from kubejit.domain.standing_access import BindingDef, Grant, RbacSnapshot, ScanReport, StandingFinding, scan
+from kubejit.domain.standing_access import (
+    BindingDef,
+    Grant,
+    RbacSnapshot,
+    ReachedAccount,
+    ScanReport,
+    StandingFinding,
+    Subject,
+    scan,
+    suggest_profiles,
+)
 from kubejit.entrypoints.cli.errors import EXIT_OK, EXIT_REFUSED
 from kubejit.entrypoints.cli.output import print_json
+from kubejit.entrypoints.cli.scan_suggest import write_suggestion
+from kubejit.entrypoints.cli.scan_table import print_table
 
 _FORMATS = ("table", "text", "json")  # text: the name the other commands give their table
-_out = Console(highlight=False, soft_wrap=True)
 
 
 def _snapshot(kubeconfig: Path | None, from_file: Path | None) -> RbacSnapshot:
@@ -59,7 +69,7 @@ def scan_command(
         Path | None,
         typer.Option(
             "--from-file",
-            help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings -A -o json.",
+            help="Scan a dump: kubectl get clusterroles,roles,clusterrolebindings,rolebindings,pods -A -o json.",
         ),
     ] = None,
     output: Annotated[str, typer.Option("-o", "--output", help="Output format: table or json.")] = "table",
@@ -70,16 +80,31 @@ def scan_command(
     show_defaults: Annotated[
         bool, typer.Option("--show-defaults", help="Also list Kubernetes' own default bindings (table output).")
     ] = False,
+    suggest: Annotated[
+        str | None,
+        typer.Option(
+            "--suggest",
+            metavar="FILE|-",
+            help="Write a kubejit policy whose profiles would replace the standing bindings (-: to stdout).",
+        ),
+    ] = None,
 ) -> None:
     """List standing risky access: each subject's bindings that open an escalation path, the worst first."""
     if output not in _FORMATS:
         raise InvalidInput(f"-o {output!r} is not supported: use -o table or -o json")
+    if suggest is not None and (not suggest or (suggest.startswith("-") and suggest != "-")):
+        raise InvalidInput(f"--suggest {suggest!r}: name the file to write the policy to, or - for stdout")
     threshold = _threshold(fail_on)
     report = scan(_snapshot(kubeconfig, from_file))
-    if output == "json":
+    if suggest is not None:
+        source = str(from_file if from_file is not None else kubeconfig)
+        write_suggestion(suggest_profiles(report.findings), suggest, source=source)
+    if suggest == "-":
+        pass  # the policy is stdout's
+    elif output == "json":
         print_json(_report_json(report))
     else:
-        _print_table(report, show_defaults=show_defaults)
+        print_table(report, show_defaults=show_defaults)
     worst = report.worst()
     failed = threshold is not None and worst is not None and worst.rank >= threshold.rank
     raise typer.Exit(EXIT_REFUSED if failed else EXIT_OK)
@@ -98,13 +123,24 @@ def _binding_json(binding: BindingDef) -> dict[str, Any]:
     }
 
 
+def _subject_json(subject: Subject) -> dict[str, Any]:
+    return {"kind": str(subject.kind), "name": subject.name, "namespace": subject.namespace or None}
+
+
 def _grant_json(grant: Grant) -> dict[str, Any]:
-    subject = {
-        "kind": str(grant.subject.kind),
-        "name": grant.subject.name,
-        "namespace": grant.subject.namespace or None,
+    return {"subject": _subject_json(grant.subject), "binding": _binding_json(grant.binding)}
+
+
+def _reached_json(reached: ReachedAccount) -> dict[str, Any]:
+    return {
+        "serviceAccount": _subject_json(reached.account),
+        "through": str(reached.through),
+        "binding": _binding_json(reached.binding),
+        "runningPodsOnly": reached.running_pods_only,
+        "pods": list(reached.pods),
+        "gains": [str(risk.id) for risk in reached.gained],
+        "accountBinding": _binding_json(reached.account_binding),
     }
-    return {"subject": subject, "binding": _binding_json(grant.binding)}
 
 
 def _finding_json(finding: StandingFinding) -> dict[str, Any]:
@@ -116,6 +152,7 @@ def _finding_json(finding: StandingFinding) -> dict[str, Any]:
         "details": [
             {"id": str(f.id), "severity": str(f.severity), "rule": str(f.rule), "why": f.why} for f in finding.findings
         ],
+        "actsAs": [_reached_json(reached) for reached in finding.acts_as] or None,
     }
 
 
@@ -128,49 +165,6 @@ def _report_json(report: ScanReport) -> dict[str, Any]:
         },
         "missingRoles": [_binding_json(binding) for binding in report.missing_roles],
     }
-
-
-_SEVERITY_STYLE = {Severity.CRITICAL: "bold red", Severity.HIGH: "red", Severity.MEDIUM: "yellow"}
-
-
-def _findings_table(findings: tuple[StandingFinding, ...]) -> Table:
-    table = Table(box=None, pad_edge=False, show_header=True, header_style="dim")
-    for column in ("SUBJECT", "KIND", "BINDING", "ROLE", "SCOPE", "RISKS", "SEVERITY", "PATH"):
-        table.add_column(column, overflow="fold")
-    for finding in findings:
-        subject = finding.subject
-        name = f"{subject.namespace}/{subject.name}" if subject.namespace else subject.name
-        severity = finding.severity
-        table.add_row(
-            escape(name),
-            str(subject.kind),
-            escape(f"{finding.binding.kind}/{finding.binding.name}"),
-            escape(str(finding.role)),
-            escape(finding.binding.scope),
-            ", ".join(finding.risk_ids),
-            f"[{_SEVERITY_STYLE[severity]}]{severity}[/]",
-            escape(finding.path),
-        )
-    return table
-
-
-def _print_table(report: ScanReport, *, show_defaults: bool) -> None:
-    if report.findings:
-        _out.print(_findings_table(report.findings))
-    counts = {severity: sum(f.severity is severity for f in report.findings) for severity in Severity}
-    summary = ", ".join(f"{count} {severity}" for severity, count in counts.items() if count) or "none"
-    _out.print(f"\nfindings: {len(report.findings)} ({summary})")
-    _out.print(
-        f"system defaults (not findings): {len(report.system_defaults)}"
-        + ("" if show_defaults else " (--show-defaults lists them)")
-    )
-    if show_defaults:
-        for grant in report.system_defaults:
-            binding = grant.binding
-            _out.print(f"  {escape(str(grant.subject))} via {escape(str(binding))} -> {escape(str(binding.role_ref))}")
-    for missing in report.missing_roles:
-        role = escape(str(missing.role_ref))
-        _out.print(f"[yellow]missing role:[/] {escape(str(missing))} names {role}, which does not exist")
 
 
 def register(app: typer.Typer) -> None:
