@@ -39,6 +39,6 @@ Webhook = Annotated[AuthorizationWebhook, Depends(webhook_of)]
 
 
 @router.post(REVIEW_PATH)
-def review(webhook: Webhook, body: Annotated[Any, Body()] = None) -> dict[str, Any]:
+def authorization_review(webhook: Webhook, body: Annotated[Any, Body()] = None) -> dict[str, Any]:
     """The review answered: allowed, denied (by a guardrail) or no opinion (RBAC decides)."""
     return webhook.review(body)
