@@ -42,6 +42,7 @@ from kubejit.adapters.kube.role_rules import ClusterRoleRules
 from kubejit.adapters.kube.upstream import Upstream
 from kubejit.adapters.kube.upstream_config import upstream_from_kubeconfig, upstream_in_cluster
 from kubejit.adapters.metrics import BrokerMetrics, KeeperView
+from kubejit.adapters.no_bindings import NoBindings
 from kubejit.adapters.notify import WebhookNotifier, WebhookTarget
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.adapters.policy_watch import PolicyFileWatcher, content_digest
@@ -53,10 +54,11 @@ from kubejit.domain.errors import InvalidInput, KubejitError
 from kubejit.domain.grant_book import GrantBook
 from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
-from kubejit.ports import CheckpointStore, Clock, LeaderElection, Notification
+from kubejit.ports import CheckpointStore, Clock, Cluster, LeaderElection, Notification
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.audit_replay import seal_explained_rows
+from kubejit.services.authorization_webhook import AuthorizationWebhook
 from kubejit.services.gateway_access import GatewayAccess
 from kubejit.services.gateway_authentication import GatewayAuthentication, VerifiedGrantTokens
 from kubejit.services.gateway_feed import GatewayFeed
@@ -95,6 +97,7 @@ class Broker:
     metrics: BrokerMetrics
     clock: Clock
     gateway: GatewayFeed | None = None
+    authorization: AuthorizationWebhook | None = None  # kube-apiserver's authorization webhook, if configured
     _lease: LeaseElection | None = None
     _policy_watch: PolicyFileWatcher | None = None
     _loaded_digest: str | None = None  # the policy file's content as last loaded (or refused)
@@ -155,6 +158,11 @@ class Broker:
             log.error("policy reload failed, keeping the previous policy: %s", error)
             self._audit(AuditKind.POLICY_RELOAD_FAILED, {"file": str(self.config.policy_file), "error": str(error)})
             return
+        if self.authorization is not None:
+            try:
+                self.authorization.prepare()  # the new profiles' rules, resolved before a review needs them
+            except KubejitError as error:
+                log.warning("the authorization webhook resolves the new profiles' rules at its next review: %s", error)
         self._audit(
             AuditKind.POLICY_LOADED,
             {**_policy_facts(self.config.policy_file), "name": policy.name, "at": now.isoformat()},
@@ -231,7 +239,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         GrantReconciler(
             holder,
             store,
-            RbacBindings(client, instance=config.instance),
+            grant_cluster(config, RbacBindings(client, instance=config.instance)),
             clock,
             leader,
             notifier,
@@ -263,6 +271,10 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         gateway = GatewayFeed(
             holder, store, clock, signer, config.gateway.token_ttl, signer.public_jwks(), on_audit=checkpointer.moved
         )
+    authorization: AuthorizationWebhook | None = None
+    if config.authorization_webhook is not None:
+        authorization = AuthorizationWebhook(holder, store, clock, holder.role_rules)
+        authorization.prepare()
     broker = Broker(
         config,
         holder,
@@ -277,11 +289,22 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         metrics,
         clock,
         gateway,
+        authorization,
         lease,
         _loaded_digest=initial_digest,
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def grant_cluster(config: BrokerConfig, bindings: Cluster) -> Cluster:
+    """Where grants become access in the cluster: RBAC bindings, or none at all in authorization-webhook mode with
+    ``bindings: false`` (kube-apiserver asks the broker instead; the old bindings are still removed)."""
+    webhook = config.authorization_webhook
+    if webhook is not None and not webhook.bindings:
+        log.info("authorization-webhook mode without bindings: grants create no RBAC bindings")
+        return NoBindings(bindings)
+    return bindings
 
 
 def checkpoint_store(config: BrokerConfig, client_factory: Callable[[], Client]) -> CheckpointStore | None:

@@ -240,6 +240,21 @@ class GatewayLinkConfig(_Model):
     _ttl = field_validator("token_ttl", mode="before")(_duration)
 
 
+class AuthorizationWebhookConfig(_Model):
+    """Authorization-webhook mode: kube-apiserver asks the broker about each request of the users kubejit manages
+    (``POST /api/v1/authorization/review``, a SubjectAccessReview v1), and the profiles' guardrails apply to plain
+    kubectl too. docs/deployment.md ("Authorization webhook") has the AuthorizationConfiguration to give it."""
+
+    # sha256 (64 lower-case hex digits) of the bearer token in kube-apiserver's webhook kubeconfig; the broker
+    # refuses every review that does not present that token (401), so nobody else can probe who may do what.
+    client_token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # false (the default): grants create no RBAC bindings at all; the webhook is the only way a grant reaches the
+    # cluster, so a guardrail cannot be bypassed through RBAC. true: bindings are made too (RBAC mode and the
+    # webhook side by side, e.g. while moving from one to the other): RBAC then allows what the webhook leaves
+    # to it, and with failurePolicy NoOpinion a broker that cannot be reached leaves guardrails unenforced.
+    bindings: bool = False
+
+
 class ReconcileConfig(_Model):
     poll_interval: timedelta = timedelta(seconds=0.5)
     sweep_interval: timedelta = timedelta(seconds=10)
@@ -263,6 +278,8 @@ class BrokerConfig(_Model):
     notifications: NotificationsConfig = NotificationsConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     gateway: GatewayLinkConfig | None = None
+    # Serve kube-apiserver's authorization webhook (null: off, and the route answers 404).
+    authorization_webhook: AuthorizationWebhookConfig | None = None
     # The key that seals every request row (HMAC-SHA256), so that a row written behind the broker's back is never
     # a grant. It must not be readable by whoever can write the database. Default: request-seal.key in the
     # directory of the audit signing key (the broker's keys), created 0600 on first start.

@@ -7,7 +7,9 @@ production runs it, and is ready when its ``/readyz`` answers.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import yaml
 
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.process import ManagedProcess, free_port, wait_until_ready
+from kubejit.transport import trust_context
 
 _READY_TIMEOUT = 60.0
 
@@ -56,23 +59,29 @@ def broker_config(
     webhooks: list[dict[str, object]] | None = None,
     gateway: dict[str, object] | None = None,
     keys_dir: Path | None = None,
+    authorization_webhook: dict[str, object] | None = None,
+    serve_tls: bool = False,
 ) -> Path:
     """Write a BrokerConfig for the dev cluster into ``directory`` and return its path.
 
     ``gateway``, if given, is written as the config's ``gateway:`` section (url, caFile, signingKeyFile, tokenTtl,
-    clientTokenSha256). ``keys_dir`` holds the audit signing key and the request seal key (default: ``keys/`` in
-    ``directory``); replicas of one installation share it, as they would share a mounted Secret.
+    clientTokenSha256); ``authorization_webhook`` as its ``authorizationWebhook:`` section (see
+    :func:`authorization_webhook_section`). ``keys_dir`` holds the audit signing key and the request seal key
+    (default: ``keys/`` in ``directory``); replicas of one installation share it, as they would share a mounted Secret.
+    ``serve_tls``: the broker serves HTTPS with a certificate from the cluster's CA (kube-apiserver sends its webhook
+    token over HTTPS only).
     """
     directory.mkdir(parents=True, exist_ok=True)
     ca_file = directory / "dev-ca.crt"
     ca_file.write_bytes(cluster.ca.cert_pem)
-    document = {
+    listen: dict[str, object] = {"address": "127.0.0.1", "port": port or free_port()}
+    document: dict[str, object] = {
         "apiVersion": "kubejit.io/v1alpha1",
         "kind": "BrokerConfig",
         "policyFile": str(policy_file),
         "instance": instance,
         "databaseUrl": database_url or f"sqlite:///{directory / 'kubejit.db'}",
-        "listen": {"address": "127.0.0.1", "port": port or free_port()},
+        "listen": listen,
         "oidc": [
             {
                 "name": "dev",
@@ -97,9 +106,20 @@ def broker_config(
     }
     if gateway is not None:
         document["gateway"] = gateway
+    if authorization_webhook is not None:
+        document["authorizationWebhook"] = authorization_webhook
+    if serve_tls:
+        cert, key = cluster.ca.issue_server("kubejit-broker").write(directory, "broker-serving")
+        document["listen"] = {**listen, "tlsCertFile": str(cert), "tlsKeyFile": str(key)}
     path = directory / "kubejit.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
+
+
+def authorization_webhook_section(token: str, *, bindings: bool = False) -> dict[str, object]:
+    """The broker config's ``authorizationWebhook`` section for kube-apiserver presenting ``token`` (the one in the
+    :class:`~kubejit.devcluster.authorization.AuthorizationWebhook` the cluster was started with)."""
+    return {"clientTokenSha256": hashlib.sha256(token.encode()).hexdigest(), "bindings": bindings}
 
 
 def start_kubejit(command: str, config: Path, log_name: str, *, kubejit: Sequence[str] | None = None) -> ManagedProcess:
@@ -120,12 +140,16 @@ def start_kubejit(command: str, config: Path, log_name: str, *, kubejit: Sequenc
 def start_broker(config: Path, *, log_name: str = "broker", kubejit: Sequence[str] | None = None) -> BrokerProcess:
     """Start ``kubejit serve --config CONFIG`` and wait until it is ready (``kubejit``: see :func:`start_kubejit`)."""
     document = yaml.safe_load(config.read_text())
-    url = f"http://127.0.0.1:{document['listen']['port']}"
+    listen = document["listen"]
+    tls = bool(listen.get("tlsCertFile"))
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{listen['port']}"
+    # broker_config's certificates come from the cluster's CA, which it writes beside the config
+    verify: ssl.SSLContext | bool = trust_context(cafile=config.parent / "dev-ca.crt") if tls else True
     process = start_kubejit("serve", config, log_name, kubejit=kubejit)
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+            return httpx.get(f"{url}/readyz", timeout=1.0, verify=verify).status_code == 200
         except httpx.HTTPError:
             return False
 

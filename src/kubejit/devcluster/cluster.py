@@ -24,6 +24,7 @@ import httpx
 import yaml
 
 from kubejit.devcluster import binaries, configfiles
+from kubejit.devcluster.authorization import AuthorizationWebhook, authorization_configuration, webhook_kubeconfig
 from kubejit.devcluster.kwok import Kwok
 from kubejit.devcluster.oidc import (
     DEFAULT_ID_TOKEN_TTL_SECONDS,
@@ -102,6 +103,7 @@ class DevCluster:
         with_controllers: bool = True,
         with_scheduler: bool | None = None,
         audit_webhook: AuditWebhook | None = None,
+        authorization_webhook: AuthorizationWebhook | None = None,
         apiserver_args: Sequence[str] = (),
         extra_issuers: Sequence[configfiles.TrustedIssuer] = (),
         keep_state: bool = False,
@@ -113,6 +115,8 @@ class DevCluster:
         self.with_controllers = with_controllers
         self.with_scheduler = with_controllers if with_scheduler is None else with_scheduler
         self.audit_webhook = audit_webhook
+        # kubejit's authorization webhook before RBAC (--authorization-config), or RBAC alone (None).
+        self.authorization_webhook = authorization_webhook
         self.apiserver_args = tuple(apiserver_args)
         # Other OIDC issuers kube-apiserver trusts beside the dev issuer (settable until start(), e.g. to
         # Keycloak's, whose certificate comes from this cluster's CA).
@@ -328,7 +332,7 @@ class DevCluster:
             f"--tls-cert-file={serving_cert}",
             f"--tls-private-key-file={serving_key}",
             f"--client-ca-file={state / 'ca.crt'}",
-            "--authorization-mode=RBAC",
+            *self._authorization_flags(),
             f"--authentication-config={state / 'authentication.yaml'}",
             f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
             f"--service-account-key-file={state / 'sa.pub'}",
@@ -372,6 +376,20 @@ class DevCluster:
 
             wait_until_ready(process, ready, what="ready (/readyz)", timeout=_START_TIMEOUT)
             self._open_service_account_discovery(client)
+
+    def _authorization_flags(self) -> list[str]:
+        """RBAC alone, or (``authorization_webhook``) a structured AuthorizationConfiguration with kubejit's webhook
+        before RBAC; kube-apiserver takes one or the other, never both."""
+        webhook = self.authorization_webhook
+        if webhook is None:
+            return ["--authorization-mode=RBAC"]
+        kubeconfig = configfiles.write_yaml(
+            self.state_dir / "authorization-webhook.kubeconfig", webhook_kubeconfig(webhook), private=True
+        )
+        config = configfiles.write_yaml(
+            self.state_dir / "authorization.yaml", authorization_configuration(webhook, kubeconfig)
+        )
+        return [f"--authorization-config={config}"]
 
     # ---- the ServiceAccount issuer, as an OIDC issuer for kubejit (CI identities) ---------------------------
 
@@ -421,8 +439,11 @@ class DevCluster:
                     response = client.post("/apis/authentication.k8s.io/v1/selfsubjectreviews", json=review)
                 except httpx.HTTPError:
                     return False
-                return response.status_code == 201
+                return response.status_code in accepted_statuses
 
+            # With kubejit's webhook first and its broker not started yet, the review fails (500 under failurePolicy
+            # Deny, 403 under NoOpinion): the token was accepted all the same (one not yet trusted is a 401).
+            accepted_statuses = {201} if self.authorization_webhook is None else {201, 403, 500}
             wait_until_ready(self._processes[-1], accepted, what="accepting dev OIDC tokens", timeout=_START_TIMEOUT)
 
     def _write_kubeconfigs(self) -> None:

@@ -12,13 +12,13 @@ kube-apiserver still authorizes the impersonated user itself afterwards: the gat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
 from kubejit.domain.grant_book import ActiveGrant, GrantBook, not_active
-from kubejit.domain.guardrails import Decision, Effect, evaluate
+from kubejit.domain.guardrails import Decision, Effect, Guardrail, evaluate
 from kubejit.domain.pod_commands import RequestBody
 from kubejit.domain.policy import AccessPolicy, Identity, Profile, Scope
 from kubejit.domain.rbac import PolicyRule, rule_allows_non_resource, rule_allows_resource
@@ -41,6 +41,8 @@ DISCOVERY_PATHS = (
 _DISCOVERY = PolicyRule(("get",), non_resource_urls=DISCOVERY_PATHS)
 _STREAMING = frozenset({"exec", "attach", "portforward"})
 
+GuardrailCheck = Callable[[Sequence[Guardrail], RequestAttributes, RequestBody | None], Decision]
+
 
 @dataclass(frozen=True)
 class Allowed:
@@ -59,6 +61,9 @@ class GatewayAccess:
     policy: Callable[[], AccessPolicy]
     rules: Callable[[Profile], tuple[PolicyRule, ...]]  # the profile's effective rules (resolved at start)
     book: GrantBook
+    # How a profile's guardrails judge a request: the gateway sees bodies and exec commands and evaluates them
+    # all; the authorization webhook (services/authorization_webhook) sees neither and refuses what needs them.
+    guardrails_check: GuardrailCheck = evaluate
 
     def authorize(
         self,
@@ -107,7 +112,7 @@ class GatewayAccess:
         if self._rules_allow(attrs, profile) is not None:
             return False
         policy = self.policy()
-        return evaluate(policy.guardrails_of(profile), attrs, body).effect is not Effect.DENY
+        return self.guardrails_check(policy.guardrails_of(profile), attrs, body).effect is not Effect.DENY
 
     def _authorize(
         self, attrs: RequestAttributes, now: datetime, *, grant_id: str | None, user: str, body: RequestBody | None
@@ -132,7 +137,7 @@ class GatewayAccess:
             if problem is not None:
                 refusals.append(problem)
                 continue
-            decision = evaluate(policy.guardrails_of(profile), attrs, body)
+            decision = self.guardrails_check(policy.guardrails_of(profile), attrs, body)
             if decision.effect is Effect.DENY:
                 raise GuardrailRefusal(f"refused by guardrail {decision.rule}: {decision.message}")
             return self._allowed(policy, grant, decision)
