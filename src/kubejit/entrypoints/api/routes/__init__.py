@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kubejit.entrypoints.api.routes import audit, gateway, health, login, requests
+from kubejit.entrypoints.api.routes import audit, gateway, health, login, profiles, requests
 
-ROUTERS: tuple[APIRouter, ...] = (health.router, login.router, requests.router, gateway.router, audit.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    login.router,
+    requests.router,
+    gateway.router,
+    audit.router,
+    profiles.router,
+)
 
 __all__ = ["ROUTERS"]
