@@ -40,19 +40,21 @@ from kubejit.domain.rbac_risk import analyze
 NAME_LIMIT = 3  # at most this many distinct object names are kept as resourceNames
 _STREAMING = ("pods/exec", "pods/attach", "pods/portforward")  # a WebSocket GET is also authorized as create
 _DAYS = re.compile(r"(\d+)d(.*)")
+WINDOW_HINT = "write it like 30d, 7d12h, 12h or 90m"
 
 
 def parse_window(text: str) -> timedelta:
     """``--since``: a Go-style duration, optionally led by whole days (``30d``, ``7d12h``, ``90m``)."""
     value = text.strip()
     days = _DAYS.fullmatch(value)
-    if days is None:
-        return parse_duration(value)
-    total = timedelta(days=int(days.group(1)))
-    if days.group(2):
-        total += parse_duration(days.group(2))
+    try:
+        total = timedelta(days=int(days.group(1))) if days else parse_duration(value)
+        if days and days.group(2):
+            total += parse_duration(days.group(2))
+    except InvalidInput:
+        raise InvalidInput(f"{text!r} is not a time window: {WINDOW_HINT}") from None
     if total <= timedelta(0) or total > LONGEST:
-        raise InvalidInput(f"{text!r} is not a window kubejit can look back over: use 1d to 366d (e.g. 30d)")
+        raise InvalidInput(f"{text!r} is not a window kubejit can look back over: {WINDOW_HINT}, at most 366d")
     return total
 
 
@@ -333,3 +335,27 @@ def risks_no_longer_needed(facts: ProfileFacts, proposal: Sequence[PolicyRule]) 
     """The allowRisks ids the proposal no longer needs: accepted risks it does not open (remove them too)."""
     found = {str(f.id) for f in analyze(proposal, cluster_wide=facts.scope is Scope.CLUSTER) if f.blocking}
     return tuple(risk for risk, _ in facts.allow_risks if risk not in found)
+
+
+# ---- rules as the policy file (and RBAC) write them --------------------------------------------------------------
+
+
+def rule_as_written(rule: PolicyRule) -> dict[str, list[str]]:
+    """A rule with RBAC's field names (the policy file's too), in the order people write them."""
+    if rule.non_resource_urls:
+        return {"nonResourceURLs": list(rule.non_resource_urls), "verbs": list(rule.verbs)}
+    written = {"apiGroups": list(rule.api_groups), "resources": list(rule.resources)}
+    if rule.resource_names:
+        written["resourceNames"] = list(rule.resource_names)
+    return {**written, "verbs": list(rule.verbs)}
+
+
+def rule_from_written(fields: dict[str, list[str]]) -> PolicyRule:
+    """The inverse of :func:`rule_as_written`."""
+    return PolicyRule(
+        verbs=tuple(fields.get("verbs", ())),
+        api_groups=tuple(fields.get("apiGroups", ())),
+        resources=tuple(fields.get("resources", ())),
+        resource_names=tuple(fields.get("resourceNames", ())),
+        non_resource_urls=tuple(fields.get("nonResourceURLs", ())),
+    )

@@ -82,7 +82,7 @@ def _windows(
             continue
         namespaces = () if profile.scope is Scope.CLUSTER else request.namespaces
         user = policy.identity.cluster_user(request.requester.user)
-        yield GrantWindow(request.id, user, request.starts_at, min(end, until), namespaces)
+        yield GrantWindow(request.id, user, max(request.starts_at, since), min(end, until), namespaces)
 
 
 def _activity(query: Callable[..., list[AuditEvent]], grant_ids: Sequence[str], since: datetime) -> list[AuditEvent]:

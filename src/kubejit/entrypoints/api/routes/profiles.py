@@ -17,8 +17,7 @@ from pydantic.alias_generators import to_camel
 
 from kubejit.domain.durations import format_duration
 from kubejit.domain.policy import AccessPolicy, Identity, Profile
-from kubejit.domain.rbac import PolicyRule
-from kubejit.domain.rightsize import parse_window
+from kubejit.domain.rightsize import parse_window, rule_as_written
 from kubejit.entrypoints.api.dependencies import BrokerDep, Caller
 from kubejit.services.profile_usage import ProfileUsage
 
@@ -111,24 +110,14 @@ def profile_out(policy: AccessPolicy, profile: Profile, who: Identity) -> Profil
 
 
 @router.get("", response_model=list[ProfileOut])
-def profiles(who: Caller, broker: BrokerDep) -> list[ProfileOut]:
+def list_profiles(who: Caller, broker: BrokerDep) -> list[ProfileOut]:
     """The profiles you may request (or break the glass on), with their limits and who approves."""
     policy = broker.access.policy()
     return [profile_out(policy, p, who) for p in requestable_by(policy, who)]
 
 
-def rule_json(rule: PolicyRule) -> dict[str, list[str]]:
-    """A rule as RBAC (and the policy file) writes it."""
-    if rule.non_resource_urls:
-        return {"nonResourceURLs": list(rule.non_resource_urls), "verbs": list(rule.verbs)}
-    written = {"apiGroups": list(rule.api_groups), "resources": list(rule.resources)}
-    if rule.resource_names:
-        written["resourceNames"] = list(rule.resource_names)
-    return {**written, "verbs": list(rule.verbs)}
-
-
 @router.get("/{name}/usage")
-def usage(name: str, who: Caller, broker: BrokerDep, since: str = "30d") -> dict[str, Any]:
+def profile_usage(name: str, who: Caller, broker: BrokerDep, since: str = "30d") -> dict[str, Any]:
     """What profile NAME grants (its effective rules) and what its grants used through the gateway since
     ``since`` ago (30d, 12h, ...): for auditors and admins."""
     reader = ProfileUsage(
@@ -144,7 +133,7 @@ def usage(name: str, who: Caller, broker: BrokerDep, since: str = "30d") -> dict
         "allowRisks": [{"id": r.id, "justification": r.justification} for r in profile.allow_risks],
         "autoApprove": not profile.approval.auto_approve.empty,
         "breakGlass": profile.break_glass is not None,
-        "rules": [rule_json(r) for r in report.rules],
+        "rules": [rule_as_written(r) for r in report.rules],
         "since": report.since.isoformat(),
         "until": report.until.isoformat(),
         "grants": [
