@@ -154,7 +154,10 @@ def rightsize_command(
     """Compare what PROFILE grants with what its grants used, and propose the rules they needed."""
     if output not in _FORMATS:
         raise InvalidInput(f"-o {output!r} is not supported: use -o text, -o yaml or -o json")
-    parse_window(since)  # a bad --since is a usage error here, before anything is sent
+    try:
+        parse_window(since)  # a bad --since is a usage error here, before anything is sent
+    except InvalidInput as error:
+        raise InvalidInput(f"--since {error}") from None
     logs = list(audit_log or [])
     for path in logs:
         if not path.is_file():

@@ -34,8 +34,9 @@ from kubejit.domain.rightsize import (
 )
 
 DIRECT_UNSEEN = (
-    "kube-apiserver's audit log was not given: what the grants did with their RBAC bindings directly (kubectl "
-    "with an ID token, not through the gateway) is not seen; add --audit-log FILE"
+    "no --audit-log: direct use of the grants' RBAC bindings\n"
+    "  (kubectl with an ID token, not through the gateway) is not seen;\n"
+    "  give kube-apiserver's audit log with --audit-log FILE"
 )
 
 
@@ -137,8 +138,8 @@ def snippet(report: RightsizeReport) -> str:
     proposal = report.result.proposal or ()
     body = yaml.safe_dump([_profile_document(report.usage, proposal)], sort_keys=False, default_flow_style=None)
     head = (
-        f"# kubejit profiles rightsize {report.usage['profile']} --since {report.window}: in spec.profiles, "
-        f"replace this profile's role (clusterRole, role or rules) with these rules\n"
+        f"# kubejit profiles rightsize {report.usage['profile']} --since {report.window}\n"
+        "# in spec.profiles, replace this profile's clusterRole, role or rules with these rules\n"
     )
     return head + body
 
@@ -235,7 +236,8 @@ def print_report(out: Console, report: RightsizeReport) -> None:
     out.print("\nused:")
     for access in result.used:
         names = f" ({', '.join(access.names)})" if access.names else ""
-        out.print(f"  {escape(str(access))}{escape(names)}  x{access.count}  [{', '.join(access.sources)}]")
+        seen = ", ".join(access.sources)
+        out.print(f"  {escape(str(access))}{escape(names)}  x{access.count}  via {seen}")
     if result.not_granted:
         out.print("used but not granted by this profile (left out):")
         for access in result.not_granted:
