@@ -30,8 +30,8 @@ from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
 from kubejit.services.policy_review import InlineRulesOnly
 from tests.unit.fakes import FakeClock, FakeStore, MemoryCheckpoints, RecordingNotifier
-from tests.unit.test_api_routes import NamedTokens
 from tests.unit.policies import ALICE, policy, profile
+from tests.unit.test_api_routes import NamedTokens
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -168,7 +168,8 @@ def test_the_list_shows_only_what_the_caller_may_request(served: Served) -> None
     alice = json.loads(served.run("alice", "profiles", "-o", "json").output)
     assert [p["name"] for p in alice] == ["ops", "glass"]
     glass = alice[1]
-    assert glass["requestable"] is False and glass["breakGlass"]["youMay"] is True
+    assert glass["requestable"] is False
+    assert glass["breakGlass"]["youMay"] is True
     bob = json.loads(served.run("bob", "profiles", "list", "-o", "json").output)
     assert [p["name"] for p in bob] == ["ops", "leads-only"]
     assert bob[1]["approval"] == {
@@ -180,8 +181,11 @@ def test_the_list_shows_only_what_the_caller_may_request(served: Served) -> None
 
 def test_the_list_in_text_names_limits_approval_and_break_glass(served: Served) -> None:
     text = served.run("alice", "profiles").output
-    assert "ops" in text and "payments, payments-*" in text and "1 of group payments-leads" in text
-    assert "break-glass only" in text and "break-glass: group payments-devs, up to 30m" in text
+    assert "ops" in text
+    assert "payments, payments-*" in text
+    assert "1 of group payments-leads" in text
+    assert "break-glass only" in text
+    assert "break-glass: group payments-devs, up to 30m" in text
     assert "leads-only" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
 
@@ -208,7 +212,8 @@ def test_no_activity_is_no_proposal(served: Served) -> None:
     assert "no proposal: its grants used nothing it grants in the last 30d" in text
     assert "no --audit-log: direct use of the grants' RBAC bindings" in text
     document = json.loads(served.run("dave", "profiles", "rightsize", "ops", "-o", "json").output)
-    assert document["proposal"] is None and document["directUseSeen"] is False
+    assert document["proposal"] is None
+    assert document["directUseSeen"] is False
     assert served.run("dave", "profiles", "rightsize", "ops", "-o", "yaml").exit_code == 2
 
 

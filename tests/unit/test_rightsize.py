@@ -51,7 +51,8 @@ def test_what_would_be_removed_is_named_per_rule() -> None:
     first, exec_rule, apps = result.trims
     assert first.unused_verbs == ("watch", "create", "delete", "patch")
     assert first.unused_resources == ("pods/log", "configmaps")
-    assert exec_rule.removed and apps.removed
+    assert exec_rule.removed
+    assert apps.removed
     assert not result.unchanged
 
 
@@ -60,7 +61,8 @@ def test_no_use_is_no_proposal_not_an_empty_rule_set() -> None:
     assert result.proposal is None
     assert result.trims == ()
     only_discovery = rightsize(OPS, [Use("get", path="/api"), Use("get", path="/apis")])
-    assert only_discovery.proposal is None and only_discovery.not_granted == ()
+    assert only_discovery.proposal is None
+    assert only_discovery.not_granted == ()
 
 
 def test_uses_the_profile_does_not_grant_are_reported_and_never_proposed() -> None:
@@ -103,7 +105,8 @@ def test_non_resource_rules_keep_the_paths_used() -> None:
 def test_every_source_counts_and_says_where_it_was_seen() -> None:
     uses = [Use("list", "", "pods"), Use("list", "", "pods", source=Source.APISERVER)]
     (used,) = rightsize(OPS, uses).used
-    assert used.count == 2 and used.sources == ("gateway", "kube-apiserver")
+    assert used.count == 2
+    assert used.sources == ("gateway", "kube-apiserver")
 
 
 def test_direct_events_are_attributed_by_cluster_user_window_and_namespace() -> None:
