@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 import uvicorn
 
-from kubejit.adapters.metrics import BrokerMetrics
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.policy import Approval, BreakGlass, Identity, RoleKind, RoleSource, Scope, Subjects
 from kubejit.domain.rbac import PolicyRule
@@ -29,9 +28,9 @@ from kubejit.entrypoints.cli.main import main
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
 from kubejit.services.policy_review import InlineRulesOnly
-from tests.unit.fakes import FakeClock, FakeStore, MemoryCheckpoints, RecordingNotifier
+from tests.unit.fakes import MemoryCheckpoints, RecordingNotifier
 from tests.unit.policies import ALICE, policy, profile
-from tests.unit.test_api_routes import NamedTokens
+from tests.unit.test_api_routes import StandInBroker as RoutesStandIn
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -58,14 +57,10 @@ POLICY = policy(
 
 
 @dataclass
-class StandInBroker:
-    clock: FakeClock = field(default_factory=FakeClock)
-    store: FakeStore = field(default_factory=FakeStore)
-    verifier: NamedTokens = field(default_factory=NamedTokens)
-    metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
-    config: Any = field(default_factory=lambda: SimpleNamespace(gateway=None))
+class StandInBroker(RoutesStandIn):
+    """The routes' stand-in broker with this module's policy, and the policy holder's rule resolution."""
+
     policy: Any = field(default_factory=lambda: SimpleNamespace(role_rules=InlineRulesOnly()))
-    gateway: None = None
 
     def __post_init__(self) -> None:
         self.access = AccessService(
