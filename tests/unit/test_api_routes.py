@@ -32,6 +32,8 @@ OPERATIONS = {
     ("GET", "/api/v1/audit/verify"): "Audit Verify",
     ("POST", "/api/v1/gateway/activity"): "Gateway Activity",
     ("POST", "/api/v1/authorization/review"): "Authorization Review",
+    ("GET", "/api/v1/profiles"): "List Profiles",
+    ("GET", "/api/v1/profiles/{name}/usage"): "Profile Usage",
     ("GET", "/api/v1/gateway/grants"): "Gateway Grants",
     ("GET", "/api/v1/gateway/grants/stream"): "Gateway Grants Stream",
     ("GET", "/api/v1/gateway/info"): "Gateway Info",

@@ -38,6 +38,7 @@ def build_app() -> typer.Typer:
         kubeconfig,
         login,
         policy,
+        profiles,
         requests,
         scan,
         serve,
@@ -54,6 +55,7 @@ def build_app() -> typer.Typer:
     )
     app.add_typer(devcluster.app, name="devcluster")
     app.add_typer(policy.app, name="policy")
+    app.add_typer(profiles.app, name="profiles")
     app.command("serve")(serve.serve)
     app.command("gateway")(gateway.gateway)
     requests.register(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kubejit.entrypoints.api.routes import audit, authorization, gateway, health, login, requests
+from kubejit.entrypoints.api.routes import audit, authorization, gateway, health, login, profiles, requests
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -13,6 +13,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     gateway.router,
     audit.router,
     authorization.router,
+    profiles.router,
 )
 
 __all__ = ["ROUTERS"]
