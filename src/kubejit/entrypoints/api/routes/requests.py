@@ -4,7 +4,8 @@ gateway token for an active grant. The CLI (``kubejit request|list|get|approve|.
 Every ``{request_id}`` may also be a unique start of an id (``req-fdf5``): the access service resolves it among
 the requests the caller can see. Each request in an answer carries ``notes`` for people: what it still waits for,
 from whom and how many approvals (``request waiting for 2 approvals from group leads (or an admin): 1 of 2 so
-far (bob)``), and, for a new request, why it was not auto-approved.
+far (bob)``); the answer to a new request has only the note on why it was not auto-approved, if any (``kubejit
+request`` reads the request again for the rest).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/api/v1")
 
 
-def _out(broker: Broker, request: AccessRequest, *notes: str) -> RequestOut:
-    """The request on the wire, with ``notes`` and what it waits for."""
+def _out(broker: Broker, request: AccessRequest) -> RequestOut:
+    """The request on the wire, with notes on what it waits for."""
     waiting = [waiting_note(review) for review in pending_reviews(broker.access.policy(), request)]
-    return RequestOut.of(request).model_copy(update={"notes": [*notes, *waiting]})
+    return RequestOut.of(request).model_copy(update={"notes": waiting})
 
 
 @router.get("/whoami")
@@ -57,8 +58,8 @@ def create_request(
         idempotency_key=idempotency_key,
     )
     broker.metrics.operation("submit", str(request.state))
-    note = auto_approval_note(broker.access.policy(), request)
-    return _out(broker, request, *([note] if note else []))
+    note = auto_approval_note(broker.access.policy(), request)  # only this note: scripts read the answer's notes
+    return RequestOut.of(request).model_copy(update={"notes": [note] if note else []})
 
 
 @router.get("/requests", response_model=list[RequestOut])
