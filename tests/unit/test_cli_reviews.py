@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from kubejit.domain.errors import InvalidInput
@@ -154,3 +157,17 @@ def test_ids_stay_whole_in_tables(world: CliWorld) -> None:
     assert row.startswith("req-fdf5a00000000001 ")
     assert row.rstrip().endswith("…")  # the reason was cut, not the id
     assert len(narrow.stdout.splitlines()) == 2
+
+
+def test_the_break_glass_limit_is_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    limited = break_glass()
+    assert limited.break_glass is not None
+    limited = replace(limited, break_glass=replace(limited.break_glass, max_duration=timedelta(minutes=15)))
+    connect(monkeypatch, CliWorld(policy(profile(), limited)))
+    args = ("request", "payments-emergency", "-n", "payments", "--break-glass", *REASON)
+    refused = kubejit("carol", *args, "--for", "20m")
+    assert refused.code == 1
+    assert "20m is longer than the break-glass limit of profile payments-emergency (breakGlass.maxDuration 15m)" in (
+        refused.stderr
+    )
+    assert kubejit("carol", *args, "--for", "15m").code == 0

@@ -59,6 +59,21 @@ def _review_candidates(uow: UnitOfWork, policy: AccessPolicy, who: Identity) -> 
     return [*live, *(s for s in ended if s.request.break_glass and s.request.break_glass_review is None)]
 
 
+def _check_break_glass_limit(policy: AccessPolicy, name: str, who: Identity, duration: timedelta | None) -> None:
+    """Refuse a break-glass use longer than ``breakGlass.maxDuration``, naming that limit (the workflow's own
+    refusal names only the profile, which reads as if the profile's ``maxDuration`` were meant)."""
+    profile = policy.profile(name)
+    rule = profile.break_glass if profile is not None else None
+    if duration is None or rule is None or rule.max_duration is None or not rule.allowed.includes(who):
+        return
+    if duration > rule.max_duration:
+        raise Refused(
+            f"{format_duration(duration)} is longer than the break-glass limit of profile {name} "
+            f"(breakGlass.maxDuration {format_duration(rule.max_duration)}): ask for less, or request the profile "
+            "the normal way"
+        )
+
+
 def new_request_id() -> str:
     return f"req-{secrets.token_hex(8)}"
 
@@ -168,6 +183,8 @@ class AccessService:
         idempotency key returns the request the first call created instead of a second one."""
         policy = self.policy()
         now = self.clock.now()
+        if break_glass:
+            _check_break_glass_limit(policy, profile, who, duration)
         if idempotency_key:
             with self.uow(read_only=True) as uow:
                 earlier = uow.idempotency.remembered(who.user, idempotency_key)
