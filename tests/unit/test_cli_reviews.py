@@ -22,7 +22,7 @@ REASON = ("--reason", "INC-7 checkout errors")
 def world(monkeypatch: pytest.MonkeyPatch) -> CliWorld:
     made = CliWorld(
         policy(profile(), quorum_of_two(), break_glass()),
-        ids=["req-fdf5a00000000001", "req-fdf5b00000000002", "req-0c0c000000000003"],
+        ids=["req-fdf5a00000000001", "req-fdf5b00000000002", "req-fc0c000000000003"],
     )
     connect(monkeypatch, made)
     return made
@@ -130,7 +130,14 @@ def test_a_prefix_names_one_request_or_says_which_it_could_be(world: CliWorld) -
     assert kubejit("dave", "audit", "--grant", "req-fdf5b", "-o", "json").json_lines()[-1]["kind"] == (
         "request.quorum-reached"
     )
-    assert kubejit("carol", "get", "req-0c").code == 1  # not a request carol can see: not even hinted at
+    kubejit("carol", "request", "payments-debug", "-n", "payments", *REASON)  # req-fc0c...: hidden from alice
+    assert kubejit("bob", "get", "req-fc", "-o", "json").json()["requester"] == "carol"
+    hidden = kubejit("alice", "get", "req-fc")
+    assert hidden.code == 1
+    assert "there is no request req-fc (nor one whose id starts with it) that you can see" in hidden.stderr
+    only_hers = kubejit("alice", "get", "req-f")
+    assert "req-f is the start of 2 request ids" in only_hers.stderr  # carol's is not counted, nor named
+    assert "req-fc0c" not in only_hers.stderr
 
 
 def test_several_reviews_on_one_id_ask_which() -> None:
