@@ -6,25 +6,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from kubejit.adapters.metrics import BrokerMetrics
 from kubejit.domain import workflow as wf
-from kubejit.domain.errors import KubejitError, Unauthenticated
-from kubejit.domain.policy import AccessPolicy, Identity
+from kubejit.domain.errors import KubejitError
+from kubejit.domain.policy import AccessPolicy
 from kubejit.entrypoints.api.app import create_app
 from kubejit.entrypoints.cli.client import BrokerClient
 from kubejit.entrypoints.cli.errors import exit_code_for
 from kubejit.entrypoints.cli.main import build_app
 from kubejit.services.access import AccessService
 from kubejit.services.audit import AuditService
-from tests.unit.fakes import FakeClock, FakeStore, MemoryCheckpoints, RecordingNotifier
-from tests.unit.policies import PEOPLE
+from tests.unit.fakes import MemoryCheckpoints, RecordingNotifier
+from tests.unit.test_api_routes import StandInBroker
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -32,28 +30,12 @@ if TYPE_CHECKING:
 SERVER = "http://127.0.0.1:8400"
 
 
-class NamedTokens:
-    """A verifier whose tokens are the users' names."""
-
-    def verify(self, token: str) -> Identity:
-        for person in PEOPLE:
-            if person.user == token:
-                return person
-        raise Unauthenticated("not a token")
-
-
-@dataclass
-class CliWorld:
-    """The services a Broker holds, on fakes, under one policy; ``ids`` are the ids new requests get in turn."""
+@dataclass(kw_only=True)
+class CliWorld(StandInBroker):
+    """The stand-in broker of the API tests under ``policy``; ``ids`` are the ids new requests get in turn."""
 
     policy: AccessPolicy
     ids: list[str] = field(default_factory=list)
-    clock: FakeClock = field(default_factory=FakeClock)
-    store: FakeStore = field(default_factory=FakeStore)
-    verifier: NamedTokens = field(default_factory=NamedTokens)
-    metrics: BrokerMetrics = field(default_factory=BrokerMetrics)
-    config: Any = field(default_factory=lambda: SimpleNamespace(gateway=None))
-    gateway: None = None
 
     def __post_init__(self) -> None:
         numbered = (f"req-{n:016x}" for n in range(1, 10_000))
@@ -67,9 +49,6 @@ class CliWorld:
         )
         self.audit = AuditService(lambda: self.policy, self.store, self.clock, MemoryCheckpoints())
         self.app = create_app(cast("Broker", self))
-
-    def readiness(self) -> tuple[bool, str]:
-        return True, "leader"
 
     def activate(self, request_id: str) -> None:
         """What the grant keeper does once the bindings exist."""

@@ -17,7 +17,7 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> CliWorld:
-    made = CliWorld(policy(profile()))
+    made = CliWorld(policy=policy(profile()))
     connect(monkeypatch, made)
     for _ in range(3):
         created = kubejit("alice", "request", "payments-debug", "-n", "payments", "--reason", "INC-1", "-o", "json")

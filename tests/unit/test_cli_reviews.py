@@ -21,7 +21,7 @@ REASON = ("--reason", "INC-7 checkout errors")
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> CliWorld:
     made = CliWorld(
-        policy(profile(), quorum_of_two(), break_glass()),
+        policy=policy(profile(), quorum_of_two(), break_glass()),
         ids=["req-fdf5a00000000001", "req-fdf5b00000000002", "req-fc0c000000000003"],
     )
     connect(monkeypatch, made)
@@ -170,7 +170,7 @@ def test_the_break_glass_limit_is_named_as_such(monkeypatch: pytest.MonkeyPatch)
     limited = break_glass()
     assert limited.break_glass is not None
     limited = replace(limited, break_glass=replace(limited.break_glass, max_duration=timedelta(minutes=15)))
-    connect(monkeypatch, CliWorld(policy(profile(), limited)))
+    connect(monkeypatch, CliWorld(policy=policy(profile(), limited)))
     args = ("request", "payments-emergency", "-n", "payments", "--break-glass", *REASON)
     refused = kubejit("carol", *args, "--for", "20m")
     assert refused.code == 1
