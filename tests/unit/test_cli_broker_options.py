@@ -28,13 +28,13 @@ EXPECTED = {
     "request": _then_shared("--namespace", "--for", "--reason", "--wait", "--break-glass"),
     "list": _then_shared("--pending", "--mine", "--active"),
     "get": _then_shared(),
-    "approve": _then_shared("--comment"),
-    "deny": _then_shared("--comment"),
+    "approve": _then_shared("--comment", "--review"),
+    "deny": _then_shared("--comment", "--review"),
     "cancel": _then_shared(),
     "revoke": _then_shared("--reason"),
     "extend": _then_shared("--for", "--reason"),
     "kubeconfig": _then_shared("--grant", "--output", "--context", output=False),
-    "audit": _then_shared("--grant", "--user", "--since"),
+    "audit": _then_shared("--grant", "--user", "--since", "--kind", "--after", "--limit"),
 }
 
 

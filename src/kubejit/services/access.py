@@ -9,6 +9,7 @@ review and revoke attempts are audited too. Materializing grants in the cluster 
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from typing import Any
 from kubejit.domain import workflow as wf
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.durations import format_duration
-from kubejit.domain.errors import NotFound, Refused, StaleWrite
+from kubejit.domain.errors import InvalidInput, NotFound, Refused, StaleWrite
+from kubejit.domain.pending_reviews import reviews_open_to
 from kubejit.domain.policy import AccessPolicy, Identity
 from kubejit.domain.workflow import AccessRequest, State, Verdict
-from kubejit.ports import Clock, Notification, Notifier, Seal, Stored, UnitOfWorkFactory
+from kubejit.ports import Clock, Notification, Notifier, Seal, Stored, UnitOfWork, UnitOfWorkFactory
 
 _RETRIES = 8
+_ID_PREFIX = re.compile(r"req-[0-9a-f]{1,32}")  # what may be the start of an id (new_request_id)
+_SHOWN_MATCHES = 5
 # What may be done to a row the broker did not write (no seal, or a broken one): only ending it. Approving or
 # extending it would seal what someone wrote behind the broker's back, and so make it a grant.
 _ENDING_ONLY = frozenset({AuditKind.GRANT_REVOKED, AuditKind.REQUEST_CANCELLED, AuditKind.REQUEST_DENIED})
@@ -42,6 +46,32 @@ def _apply(
             "it can only be revoked, cancelled or denied; ask an admin to run `kubejit audit verify`"
         )
     return change(policy, stored.request, now)
+
+
+def _review_candidates(uow: UnitOfWork, policy: AccessPolicy, who: Identity) -> list[Stored]:
+    """Candidates for ``who``'s review: pending requests, active grants (a pending extension) and break-glass
+    grants, also ended ones, in the profiles ``who`` reviews (the newest 500 of each)."""
+    profiles = [p.name for p in policy.profiles if wf.may_review(policy, p, who)]
+    if not profiles:
+        return []
+    live = uow.requests.find(states=[State.PENDING, State.APPROVED, State.ACTIVE], profiles=profiles)
+    ended = uow.requests.find(states=[State.EXPIRED, State.REVOKED], profiles=profiles)
+    return [*live, *(s for s in ended if s.request.break_glass and s.request.break_glass_review is None)]
+
+
+def _check_break_glass_limit(policy: AccessPolicy, name: str, who: Identity, duration: timedelta | None) -> None:
+    """Refuse a break-glass use longer than ``breakGlass.maxDuration``, naming that limit (the workflow's own
+    refusal names only the profile, which reads as if the profile's ``maxDuration`` were meant)."""
+    profile = policy.profile(name)
+    rule = profile.break_glass if profile is not None else None
+    if duration is None or rule is None or rule.max_duration is None or not rule.allowed.includes(who):
+        return
+    if duration > rule.max_duration:
+        raise Refused(
+            f"{format_duration(duration)} is longer than the break-glass limit of profile {name} "
+            f"(breakGlass.maxDuration {format_duration(rule.max_duration)}): ask for less, or request the profile "
+            "the normal way"
+        )
 
 
 def new_request_id() -> str:
@@ -85,11 +115,39 @@ class AccessService:
         return profile is not None and profile.approval.approvers.includes(who)
 
     def get(self, who: Identity, request_id: str) -> AccessRequest:
+        """The request with this id, or with the one id among those ``who`` can see that starts with it."""
         with self.uow(read_only=True) as uow:
-            request = uow.requests.get(request_id).request
+            request = self._find(uow, who, request_id)
         if not self.visible_to(who, request):
             raise NotFound(f"there is no request {request_id} that you can see")
         return request
+
+    def resolve(self, who: Identity, request_id: str) -> str:
+        """The full id ``request_id`` names: itself, or the one visible request whose id starts with it
+        (``req-fdf5``). NotFound when none matches, InvalidInput naming the matches when several do."""
+        return self.get(who, request_id).id
+
+    def _find(self, uow: UnitOfWork, who: Identity, request_id: str) -> AccessRequest:
+        try:
+            return uow.requests.get(request_id).request
+        except NotFound:
+            if not _ID_PREFIX.fullmatch(request_id):
+                raise
+        # Not an id: a prefix. Only requests the caller can see are matched (others' ids are not hinted at).
+        matches = [
+            stored.request
+            for id_, stored in uow.requests.every()
+            if id_.startswith(request_id) and stored is not None and self.visible_to(who, stored.request)
+        ]
+        if not matches:
+            raise NotFound(f"there is no request {request_id} (nor one whose id starts with it) that you can see")
+        if len(matches) > 1:
+            shown = ", ".join(r.id for r in matches[:_SHOWN_MATCHES])
+            more = f" and {len(matches) - _SHOWN_MATCHES} more" if len(matches) > _SHOWN_MATCHES else ""
+            raise InvalidInput(
+                f"{request_id} is the start of {len(matches)} request ids ({shown}{more}): give more of the id"
+            )
+        return matches[0]
 
     def list(
         self, who: Identity, *, states: list[State] | None = None, mine: bool = False, reviewable: bool = False
@@ -100,19 +158,13 @@ class AccessService:
             if mine:
                 stored = uow.requests.find(states=states, requester=who.user)
             elif reviewable:
-                profiles = [p.name for p in policy.profiles if wf.may_review(policy, p, who)]
-                stored = uow.requests.find(states=[State.PENDING], profiles=profiles) if profiles else []
+                stored = _review_candidates(uow, policy, who)
             else:
                 stored = uow.requests.find(states=states)
         requests = [s.request for s in stored if self.visible_to(who, s.request)]
         if reviewable:
-            requests = [r for r in requests if r.requester.user != who.user or self._self_approval(policy, r)]
+            requests = [r for r in requests if reviews_open_to(policy, r, who)]
         return requests
-
-    @staticmethod
-    def _self_approval(policy: AccessPolicy, request: AccessRequest) -> bool:
-        profile = policy.profile(request.profile)
-        return profile is not None and profile.approval.allow_self_approval
 
     # ---- changes -------------------------------------------------------------------------------------------------
 
@@ -131,6 +183,8 @@ class AccessService:
         idempotency key returns the request the first call created instead of a second one."""
         policy = self.policy()
         now = self.clock.now()
+        if break_glass:
+            _check_break_glass_limit(policy, profile, who, duration)
         if idempotency_key:
             with self.uow(read_only=True) as uow:
                 earlier = uow.idempotency.remembered(who.user, idempotency_key)
@@ -253,6 +307,7 @@ class AccessService:
         data: dict[str, Any],
     ) -> AccessRequest:
         policy = self.policy()
+        request_id = self.resolve(who, request_id)  # a unique prefix names its request, in the audit trail too
         for _ in range(_RETRIES):
             refusal: Refused | None = None
             with self.uow() as uow:

@@ -9,7 +9,7 @@ an existing trail is the operator's step (:mod:`kubejit.services.audit_checkpoin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
@@ -23,6 +23,26 @@ from kubejit.services.audit_checkpoints import DEFAULT_MAX_AGE, CheckpointGuard,
 from kubejit.services.audit_replay import Story, folding, verification_problems
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _EventFilter:
+    """The query's filters, applied to events read in order (for kinds and paging)."""
+
+    request_id: str | None
+    request_ids: frozenset[str] | None
+    actor: str | None
+    since: datetime | None
+    kinds: frozenset[str]
+
+    def __call__(self, event: AuditEvent) -> bool:
+        return (
+            (self.request_id is None or event.request_id == self.request_id)
+            and (self.request_ids is None or event.request_id in self.request_ids)
+            and (self.actor is None or event.actor == self.actor)
+            and (self.since is None or event.at >= self.since)
+            and (not self.kinds or event.kind in self.kinds)
+        )
 
 
 @dataclass
@@ -57,18 +77,28 @@ class AuditService:
         request_id: str | None = None,
         user: str | None = None,
         since: datetime | None = None,
+        kinds: Collection[str] = (),
+        after: int = 0,
         limit: int = 1000,
     ) -> list[AuditEvent]:
-        """Events matching the filters that ``who`` may see, in chain order."""
+        """The first ``limit`` events matching the filters that ``who`` may see, in chain order; ``after`` pages
+        on (the last ``seq`` of the previous page), ``kinds`` keeps only those kinds."""
         with self.uow(read_only=True) as uow:
-            if self.may_read_all(who):
-                return uow.audit.query(request_id=request_id, actor=user, since=since, limit=limit)
-            own = [s.request.id for s in uow.requests.find(requester=who.user, limit=10_000)]
-            if request_id is not None:
-                own = [r for r in own if r == request_id]
-            if not own:
-                return []
-            return uow.audit.query(request_ids=own, actor=user, since=since, limit=limit)
+            request_ids: list[str] | None = None
+            if not self.may_read_all(who):
+                request_ids = [s.request.id for s in uow.requests.find(requester=who.user, limit=10_000)]
+                if request_id is not None:
+                    request_ids = [r for r in request_ids if r == request_id]
+                if not request_ids:
+                    return []
+                request_id = None
+            if not kinds and after <= 0:
+                return uow.audit.query(
+                    request_id=request_id, request_ids=request_ids, actor=user, since=since, limit=limit
+                )
+            # The store's query knows neither kinds nor sequence numbers: read on from ``after`` and filter here.
+            wanted = _EventFilter(request_id, frozenset(request_ids or ()) or None, user, since, frozenset(kinds))
+            return list(islice(filter(wanted, uow.audit.events(after_seq=max(after, 0))), max(limit, 0)))
 
     def export(self, who: Identity, page: int = 1000) -> Iterator[AuditEvent]:
         """The whole trail, for auditors and admins, read a page per transaction (safe to stream slowly)."""

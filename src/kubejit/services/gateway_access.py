@@ -98,12 +98,14 @@ class GatewayAccess:
     def suggest(self, attrs: RequestAttributes, who: Identity, body: RequestBody | None = None) -> str:
         """Which profiles would cover this request, among those ``who`` may request (the first three)."""
         policy = self.policy()
-        names = [p.name for p in policy.profiles if p.requesters.includes(who) and self._profile_covers(attrs, p, body)]
-        if not names:
+        covering = [p for p in policy.profiles if p.requesters.includes(who) and self._profile_covers(attrs, p, body)]
+        if not covering:
             return "no profile you may request covers this request: ask your platform team"
-        namespace = f" -n {attrs.namespace}" if attrs.namespace else ""
+        first, names = covering[0], [p.name for p in covering]
+        # -n only for a namespaced profile: the broker refuses a namespace for a cluster-wide one.
+        namespace = f" -n {attrs.namespace}" if attrs.namespace and first.scope is Scope.NAMESPACED else ""
         others = f" (or {', '.join(names[1:3])})" if len(names) > 1 else ""
-        return f"request it with `kubejit request {names[0]}{namespace} --reason ...`{others}"
+        return f"request it with `kubejit request {first.name}{namespace} --reason ...`{others}"
 
     def _profile_covers(self, attrs: RequestAttributes, profile: Profile, body: RequestBody | None) -> bool:
         namespaced = attrs.is_resource_request and profile.scope is Scope.NAMESPACED

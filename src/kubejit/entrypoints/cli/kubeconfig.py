@@ -56,11 +56,14 @@ def kubeconfig(
     broker = options.client()
     info = broker.call("GET", "/api/v1/gateway/info")
     request = broker.call("GET", f"/api/v1/requests/{grant}")
+    grant = request["id"]  # the whole id, when a unique start of it was given
     me = broker.call("GET", "/api/v1/whoami")
     if request["requester"] != me["user"]:
         raise Refused(f"{grant} was requested by {request['requester']}: only its requester can use a grant")
     if request["state"] in ENDED:
         raise Refused(f"grant {grant} is {request['state']}: request access again with kubejit request")
+    if request["state"] != "active":
+        _warn_not_active(request)
     url = info.get("url")
     if not isinstance(url, str) or not url.startswith("https://"):
         raise Unavailable(f"the broker at {broker.server} gives no https:// URL for the gateway ({url!r})")
@@ -84,6 +87,20 @@ def kubeconfig(
     else:
         who = "kubectl's `kubejit token` uses your kubejit login session (renewed as needed) until kubejit logout"
     print(f"wrote {output_file}: use it with KUBECONFIG={output_file} kubectl ...; {who}")
+
+
+def _warn_not_active(request: dict[str, Any]) -> None:
+    """On stderr: the kubeconfig is written, but kubectl is refused until the grant is active."""
+    rid, state = request["id"], request["state"]
+    if state == "pending":
+        waiting = "; ".join(request.get("notes") or []) or "it waits for approval"
+        then = f"it is pending ({waiting}); kubejit get {rid} shows when it is active"
+    else:
+        then = f"it is {state}: kubejit binds it within seconds (kubejit get {rid} shows when it is active)"
+    print(
+        f"warning: grant {rid} is not active yet, so kubectl is refused with this kubeconfig until it is: {then}",
+        file=sys.stderr,
+    )
 
 
 def build_kubeconfig(

@@ -14,18 +14,21 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from kubejit.domain.durations import parse_duration
-from kubejit.domain.errors import InvalidInput, Unavailable
-from kubejit.domain.workflow import ENDED
+from kubejit.domain.errors import Conflict, InvalidInput, Unavailable
+from kubejit.domain.pending_reviews import ReviewKind
+from kubejit.domain.workflow import ENDED, Verdict
 from kubejit.entrypoints.cli.broker_options import BrokerOptions, with_broker
 from kubejit.entrypoints.cli.client import BrokerClient
 from kubejit.entrypoints.cli.errors import EXIT_REFUSED
+from kubejit.entrypoints.cli.output import print_table
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
-IdArgument = Annotated[str, typer.Argument(help="The request or grant id (req-...).", show_default=False)]
+IdArgument = Annotated[
+    str, typer.Argument(help="The request or grant id (req-...), or a unique start of it.", show_default=False)
+]
 
 
 def _when(value: str | None) -> str:
@@ -54,28 +57,46 @@ def _show(request: dict[str, Any]) -> None:
         lines.append(f"active     {request['startsAt']} until {_when(request['endsAt'])}")
     if request["endedAt"]:
         lines.append(f"ended      {request['endedAt']} by {request['endedBy']}: {escape(request['endReason'])}")
+    for note in request.get("notes") or []:
+        lines.append(f"waiting    {escape(note)}")
     _out.print("\n".join(lines))
 
 
-def _table(requests: list[dict[str, Any]]) -> None:
+def _table(requests: list[dict[str, Any]], *, reviews: bool = False) -> None:
+    """The requests, one line each; with ``reviews`` the review each waits for (``extension +1h``)."""
     if not requests:
-        _out.print("no requests")
+        _out.print("nothing waits for your review" if reviews else "no requests")
         return
-    table = Table(box=None, pad_edge=False, header_style="dim")
-    for column in ("id", "state", "requester", "profile", "namespaces", "duration", "ends", "reason"):
-        table.add_column(column, overflow="fold")
-    for r in requests:
-        table.add_row(
-            escape(r["id"]),
+    headers = ["id", "state", *(["review"] if reviews else []), "requester", "profile", "namespaces", "duration"]
+    rows = [
+        [
+            r["id"],
             r["state"],
-            escape(r["requester"]),
-            escape(r["profile"]),
+            *([", ".join(label for _, label in pending_reviews(r))] if reviews else []),
+            r["requester"],
+            r["profile"],
             ",".join(r["namespaces"]) or "*",
             r["duration"],
             _when(r["endsAt"]) if r["state"] == "active" else "-",
-            escape(r["reason"][:60]),
-        )
-    _out.print(table)
+            r["reason"][:60],
+        ]
+        for r in requests
+    ]
+    print_table([*headers, "ends", "reason"], rows, elastic=("reason", "requester", "profile", "namespaces"))
+
+
+def pending_reviews(request: dict[str, Any]) -> list[tuple[ReviewKind, str]]:
+    """What a request (as the API answers it) waits for, as (kind, label): its approval, an extension of its grant
+    (``extension +1h``), or the review after the fact of a break-glass grant."""
+    found: list[tuple[ReviewKind, str]] = []
+    if request["state"] == "pending":
+        found.append((ReviewKind.REQUEST, "request"))
+    extension = next((e for e in request.get("extensions") or [] if e["state"] == "pending"), None)
+    if request["state"] == "active" and extension is not None:
+        found.append((ReviewKind.EXTENSION, f"extension +{extension['duration']}"))
+    if request.get("breakGlass") and request.get("breakGlassReview") is None:
+        found.append((ReviewKind.BREAK_GLASS, "break-glass review"))
+    return found
 
 
 def _text(result: Any) -> None:
@@ -87,7 +108,7 @@ def _text(result: Any) -> None:
 
 
 def _act(broker: BrokerOptions, request_id: str, action: str, body: dict[str, str] | None = None) -> None:
-    """POST one action on a request (approve, deny, ...) and print the request as it is afterwards."""
+    """POST one action on a request (cancel, revoke, ...) and print the request as it is afterwards."""
     broker.emit(broker.call("POST", f"/api/v1/requests/{request_id}/{action}", json=body), text=_text)
 
 
@@ -120,6 +141,9 @@ def request(
             _err.print(f"note: {note}")  # e.g. why it was not auto-approved
     if wait and created["state"] not in ENDED:
         created = _wait_until_active(client, created["id"])
+    elif broker.output == "text" and created["state"] == "pending":
+        for note in client.call("GET", f"/api/v1/requests/{created['id']}").get("notes") or []:
+            _err.print(f"{created['id']}: {note}")  # who may approve, and how many approvals it takes
     broker.emit(created, text=_text)
     if created["state"] in ENDED:
         raise typer.Exit(EXIT_REFUSED)
@@ -152,7 +176,8 @@ def list_(
     params: dict[str, Any] = {"mine": mine, "reviewable": pending}
     if active:
         params["state"] = "active"
-    broker.emit(broker.call("GET", "/api/v1/requests", params=params), text=_text)
+    found = broker.call("GET", "/api/v1/requests", params=params)
+    broker.emit(found, text=lambda requests: _table(requests, reviews=pending))
 
 
 @with_broker
@@ -161,14 +186,26 @@ def get(request_id: IdArgument, broker: BrokerOptions) -> None:
     broker.emit(broker.call("GET", f"/api/v1/requests/{request_id}"), text=_text)
 
 
+ReviewOption = Annotated[
+    ReviewKind | None,
+    typer.Option(
+        "--review",
+        help="Which review to decide when several wait (default: the one that waits).",
+        show_default=False,
+    ),
+]
+
+
 @with_broker
 def approve(
     request_id: IdArgument,
     broker: BrokerOptions,
     comment: Annotated[str, typer.Option("--comment", help="Why you approve.")] = "",
+    review: ReviewOption = None,
 ) -> None:
-    """Approve a request (the requester never counts as an approver)."""
-    _act(broker, request_id, "approve", {"comment": comment})
+    """Approve what a request waits for: the request, an extension of its grant, or a break-glass use (reviewed
+    after the fact). The requester never counts as an approver."""
+    decide(broker, request_id, Verdict.APPROVE, comment, review)
 
 
 @with_broker
@@ -176,11 +213,74 @@ def deny(
     request_id: IdArgument,
     broker: BrokerOptions,
     comment: Annotated[str, typer.Option("--comment", help="Why (the requester sees it).")] = "",
+    review: ReviewOption = None,
 ) -> None:
-    """Deny a request; one denial ends it."""
+    """Deny what a request waits for; one denial ends a request, or refuses an extension."""
     if not comment.strip():
         raise InvalidInput("say why with --comment: the requester sees it")
-    _act(broker, request_id, "deny", {"comment": comment})
+    decide(broker, request_id, Verdict.DENY, comment, review)
+
+
+_REVIEW_PATHS = {
+    ReviewKind.REQUEST: "{verdict}",
+    ReviewKind.EXTENSION: "extension/{verdict}",
+    ReviewKind.BREAK_GLASS: "break-glass-review/{verdict}",
+}
+
+
+def decide(broker: BrokerOptions, request_id: str, verdict: Verdict, comment: str, review: ReviewKind | None) -> None:
+    """Find the review that waits on ``request_id`` (or take ``review``), decide it, and say where it stands."""
+    client = broker.client()
+    current: dict[str, Any] = client.call("GET", f"/api/v1/requests/{request_id}")  # also resolves a prefix
+    kind = _review_to_decide(current, review)
+    if kind is ReviewKind.BREAK_GLASS and not comment.strip():
+        raise InvalidInput("say what you found with --comment: a break-glass review is kept with the grant")
+    path = _REVIEW_PATHS[kind].format(verdict=verdict.value)
+    result = client.call("POST", f"/api/v1/requests/{current['id']}/{path}", json={"comment": comment})
+    broker.emit(result, text=lambda decided: _decided(decided, kind, verdict))
+
+
+def _review_to_decide(request: dict[str, Any], asked: ReviewKind | None) -> ReviewKind:
+    waiting = pending_reviews(request)
+    kinds = [kind for kind, _ in waiting]
+    if asked is not None:
+        if asked not in kinds and waiting:
+            labels = ", ".join(label for _, label in waiting)
+            raise Conflict(f"{request['id']} has no {asked} review waiting; it waits for: {labels}")
+        return asked  # also when nothing waits: the broker says why the review is not possible
+    if not waiting:
+        raise Conflict(f"nothing of {request['id']} waits for a review: it is {request['state']}")
+    if len(waiting) > 1:
+        choices = " or ".join(f"--review {kind}" for kind in kinds)
+        raise InvalidInput(
+            f"{request['id']} waits for {len(waiting)} reviews ({', '.join(label for _, label in waiting)}): "
+            f"choose one with {choices}"
+        )
+    return kinds[0]
+
+
+def _decided(request: dict[str, Any], kind: ReviewKind, verdict: Verdict) -> None:
+    """The request after a review, and a line on where it stands now."""
+    _show(request)
+    _out.print(f"[bold]now[/]        {escape(_standing(request, kind, verdict))}")
+
+
+def _standing(request: dict[str, Any], kind: ReviewKind, verdict: Verdict) -> str:
+    state, rid = request["state"], request["id"]
+    if kind is ReviewKind.BREAK_GLASS:
+        return f"break-glass use of {rid} reviewed: {verdict}"
+    if kind is ReviewKind.EXTENSION:
+        extension = (request.get("extensions") or [{}])[-1]
+        if extension.get("state") == "pending":
+            return f"extension still pending (see waiting); the grant ends {_when(request['endsAt'])}"
+        return f"extension {extension.get('state')}: the grant ends {_when(request['endsAt'])}"
+    if state == "pending":
+        return "still pending: it needs more approvals (see waiting)"
+    if state == "approved":
+        return f"approved: access starts as soon as kubejit binds it (kubejit get {rid} shows when)"
+    if state == "active":
+        return f"active until {_when(request['endsAt'])}"
+    return f"{state}: {request['requester']} sees your comment"
 
 
 @with_broker
@@ -208,7 +308,21 @@ def extend(
 ) -> None:
     """Ask for more time on an active grant (approved like the request)."""
     parse_duration(duration)
-    _act(broker, request_id, "extend", {"duration": duration, "reason": reason})
+    body = {"duration": duration, "reason": reason}
+    broker.emit(broker.call("POST", f"/api/v1/requests/{request_id}/extend", json=body), text=_extension)
+
+
+def _extension(request: dict[str, Any]) -> None:
+    """Where an extension stands: approved at once (the new end), or waiting for whom."""
+    extension = (request.get("extensions") or [{}])[-1]
+    if extension.get("state") == "approved":
+        _out.print(f"{request['id']} extended by {extension['duration']}: it now ends {_when(request['endsAt'])}")
+        return
+    waiting = "; ".join(request.get("notes") or []) or f"extension +{extension.get('duration')} waits for approval"
+    _out.print(
+        f"{request['id']}: not extended yet: {escape(waiting)}. Until then the grant still ends "
+        f"{_when(request['endsAt'])}; an approver runs kubejit approve {request['id']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

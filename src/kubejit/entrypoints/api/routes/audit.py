@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from kubejit.domain.audit import AuditEvent
+from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import InvalidInput
 from kubejit.entrypoints.api.dependencies import BrokerDep, Caller
 from kubejit.entrypoints.api.schemas import AuditEventOut, ProblemOut, VerifyOut
@@ -27,12 +27,28 @@ def audit(
     request_id: Annotated[str | None, Query(alias="requestId")] = None,
     user: str | None = None,
     since: datetime | None = None,
+    kind: Annotated[list[str] | None, Query(description="Only events of these kinds (repeat).")] = None,
+    after: Annotated[int, Query(ge=0, description="Only events after this seq: the next page.")] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> list[AuditEventOut]:
     if since is not None and since.tzinfo is None:
         raise InvalidInput("since needs a time zone, e.g. 2026-11-28T12:00:00Z")
-    events = broker.audit.query(who, request_id=request_id, user=user, since=since, limit=limit)
+    kinds = checked_kinds(kind or [])
+    if request_id is not None:
+        request_id = broker.access.resolve(who, request_id)  # a unique start of an id is enough
+    events = broker.audit.query(
+        who, request_id=request_id, user=user, since=since, kinds=kinds, after=after, limit=limit
+    )
     return [AuditEventOut.of(e) for e in events]
+
+
+def checked_kinds(kinds: list[str]) -> frozenset[str]:
+    """The kinds asked for, each one of AuditKind's values (InvalidInput naming the unknown ones and the known)."""
+    unknown = sorted(set(kinds) - {k.value for k in AuditKind})
+    if unknown:
+        known = ", ".join(k.value for k in AuditKind)
+        raise InvalidInput(f"unknown audit event kind {', '.join(unknown)}: the kinds are {known}")
+    return frozenset(kinds)
 
 
 @router.get("/export", response_class=StreamingResponse)
