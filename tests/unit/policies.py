@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from kubejit.domain.policy import (
     AccessPolicy,
@@ -17,6 +18,7 @@ from kubejit.domain.policy import (
     RoleSource,
     Subjects,
 )
+from kubejit.domain.workflow import AccessRequest, Review, State, Verdict
 
 ALICE = Identity("alice", frozenset({"payments-devs"}))
 BOB = Identity("bob", frozenset({"payments-leads"}))
@@ -73,3 +75,25 @@ def auto_for_oncall() -> Profile:
 
 def break_glass() -> Profile:
     return profile("payments-emergency", break_glass=BreakGlass(Subjects(groups=frozenset({"sre-oncall"}))))
+
+
+GRANTED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def active_grant(**changes: object) -> AccessRequest:
+    """Alice's grant of payments-debug in payments, approved by bob and active for 30 minutes from GRANTED_AT."""
+    base = AccessRequest(
+        id="req-1",
+        requester=ALICE,
+        profile="payments-debug",
+        namespaces=("payments",),
+        duration=timedelta(minutes=30),
+        reason="INC-1",
+        created_at=GRANTED_AT,
+        state=State.ACTIVE,
+        reviews=(Review("bob", Verdict.APPROVE, GRANTED_AT),),
+        approved_at=GRANTED_AT,
+        starts_at=GRANTED_AT,
+        ends_at=GRANTED_AT + timedelta(minutes=30),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]

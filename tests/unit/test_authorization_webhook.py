@@ -22,12 +22,12 @@ from kubejit.domain.exec_commands import parse_pattern
 from kubejit.domain.guardrails import ExecRule, Guardrail, RequestRule
 from kubejit.domain.policy import AccessPolicy, IdentityMapping, RoleSource
 from kubejit.domain.rbac import PolicyRule
-from kubejit.domain.workflow import AccessRequest, Review, State, Verdict
+from kubejit.domain.workflow import AccessRequest, State
 from kubejit.entrypoints.api.app import create_app
 from kubejit.ports import BindingRef, Seal, Stored
 from kubejit.services.authorization_webhook import AuthorizationWebhook, require_kube_apiserver
 from tests.unit.fakes import FakeClock, FakeCluster, FakeStore
-from tests.unit.policies import ALICE, policy, profile
+from tests.unit.policies import active_grant, policy, profile
 from tests.unit.test_api_routes import StandInBroker
 
 if TYPE_CHECKING:
@@ -70,21 +70,7 @@ def the_policy(prefix: str = "") -> AccessPolicy:
 
 
 def grant(request_id: str = "req-1", profile_name: str = "payments-debug", **changes: object) -> AccessRequest:
-    base = AccessRequest(
-        id=request_id,
-        requester=ALICE,
-        profile=profile_name,
-        namespaces=("payments",),
-        duration=timedelta(minutes=30),
-        reason="INC-1",
-        created_at=AT,
-        state=State.ACTIVE,
-        reviews=(Review("bob", Verdict.APPROVE, AT),),
-        approved_at=AT,
-        starts_at=AT,
-        ends_at=AT + timedelta(minutes=30),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return active_grant(id=request_id, profile=profile_name, **changes)
 
 
 class World:

@@ -23,28 +23,13 @@ from kubejit.services.audit_replay import seal_explained_rows, unexplained_rows
 from kubejit.services.reconciler import GrantReconciler
 from tests.unit import fakes
 from tests.unit.fakes import FakeClock, FakeCluster, FakeLeader, FakeStore, MemoryCheckpoints, RecordingNotifier
-from tests.unit.policies import ALICE, BOB, CAROL, DAVE, auto_for_oncall, break_glass, policy, profile
+from tests.unit.policies import ALICE, BOB, CAROL, DAVE, active_grant, auto_for_oncall, break_glass, policy, profile
 
 POLICY = policy(profile(), auto_for_oncall(), break_glass())
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
-def grant(**changes: object) -> AccessRequest:
-    base = AccessRequest(
-        id="req-1",
-        requester=ALICE,
-        profile="payments-debug",
-        namespaces=("payments",),
-        duration=timedelta(minutes=30),
-        reason="INC-1",
-        created_at=AT,
-        state=State.ACTIVE,
-        reviews=(Review("bob", Verdict.APPROVE, AT),),
-        approved_at=AT,
-        starts_at=AT,
-        ends_at=AT + timedelta(minutes=30),
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+grant = active_grant
 
 
 # ---- validity ------------------------------------------------------------------------------------------------
