@@ -36,7 +36,7 @@ from kubejit.devcluster.users import DEV_USERS
 from kubejit.entrypoints.cli.devcluster import describe, wait_for_interrupt
 from kubejit.entrypoints.cli.kubeconfig import id_token_kubeconfig, kubejit_executable, write_private
 
-_stderr = Console(stderr=True, highlight=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # commands to copy: never wrapped
 DEMO_NAMESPACES = ("payments", "payments-eu")
 
 
