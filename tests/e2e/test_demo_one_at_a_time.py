@@ -18,7 +18,17 @@ from tests.e2e.conftest import KUBEJIT
 
 pytestmark = pytest.mark.cluster
 
-_CREDENTIALS = ("*.env", "kubeconfig", "*.kubeconfig", "*.key", "*.token", "*/*.kubeconfig", "*/*.key", "*/*.token")
+_CREDENTIALS = (
+    "*.env",
+    "demo.sh",
+    "kubeconfig",
+    "*.kubeconfig",
+    "*.key",
+    "*.token",
+    "*/*.kubeconfig",
+    "*/*.key",
+    "*/*.token",
+)
 
 
 def credentials_in(directory: Path) -> set[str]:
@@ -38,7 +48,7 @@ def test_a_second_demo_refuses_and_the_first_removes_its_tokens_at_stop(tmp_path
         try:
             assert first.stdout.readline().startswith("ready"), "the first demo starts"
             written = credentials_in(tmp_path)
-            assert {"demo.env", "kubeconfig", *(f"{u.name}.env" for u in DEV_USERS)} <= written
+            assert {"demo.sh", "kubeconfig", *(f"{u.name}.env" for u in DEV_USERS)} <= written
             assert {f"{u.name}.kubeconfig" for u in DEV_USERS} | {
                 "admin.kubeconfig",
                 "gateway/gateway-client.token",
@@ -63,7 +73,7 @@ def test_a_second_demo_refuses_and_the_first_removes_its_tokens_at_stop(tmp_path
             first.send_signal(signal.SIGINT)
             first.wait(60)
     assert first.returncode == 0
-    assert credentials_in(tmp_path) == set(), "no token or key of the stopped demo is left on disk"
+    assert credentials_in(tmp_path) == set(), "no token or key (nor demo.sh) of the stopped demo is left on disk"
     assert (tmp_path / "kubejit.yaml").exists(), "the rest stays (the next start replaces it)"
 
 

@@ -17,7 +17,7 @@ def test_the_quickstart_repeats_the_readme_walkthrough_line_for_line() -> None:
 def test_the_walkthrough_needs_no_path_of_the_clone() -> None:
     """The demo's env file sets PATH: no line asks the reader to know where the clone's venv is."""
     lines = [line for block in walkthrough_blocks((ROOT / "README.md").read_text()).values() for line in block]
-    assert lines[0].startswith("source /tmp/kubejit-demo/demo.env")
+    assert lines[0].startswith("source /tmp/kubejit-demo/demo.sh")
     assert not any(".venv" in line or "export PATH" in line for line in lines)
 
 

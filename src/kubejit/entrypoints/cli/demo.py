@@ -4,7 +4,7 @@ It starts the local control plane (with the dev users and a `payments` namespace
 broker's least-privilege RBAC for the demo policy, and runs the broker on SQLite and the gateway. People sign in
 with ``kubejit login`` through the dev issuer's sign-in page (pick a dev user); ``--dir`` gets ``kubeconfig``,
 which makes kubectl present the signed-in person's ID token to kube-apiserver (``kubejit token --id-token``).
-``demo.env`` puts the demo's kubejit and the matching kubectl first on PATH and names the broker, so sourcing it
+``demo.sh`` puts the demo's kubejit and the matching kubectl first on PATH and names the broker, so sourcing it
 is all a shell needs. Scripts drive it too (DESIGN.md section 4): ``--dir`` also gets one kubeconfig and one
 ``<user>.env`` (the same PATH and an ID token that needs no sign-in) per dev user and ``kubejit.yaml`` (the
 broker's config); the demo prints a line starting with ``ready`` once everything answers, and runs until
@@ -51,11 +51,11 @@ def demo_path(cluster: DevCluster) -> str:
 
 
 def write_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
-    """``demo.env`` (PATH, the broker, the sign-in kubeconfig: for ``kubejit login``) and one ``<user>.env`` per
+    """``demo.sh`` (PATH, the broker, the sign-in kubeconfig: for ``kubejit login``) and one ``<user>.env`` per
     dev user (the same PATH, and that user's ID token: to act as them with no sign-in). Sourcing one is all a
     shell needs; the demo removes them when it stops (:func:`remove_credentials`)."""
     server = f"export KUBEJIT_SERVER={shlex.quote(broker_url)}\n"
-    login = cluster.output_dir / "demo.env"
+    login = cluster.output_dir / "demo.sh"
     write_private(
         login,
         "# the kubejit demo: its kubejit and kubectl, its broker; kubectl as whoever signed in with kubejit login\n"
@@ -75,7 +75,17 @@ def write_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
     return written
 
 
-_CREDENTIALS = ("*.env", "kubeconfig", "*.kubeconfig", "*.key", "*.token", "*/*.kubeconfig", "*/*.key", "*/*.token")
+_CREDENTIALS = (
+    "*.env",
+    "demo.sh",
+    "kubeconfig",
+    "*.kubeconfig",
+    "*.key",
+    "*.token",
+    "*/*.kubeconfig",
+    "*/*.key",
+    "*/*.token",
+)
 
 
 def remove_credentials(directory: Path) -> list[Path]:
@@ -125,7 +135,7 @@ gateway         {gateway_url} (kubectl through it: kubejit kubeconfig --grant <i
 
 In another terminal, in any directory (kubejit login opens the dev sign-in page in your browser:
 pick who to be; add --device where there is no browser):
-  source {d}/demo.env               # the demo's kubejit and kubectl first on PATH, its broker
+  source {d}/demo.sh               # the demo's kubejit and kubectl first on PATH, its broker
   kubejit login                         # pick alice
   kubectl get pods -n payments          # Forbidden: no standing access
   kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout"
