@@ -3,7 +3,8 @@ and kwok.
 
 One object starts it, knows where everything is, and stops it again. All state lives in a temporary
 directory removed at stop; kubeconfigs for the admin and each dev user go to ``output_dir`` (the temporary
-directory itself unless one is given). Ports are free loopback ports; readiness is polled.
+directory itself unless one is given; a given one is locked while the cluster runs: ``dir_lock``). Ports are
+free loopback ports; readiness is polled.
 
 Used by ``kubejit devcluster up|run``, ``kubejit demo`` and the test suite's session fixture.
 """
@@ -25,6 +26,7 @@ import yaml
 
 from kubejit.devcluster import binaries, configfiles
 from kubejit.devcluster.authorization import AuthorizationWebhook, authorization_configuration, webhook_kubeconfig
+from kubejit.devcluster.dir_lock import DirectoryLock
 from kubejit.devcluster.kwok import Kwok
 from kubejit.devcluster.oidc import (
     DEFAULT_ID_TOKEN_TTL_SECONDS,
@@ -135,6 +137,7 @@ class DevCluster:
         self._issuer: DevOIDCIssuer | None = None
         self._bins: binaries.Binaries | None = None
         self._admin_cert: tuple[Path, Path] | None = None
+        self._lock: DirectoryLock | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------
 
@@ -153,6 +156,9 @@ class DevCluster:
         self.output_dir = self._requested_output_dir or self.state_dir
         self.output_dir.mkdir(parents=True, exist_ok=True)
         try:
+            if self._requested_output_dir is not None:  # nothing is written there before the lock is ours
+                self._lock = DirectoryLock(self.output_dir)
+                self._lock.acquire()
             self._phase("binaries", lambda: self._find_binaries())
             self._phase("etcd", self._start_etcd)
             self._phase("kube-apiserver", self._start_apiserver)
@@ -180,6 +186,9 @@ class DevCluster:
             self._issuer = None
         if self.state_dir != Path() and not self.keep_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _phase(self, name: str, action: Callable[[], object]) -> None:
         started = time.monotonic()

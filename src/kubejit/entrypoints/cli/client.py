@@ -22,6 +22,50 @@ from kubejit.domain.errors import InvalidInput, Unavailable, error_for_status
 from kubejit.transport import NOT_AN_HTTP_URL, PLAIN_HTTP_OFF_LOOPBACK, TrustError, trust_context, url_problem
 
 
+def not_a_url_message(server: str) -> str:
+    """What to type instead of ``server``, which is no http(s) URL (most often: the scheme is missing)."""
+    if "://" not in server and server.strip():
+        bare = server.strip().rstrip("/")
+        plain = url_problem(f"http://{bare}") is None  # a broker on this machine may be plain http
+        also = f" (or http://{bare}, as for the demo's broker on this machine)" if plain else ""
+        return f"--server {server!r} has no scheme: write https://{bare}{also}"
+    return f"--server {server!r} must be an https:// URL (or http:// for a broker on this machine)"
+
+
+def unreachable(server: str, error: httpx.TransportError) -> Unavailable:
+    """The broker did not answer; when TLS is why, say what the URL or the trust should be instead."""
+    reason = _tls_failure(error)
+    if reason is None:
+        return Unavailable(f"cannot reach the kubejit broker at {server}: {error}")
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return Unavailable(
+            f"the broker at {server} has a TLS certificate this machine does not trust ({reason.verify_message}): "
+            "pass the CA that signed it with --certificate-authority FILE or KUBEJIT_CA"
+        )
+    plain = server.replace("https://", "http://", 1)
+    hint = (
+        f"; if it is a plain-http broker on this machine (like the demo's), use {plain}"
+        if url_problem(plain) is None
+        else ""
+    )
+    return Unavailable(
+        f"the broker at {server} does not speak TLS (https) on that port ({reason.reason or reason}): check the URL"
+        f"{hint}"
+    )
+
+
+def _tls_failure(error: BaseException) -> ssl.SSLError | None:
+    """The ssl error somewhere in ``error``'s chain of causes, if TLS is what failed."""
+    seen: BaseException | None = error
+    for _ in range(10):  # httpx wraps httpcore's error, which wraps the ssl module's
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 @dataclass
 class BrokerClient:
     server: str
@@ -63,7 +107,7 @@ class BrokerClient:
             )
         problem = url_problem(server)
         if problem == NOT_AN_HTTP_URL:
-            raise InvalidInput(f"--server {server!r} must be an https:// URL")
+            raise InvalidInput(not_a_url_message(server))
         if problem == PLAIN_HTTP_OFF_LOOPBACK:
             raise InvalidInput(
                 f"--server {server!r}: your ID token would travel in clear text; use https:// (plain http is "
@@ -94,7 +138,7 @@ class BrokerClient:
             with self._client() as client:
                 response = client.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as error:
-            raise Unavailable(f"cannot reach the kubejit broker at {self.server}: {error}") from error
+            raise unreachable(self.server, error) from error
         return self._result(response)
 
     def lines(self, path: str) -> Iterator[str]:
@@ -106,7 +150,7 @@ class BrokerClient:
                     self._result(response)
                 yield from response.iter_lines()
         except httpx.TransportError as error:
-            raise Unavailable(f"cannot reach the kubejit broker at {self.server}: {error}") from error
+            raise unreachable(self.server, error) from error
 
     def _result(self, response: httpx.Response) -> Any:
         if response.status_code < 400:

@@ -4,9 +4,12 @@ It starts the local control plane (with the dev users and a `payments` namespace
 broker's least-privilege RBAC for the demo policy, and runs the broker on SQLite and the gateway. People sign in
 with ``kubejit login`` through the dev issuer's sign-in page (pick a dev user); ``--dir`` gets ``kubeconfig``,
 which makes kubectl present the signed-in person's ID token to kube-apiserver (``kubejit token --id-token``).
-Scripts drive it too (DESIGN.md section 4): ``--dir`` also gets one kubeconfig and one ``<user>.env`` (an ID token
-that needs no sign-in) per dev user and ``kubejit.yaml`` (the broker's config); the demo prints a line starting
-with ``ready`` once everything answers, and runs until interrupted.
+``demo.sh`` puts the demo's kubejit and the matching kubectl first on PATH and names the broker, so sourcing it
+is all a shell needs. Scripts drive it too (DESIGN.md section 4): ``--dir`` also gets one kubeconfig and one
+``<user>.env`` (the same PATH and an ID token that needs no sign-in) per dev user and ``kubejit.yaml`` (the
+broker's config); the demo prints a line starting with ``ready`` once everything answers, and runs until
+interrupted. One demo runs per directory (DevCluster locks it), and the files holding tokens or keys are
+removed when it stops.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import base64
 import shlex
 import shutil
-import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -33,7 +36,7 @@ from kubejit.devcluster.users import DEV_USERS
 from kubejit.entrypoints.cli.devcluster import describe, wait_for_interrupt
 from kubejit.entrypoints.cli.kubeconfig import id_token_kubeconfig, kubejit_executable, write_private
 
-_stderr = Console(stderr=True, highlight=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # commands to copy: never wrapped
 DEMO_NAMESPACES = ("payments", "payments-eu")
 
 
@@ -41,20 +44,60 @@ def demo_policy_text() -> str:
     return resources.files("kubejit.examples").joinpath("demo-policy.yaml").read_text()
 
 
-def write_user_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
-    """One ``<user>.env`` per dev user: source it to act as that user with kubejit and kubectl."""
-    written = []
+def demo_path(cluster: DevCluster) -> str:
+    """The PATH line of the env files: the matching kubectl, then the kubejit running this demo, then the rest."""
+    kubejit_dir = Path(kubejit_executable()).parent
+    return f"export PATH={shlex.quote(str(cluster.bin_dir))}:{shlex.quote(str(kubejit_dir))}:$PATH\n"
+
+
+def write_env_files(cluster: DevCluster, broker_url: str) -> list[Path]:
+    """``demo.sh`` (PATH, the broker, the sign-in kubeconfig: for ``kubejit login``) and one ``<user>.env`` per
+    dev user (the same PATH, and that user's ID token: to act as them with no sign-in). Sourcing one is all a
+    shell needs; the demo removes them when it stops (:func:`remove_credentials`)."""
+    server = f"export KUBEJIT_SERVER={shlex.quote(broker_url)}\n"
+    login = cluster.output_dir / "demo.sh"
+    write_private(
+        login,
+        "# the kubejit demo: its kubejit and kubectl, its broker; kubectl as whoever signed in with kubejit login\n"
+        f"{demo_path(cluster)}{server}unset KUBEJIT_TOKEN\n"
+        f"export KUBECONFIG={shlex.quote(str(cluster.output_dir / 'kubeconfig'))}\n",
+    )
+    written = [login]
     for user in DEV_USERS:
         path = cluster.output_dir / f"{user.name}.env"
-        path.touch(mode=0o600)
-        path.write_text(
-            f"# {user.name} (groups: {', '.join(user.groups)})\n"
-            f"export KUBEJIT_SERVER={shlex.quote(broker_url)}\n"
+        write_private(
+            path,
+            f"# {user.name} (groups: {', '.join(user.groups)})\n{demo_path(cluster)}{server}"
             f"export KUBEJIT_TOKEN={shlex.quote(cluster.mint_token(user.name))}\n"
-            f"export KUBECONFIG={shlex.quote(str(cluster.user_kubeconfig(user.name)))}\n"
+            f"export KUBECONFIG={shlex.quote(str(cluster.user_kubeconfig(user.name)))}\n",
         )
         written.append(path)
     return written
+
+
+_CREDENTIALS = (
+    "*.env",
+    "demo.sh",
+    "kubeconfig",
+    "*.kubeconfig",
+    "*.key",
+    "*.token",
+    "*/*.kubeconfig",
+    "*/*.key",
+    "*/*.token",
+)
+
+
+def remove_credentials(directory: Path) -> list[Path]:
+    """What the demo wrote that lets someone act as somebody (env files with ID tokens, kubeconfigs with tokens
+    or keys, the gateway's client token, signing and serving keys): removed when it stops, so no credential
+    outlives it on disk. Certificates, configs, logs and the database stay (the next start replaces them)."""
+    removed = []
+    for pattern in _CREDENTIALS:
+        for path in directory.glob(pattern):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def write_login_kubeconfig(cluster: DevCluster, broker_url: str) -> Path:
@@ -90,11 +133,10 @@ def walkthrough(cluster: DevCluster, broker: BrokerProcess, gateway_url: str) ->
 broker          {broker.url} (config {broker.config})
 gateway         {gateway_url} (kubectl through it: kubejit kubeconfig --grant <id> -o g.kubeconfig)
 
-In another terminal (kubejit login opens the dev sign-in page in your browser:
+In another terminal, in any directory (kubejit login opens the dev sign-in page in your browser:
 pick who to be; add --device where there is no browser):
-  export PATH={Path(sys.executable).parent}:$PATH  # kubejit and the matching kubectl
-  export KUBECONFIG={d}/kubeconfig  # kubectl as whoever is signed in
-  kubejit login --server {broker.url}  # pick alice
+  source {d}/demo.sh               # the demo's kubejit and kubectl first on PATH, its broker
+  kubejit login                         # pick alice
   kubectl get pods -n payments          # Forbidden: no standing access
   kubejit request payments-debug -n payments --for 2m --reason "INC-42 checkout"
   kubejit login                         # pick bob
@@ -102,14 +144,14 @@ pick who to be; add --device where there is no browser):
   kubejit approve <id>
   kubejit login                         # pick alice
   kubectl get pods -n payments          # works now, for 2 minutes
-  kubejit kubeconfig --grant <id> -o /tmp/g.kubeconfig   # through the gateway:
-  kubectl --kubeconfig /tmp/g.kubeconfig get pods        # guarded, recorded
+  kubejit kubeconfig --grant <id> -o jit.kubeconfig            # through the gateway:
+  kubectl --kubeconfig jit.kubeconfig get pods -n payments     # guarded, recorded
   kubejit login                         # pick dave (the auditor)
   kubejit audit
   kubejit audit verify                  # the trail is intact
-Scripts need no sign-in: source {d}/alice.env (KUBEJIT_TOKEN, a kubeconfig).
+Scripts need no sign-in: source {d}/alice.env (PATH, KUBEJIT_TOKEN, a kubeconfig).
 
-Stop with Ctrl-C: every process stops and the temporary files are removed.
+Stop with Ctrl-C: every process stops; the temporary files and the env files and kubeconfigs are removed.
 """
 
 
@@ -127,41 +169,46 @@ def demo(
         _stderr.print(f"[dim]demo:[/] {message}")
 
     with DevCluster(directory, log=log) as cluster:
-        for stale in cluster.output_dir.glob("kubejit.db*"):  # the previous run's cluster is gone: start afresh
-            stale.unlink()
-        policy_file = cluster.output_dir / "policy.yaml"
-        if policy is not None:
-            shutil.copyfile(policy, policy_file)
-        else:
-            policy_file.write_text(demo_policy_text())
-        loaded = load_policy_file(policy_file)
-        seed_workloads(cluster)
-        broker_kubeconfig = install_broker_access(cluster, loaded, cluster.output_dir / "broker.kubeconfig")
-        shared = prepare_gateway(cluster, cluster.output_dir / "gateway")
-        config = broker_config(
-            cluster,
-            cluster.output_dir,
-            policy_file=policy_file,
-            broker_kubeconfig=broker_kubeconfig,
-            gateway=broker_link(shared),
-        )
-        broker = start_broker(config)
-        log(f"broker ready at {broker.url}")
-        gateway = None
         try:
-            gateway = start_gateway(
-                gateway_config(cluster.output_dir / "gateway", shared, broker_url=broker.url, policy_file=policy_file),
-                shared,
-            )
-            log(f"gateway ready at {gateway.url}")
-            write_user_env_files(cluster, broker.url)
-            write_login_kubeconfig(cluster, broker.url)
-            _stderr.print(walkthrough(cluster, broker, gateway.url))
-            print(
-                f"ready {cluster.output_dir} broker {broker.url} gateway {gateway.url} in {cluster.timings}", flush=True
-            )
-            wait_for_interrupt()
-        finally:
-            if gateway is not None:
-                gateway.stop()
-            broker.stop()
+            _run_demo(cluster, policy, log)
+        finally:  # the cluster's CA and keys die with it: its tokens on disk go too
+            remove_credentials(cluster.output_dir)
+
+
+def _run_demo(cluster: DevCluster, policy: Path | None, log: Callable[[str], None]) -> None:
+    for stale in cluster.output_dir.glob("kubejit.db*"):  # the previous run's cluster is gone: start afresh
+        stale.unlink()
+    policy_file = cluster.output_dir / "policy.yaml"
+    if policy is not None:
+        shutil.copyfile(policy, policy_file)
+    else:
+        policy_file.write_text(demo_policy_text())
+    loaded = load_policy_file(policy_file)
+    seed_workloads(cluster)
+    broker_kubeconfig = install_broker_access(cluster, loaded, cluster.output_dir / "broker.kubeconfig")
+    shared = prepare_gateway(cluster, cluster.output_dir / "gateway")
+    config = broker_config(
+        cluster,
+        cluster.output_dir,
+        policy_file=policy_file,
+        broker_kubeconfig=broker_kubeconfig,
+        gateway=broker_link(shared),
+    )
+    broker = start_broker(config)
+    log(f"broker ready at {broker.url}")
+    gateway = None
+    try:
+        gateway = start_gateway(
+            gateway_config(cluster.output_dir / "gateway", shared, broker_url=broker.url, policy_file=policy_file),
+            shared,
+        )
+        log(f"gateway ready at {gateway.url}")
+        write_env_files(cluster, broker.url)
+        write_login_kubeconfig(cluster, broker.url)
+        _stderr.print(walkthrough(cluster, broker, gateway.url))
+        print(f"ready {cluster.output_dir} broker {broker.url} gateway {gateway.url} in {cluster.timings}", flush=True)
+        wait_for_interrupt()
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        broker.stop()

@@ -3,7 +3,9 @@
 ``main()`` sends ``kubejit token`` (kubectl's exec credential plugin, run for every kubectl command) straight to
 ``token_plugin``, which uses only the standard library, before anything else is imported: this module itself
 imports nothing heavy at load time (not even ``typing``). Every other command goes through the Typer
-application built by ``build_app()`` from one module per command group; kubejit's errors become a message and
+application built by ``build_app()`` from one module per command group (with ``--version``, ``version`` and
+Typer's shell completion, ``--install-completion``/``--show-completion``), shown to click through
+``build_command()`` with plain metavars in ``--help`` (``help_text``); kubejit's errors become a message and
 the exit code of DESIGN.md section 4.
 """
 
@@ -14,6 +16,7 @@ import sys
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: loading typing would slow `kubejit token` down
 if TYPE_CHECKING:
     import typer
+    from typer import _click as click
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +46,7 @@ def build_app() -> typer.Typer:
         scan,
         serve,
         token_plugin,
+        version,
         whoami,
     )
 
@@ -50,9 +54,11 @@ def build_app() -> typer.Typer:
         name="kubejit",
         help="Just-In-Time access for Kubernetes: request, approve, use and audit time-bound access.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
     )
+
+    version.register(app)
     app.add_typer(devcluster.app, name="devcluster")
     app.add_typer(policy.app, name="policy")
     app.add_typer(profiles.app, name="profiles")
@@ -81,6 +87,15 @@ def build_app() -> typer.Typer:
     return app
 
 
+def build_command() -> click.Command:
+    """The click command ``kubejit`` runs: ``build_app()``'s, with words for users in ``--help``."""
+    from typer.main import get_command
+
+    from kubejit.entrypoints.cli.help_text import plain_metavars
+
+    return plain_metavars(get_command(build_app()))
+
+
 def _run_app(args: list[str]) -> int:
     from rich.console import Console
     from rich.text import Text
@@ -93,7 +108,7 @@ def _run_app(args: list[str]) -> int:
         Console(stderr=True, soft_wrap=True).print(Text("error: ", style="bold red") + Text(message))
 
     try:
-        build_app()(args=args)
+        build_command()(args=args, prog_name=_program_name())
     except KubejitError as error:
         report(str(error))
         return exit_code_for(error)
@@ -101,6 +116,14 @@ def _run_app(args: list[str]) -> int:
         report(f"refusing the session cache: {error}; remove it and run kubejit login")
         return EXIT_USAGE
     return 0
+
+
+def _program_name() -> str:
+    """kubejit, or kubectl-jit when kubectl runs it as a plugin (so shell completion finds its variable)."""
+    from pathlib import Path
+
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "kubectl-jit" if name.startswith("kubectl-jit") else "kubejit"
 
 
 if __name__ == "__main__":

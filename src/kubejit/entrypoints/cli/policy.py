@@ -183,8 +183,17 @@ def _findings_table(review: ProfileReview) -> Table | None:
     return table
 
 
+def check_headline(file: Path, review: PolicyReview) -> str:
+    """The first line of ``policy check``: valid, and whether any profile is refused (the exit code's reason)."""
+    total, refused = len(review.profiles), len(review.refused)
+    where = f"{escape(str(file))}: policy {review.policy.name!r}"
+    if refused:
+        return f"{where} is valid, but [bold red]refused[/]: {refused} of {total} profiles cannot be used (below)"
+    return f"{where} is valid ({total} profile{'' if total == 1 else 's'})"
+
+
 def _print_check(file: Path, review: PolicyReview, *, analyzed_with_cluster: bool) -> None:
-    _out.print(f"{escape(str(file))}: policy {review.policy.name!r} is valid ({len(review.profiles)} profiles)")
+    _out.print(check_headline(file, review))
     for profile_review in review.profiles:
         role = escape(profile_review.profile.role.describe())
         _out.print(f"\n[bold]{profile_review.profile.name}[/] ({role}): {_status(profile_review)}")
