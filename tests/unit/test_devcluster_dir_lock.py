@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kubejit.devcluster.dir_lock import LOCK_NAME, DirectoryLock
-from kubejit.domain.errors import Conflict
+from kubejit.domain.errors import Conflict, InvalidInput
 
 _HOLD = (
     "import sys, time; from pathlib import Path\n"
@@ -48,3 +49,24 @@ def test_released_the_lock_can_be_taken_again_in_the_same_process(tmp_path: Path
     again = DirectoryLock(tmp_path)
     again.acquire()
     again.release()
+
+
+@pytest.mark.parametrize("how", ["others may write", "a symlink", "another user's"])
+def test_a_directory_someone_else_could_have_made_is_refused_before_anything_is_written(
+    tmp_path: Path, how: str
+) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir(mode=0o700)
+    if how == "others may write":
+        directory.chmod(0o777)
+    elif how == "a symlink":
+        real, directory = directory, tmp_path / "link"
+        directory.symlink_to(real)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("giving a directory to another user needs root")
+        os.chown(directory, 65534, 65534)
+    with pytest.raises(InvalidInput) as refused:
+        DirectoryLock(directory).acquire()
+    assert str(directory) in str(refused.value) and "--dir" in str(refused.value)
+    assert not (directory / LOCK_NAME).exists()

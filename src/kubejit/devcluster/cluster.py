@@ -154,7 +154,7 @@ class DevCluster:
         """Start every part and return once kube-apiserver is ready and accepts dev users' ID tokens."""
         self.state_dir = Path(tempfile.mkdtemp(prefix="kubejit-devcluster-"))
         self.output_dir = self._requested_output_dir or self.state_dir
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         try:
             if self._requested_output_dir is not None:  # nothing is written there before the lock is ours
                 self._lock = DirectoryLock(self.output_dir)

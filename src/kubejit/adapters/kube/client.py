@@ -8,7 +8,7 @@ the file changed) and, on a 401, re-reads the file and retries once if the token
 in-cluster mode re-reads the token only after a 401, so a rotated token would be used only once the old one is
 refused; this one follows the file as client-go does.
 
-Called by :mod:`kubejit.bootstrap` (broker and gateway), ``kubejit audit init`` and
+Called by :mod:`kubejit.bootstrap` (broker and gateway), ``kubejit audit checkpoint --init`` and
 :meth:`kubejit.adapters.kube.bindings.RbacBindings.from_kubeconfig`.
 """
 

@@ -195,14 +195,23 @@ def _forget_previous(server: str, issuer: str) -> None:
 
 
 def _browser() -> BrowserOpener | None:
-    """``webbrowser.open`` when this machine has a browser to open; None otherwise."""
+    """``webbrowser.open`` when this machine has a browser to open; None otherwise.
+
+    The browser is started on a thread of its own: ``webbrowser`` waits for a ``$BROWSER`` command to exit, and
+    the sign-in must not wait for the browser to close before it answers the browser's redirect."""
+    import threading
     import webbrowser
 
     try:
         webbrowser.get()
     except webbrowser.Error:
         return None
-    return lambda url: webbrowser.open(url, new=1)
+
+    def open_in_background(url: str) -> bool:
+        threading.Thread(target=webbrowser.open, args=(url,), kwargs={"new": 1}, daemon=True).start()
+        return True
+
+    return open_in_background
 
 
 def _show_url(opening: bool) -> Any:
