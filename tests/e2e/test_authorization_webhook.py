@@ -188,6 +188,8 @@ def test_the_webhook_survives_a_restart_and_fails_closed_while_the_broker_is_dow
         down = cluster.kubectl("get", "configmaps", "-n", namespace, user="alice")
         assert down.returncode != 0, "failurePolicy Deny: refused while the broker cannot be reached"
         assert "authorization/review" in down.stderr, down.stderr  # kube-apiserver: the webhook call failed
+        # kube-apiserver answers 500, which kubectl shows as "Error from server (InternalError)", not Forbidden
+        assert "Error from server (InternalError)" in down.stderr, down.stderr
         assert cluster.kubectl("get", "namespaces").returncode == 0, "the admin is never sent to the webhook"
     finally:
         webhook_env.broker = start_broker(webhook_env.config, log_name="webhook-broker-2")

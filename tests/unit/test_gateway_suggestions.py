@@ -106,3 +106,16 @@ def test_a_break_glass_only_profile_and_a_cluster_request_of_namespaced_profiles
     across = refusal(_policy(TEAM_PODS, CLUSTER_PODS), "GET", "/api/v1/pods")  # every namespace: cluster-wide only
     assert "request it with `kubejit request cluster-pods --reason ...`" in across
     assert "(or team-pods)" not in across
+
+
+def test_a_grant_whose_profile_does_not_reach_the_namespace_does_not_tell_to_request_that_profile_for_it() -> None:
+    # team-pods allows team-* only: `kubejit request team-pods -n prod` would be refused by the broker.
+    message = refusal(_policy(TEAM_PODS, CLUSTER_PODS), "GET", "/api/v1/namespaces/prod/pods")
+    first = message.split(";", 1)[0]
+    assert "request team-pods" not in first, message
+    assert first == "grant g1 (team-pods) does not cover namespace prod: team-pods does not reach prod (team-*)"
+
+
+def test_a_grant_whose_profile_reaches_the_namespace_tells_to_request_that_profile_for_it() -> None:
+    message = refusal(_policy(TEAM_PODS), "GET", "/api/v1/namespaces/team-b/pods")
+    assert message.startswith("grant g1 (team-pods) does not cover namespace team-b: request team-pods for it;")

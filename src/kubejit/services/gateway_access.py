@@ -177,10 +177,13 @@ class GatewayAccess:
                     f"grant {grant.id} ({grant.profile}) covers namespaces {where} only: add -n {grant.namespaces[0]}"
                 )
             if attrs.namespace not in grant.namespaces:
-                return (
-                    f"grant {grant.id} ({grant.profile}) does not cover namespace {attrs.namespace}: "
+                # Suggest the same profile only where the broker would accept it (its namespace patterns).
+                hint = (
                     f"request {grant.profile} for it"
+                    if profile.allows_namespace(attrs.namespace)
+                    else f"{grant.profile} does not reach {attrs.namespace} ({', '.join(profile.namespaces)})"
                 )
+                return f"grant {grant.id} ({grant.profile}) does not cover namespace {attrs.namespace}: {hint}"
         verb = self._rules_allow(attrs, profile)
         if verb is not None:
             what = attrs.resource_path + (f" in {attrs.api_group}" if attrs.api_group else "")
