@@ -68,5 +68,6 @@ def test_a_directory_someone_else_could_have_made_is_refused_before_anything_is_
         os.chown(directory, 65534, 65534)
     with pytest.raises(InvalidInput) as refused:
         DirectoryLock(directory).acquire()
-    assert str(directory) in str(refused.value) and "--dir" in str(refused.value)
+    assert str(directory) in str(refused.value)
+    assert "--dir" in str(refused.value)
     assert not (directory / LOCK_NAME).exists()

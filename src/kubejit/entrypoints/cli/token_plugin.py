@@ -381,7 +381,10 @@ class _Broker:
             )
         problem = url_problem(server)
         if problem == NOT_AN_HTTP_URL:
-            raise PluginError(f"KUBEJIT_SERVER {server[:200]!r} must be an https:// URL (or http:// for a broker on this machine)", EXIT_USAGE)
+            raise PluginError(
+                f"KUBEJIT_SERVER {server[:200]!r} must be an https:// URL (or http:// for a broker on this machine)",
+                EXIT_USAGE,
+            )
         if problem == PLAIN_HTTP_OFF_LOOPBACK:
             raise PluginError(
                 f"KUBEJIT_SERVER {server[:200]!r}: your ID token would travel in clear text; use https:// "
