@@ -16,7 +16,7 @@ def test_the_browser_is_opened_without_waiting_for_it_to_exit(tmp_path: Path, mo
     browser = tmp_path / "browser"
     # The "browser" waits (up to 20 s) for the test to let it go, then records the URL it was given.
     browser.write_text(
-        f"#!/bin/sh\nfor i in $(seq 200); do [ -e {release} ] && break; sleep 0.1; done\necho \"$1\" > {opened}\n"
+        f'#!/bin/sh\nfor i in $(seq 200); do [ -e {release} ] && break; sleep 0.1; done\necho "$1" > {opened}\n'
     )
     browser.chmod(0o755)
     monkeypatch.setenv("BROWSER", str(browser))
