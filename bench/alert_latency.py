@@ -23,7 +23,6 @@ import argparse
 import json
 import random
 import ssl
-import statistics
 import tempfile
 import threading
 import time
@@ -33,8 +32,9 @@ from typing import Any
 
 import httpx
 import yaml
-from _report import percentile, progress
+from _report import progress
 from gateway import NAMESPACE, OBJECT, POLICY, Setup, grant_token, start  # bench/gateway.py
+from gateway_cutoff import report  # bench/gateway_cutoff.py: p50, p99, max of samples in seconds
 
 from kubejit.devcluster.broker import start_broker
 from kubejit.devcluster.cluster import DevCluster
@@ -91,14 +91,6 @@ def with_webhook(setup: Setup, receiver: Receiver) -> None:
     config.write_text(yaml.safe_dump(document, sort_keys=False))
     setup.broker.stop()
     setup.broker = start_broker(config, log_name="bench-alert-broker")
-
-
-def report(label: str, samples: list[float]) -> None:
-    ms = [s * 1000 for s in samples]
-    print(
-        f"  {label:8} p50 {statistics.median(ms):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms"
-        f"   max {max(ms):7.1f} ms   (n={len(ms)})"
-    )
 
 
 def main() -> None:
