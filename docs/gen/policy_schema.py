@@ -72,6 +72,11 @@ MODEL_NOTES: Mapping[str, tuple[str, str]] = {
         "Matches a Kubernetes request when every field it names matches (an empty field matches anything).",
     ),
     "ExecModel": ("Exec rule", "Checks the command of `kubectl exec` (and every other way to run one) first."),
+    "AlertRuleModel": (
+        "Alert rule",
+        "A rule evaluated on the live activity of each grant; what each kind counts, its defaults and what it "
+        "cannot see are in [Anomalies and alerts](alerts.md).",
+    ),
 }
 
 # What each field means, by (model class name, Python field name).
@@ -87,6 +92,7 @@ FIELD_NOTES: Mapping[tuple[str, str], str] = {
     ("SpecModel", "defaults"): "Durations for profiles that set none.",
     ("SpecModel", "profiles"): "The access profiles; at least one, names unique.",
     ("SpecModel", "guardrails"): "Guardrails that profiles name; names unique.",
+    ("SpecModel", "alerts"): "Anomaly rules on the live activity stream; none by default.",
     ("IdentityModel", "username_prefix"): "Put before user names in bindings (kube-apiserver's username prefix).",
     ("IdentityModel", "groups_prefix"): "Put before group names in bindings (kube-apiserver's groups prefix).",
     ("SubjectsModel", "users"): "User names, as the identity provider (and so the cluster) names them.",
@@ -154,6 +160,14 @@ FIELD_NOTES: Mapping[tuple[str, str], str] = {
     ("ExecModel", "message"): "Shown when a command is refused.",
     ("ExecModel", "allow_interactive_shells"): "`false` refuses interactive shells (`kubectl exec -it ... -- sh`).",
     ("ExecModel", "fail_closed"): "Refuse commands that cannot be checked.",
+    ("AlertRuleModel", "name"): "Unique among the rules; default: the kind.",
+    ("AlertRuleModel", "kind"): "What the rule looks for (see the kinds in the alerts guide).",
+    ("AlertRuleModel", "action"): "`notify` (audit, webhooks, metrics) or `revoke` (that, and the grant is revoked).",
+    ("AlertRuleModel", "threshold"): "Events within `window` that raise the alert; default per kind.",
+    ("AlertRuleModel", "window"): "How far back events count (idle-grant: the quiet time); default per kind.",
+    ("AlertRuleModel", "namespaces"): "privileged-exec: namespace patterns watched; default `[kube-system]`.",
+    ("AlertRuleModel", "names"): "privileged-exec: pod name patterns watched anywhere; default none.",
+    ("AlertRuleModel", "profiles"): "Only grants of these profiles; default: every grant.",
 }
 
 

@@ -56,6 +56,7 @@ from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, Cluster, LeaderElection, Notification
 from kubejit.services.access import AccessService
+from kubejit.services.anomaly_watch import AlertCounter, AnomalyWatch, broker_revoker
 from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.audit_replay import seal_explained_rows
 from kubejit.services.authorization_webhook import AuthorizationWebhook
@@ -179,8 +180,11 @@ def _policy_facts(path: Path) -> dict[str, object]:
     return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
-    """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`)."""
+def build_broker(
+    config: BrokerConfig, *, clock: Clock | None = None, alert_raised: AlertCounter | None = None
+) -> Broker:
+    """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`). ``alert_raised`` is
+    told the rule of every alert raised (the metrics' counter when one is wired; nothing by default)."""
     clock = clock or SystemClock()
     store = SqlStore(config.database_url, seal_key=load_or_create_seal_key(config.seal_key_file))
     store.migrate()
@@ -268,8 +272,18 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
+        watch = AnomalyWatch(holder, store, clock, notifier, broker_revoker(access), on_audit=checkpointer.moved)
+        if alert_raised is not None:
+            watch.alert_raised = alert_raised
         gateway = GatewayFeed(
-            holder, store, clock, signer, config.gateway.token_ttl, signer.public_jwks(), on_audit=checkpointer.moved
+            holder,
+            store,
+            clock,
+            signer,
+            config.gateway.token_ttl,
+            signer.public_jwks(),
+            on_audit=checkpointer.moved,
+            on_activity=watch.observe,
         )
     authorization: AuthorizationWebhook | None = None
     if config.authorization_webhook is not None:

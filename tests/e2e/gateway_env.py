@@ -171,8 +171,10 @@ def gateway_env(
     audit_max_delay: str | None = None,
     policy: str = GATEWAY_POLICY,
     broker_oidc: list[dict[str, Any]] | None = None,
+    webhooks: list[dict[str, object]] | None = None,
 ) -> Iterator[GatewayEnv]:
-    """``broker_oidc``, if given, replaces the broker config's ``oidc`` list (the dev issuer alone otherwise)."""
+    """``broker_oidc``, if given, replaces the broker config's ``oidc`` list (the dev issuer alone otherwise);
+    ``webhooks`` are the broker's notification webhooks (none otherwise)."""
     directory.mkdir(parents=True, exist_ok=True)
     policy_file = directory / "policy.yaml"
     policy_file.write_text(policy)
@@ -193,6 +195,7 @@ def gateway_env(
         namespace=namespace,
         instance=name,
         identity=f"{name}-0",
+        webhooks=webhooks,
     )
     document = yaml.safe_load(config.read_text())
     document["gateway"] = broker_link(shared)

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from kubejit.domain import policy as p
+from kubejit.domain.anomalies import MAX_THRESHOLD, Action, AlertRule, RuleKind, parameter_problem, rule_with_defaults
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.exec_commands import parse_pattern
@@ -155,6 +156,32 @@ class GuardrailModel(_Model):
     exec: ExecModel | None = None
 
 
+AlertKindName = Literal[
+    "guardrail-denial",
+    "forbidden-burst",
+    "secret-burst",
+    "delete-burst",
+    "privileged-exec",
+    "ephemeral-container",
+    "rbac-then-workload",
+    "break-glass",
+    "outside-namespaces",
+    "idle-grant",
+    "event-deletion",
+]  # RuleKind's values (a unit test holds the two together)
+
+
+class AlertRuleModel(_Model):
+    name: str | None = Field(default=None, pattern=_NAME, max_length=63)
+    kind: AlertKindName
+    action: Literal["notify", "revoke"] = "notify"
+    threshold: int | None = Field(default=None, ge=1, le=MAX_THRESHOLD)
+    window: str | None = None
+    namespaces: list[str] | None = None
+    names: list[str] | None = None
+    profiles: list[str] = []
+
+
 class SpecModel(_Model):
     identity: IdentityModel = IdentityModel()
     admins: SubjectsModel = SubjectsModel()
@@ -162,6 +189,7 @@ class SpecModel(_Model):
     defaults: DefaultsModel = DefaultsModel()
     profiles: list[ProfileModel] = Field(min_length=1)
     guardrails: list[GuardrailModel] = []
+    alerts: list[AlertRuleModel] = []
 
 
 class MetadataModel(_Model):
@@ -408,6 +436,24 @@ class _Builder:
             admins=self._subjects(spec.admins, "spec.admins"),
             auditors=self._subjects(spec.auditors, "spec.auditors"),
             defaults=defaults,
+            alerts=tuple(self.alert_rule(m, f"spec.alerts[{i}]") for i, m in enumerate(spec.alerts)),
+        )
+
+    def alert_rule(self, m: AlertRuleModel, at: str) -> AlertRule:
+        kind = RuleKind(m.kind)
+        for parameter in ("threshold", "namespaces", "names"):
+            problem = parameter_problem(kind, parameter) if getattr(m, parameter) is not None else None
+            if problem is not None:
+                self.issues.append(p.Issue(f"{at}.{parameter}", problem))
+        return rule_with_defaults(
+            m.name,
+            kind,
+            action=Action(m.action),
+            threshold=m.threshold,
+            window=self._duration(m.window, f"{at}.window"),
+            namespaces=m.namespaces,
+            names=m.names,
+            profiles=m.profiles,
         )
 
     def profile(self, m: ProfileModel, at: str) -> p.Profile:

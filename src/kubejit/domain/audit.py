@@ -63,6 +63,8 @@ class AuditKind(StrEnum):
     ACTIVITY_REFUSED = "activity.refused"
     ACTIVITY_EXEC = "activity.exec"
     ACTIVITY_SESSION_CLOSED = "activity.session-closed"
+    # what the broker concluded from that activity (services/anomaly_watch)
+    ALERT_RAISED = "alert.raised"
 
     @property
     def is_activity(self) -> bool:

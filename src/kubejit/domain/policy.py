@@ -17,6 +17,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from kubejit.domain.anomalies import AlertRule, alert_rule_issues
 from kubejit.domain.durations import format_duration
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.identity_names import group_name_problem, identity_prefix_problem, quoted, user_name_problem
@@ -239,6 +240,7 @@ class AccessPolicy:
     admins: Subjects = Subjects()
     auditors: Subjects = Subjects()
     defaults: Defaults = Defaults()
+    alerts: tuple[AlertRule, ...] = ()  # spec.alerts: evaluated on the live activity (services/anomaly_watch)
 
     def profile(self, name: str) -> Profile | None:
         return next((p for p in self.profiles if p.name == name), None)
@@ -362,6 +364,7 @@ def semantic_issues(policy: AccessPolicy) -> list[Issue]:
             )
         seen.setdefault(profile.name, index)
         issues.extend(_profile_issues(policy, profile, at))
+    issues.extend(Issue(at, text) for at, text in alert_rule_issues(policy.alerts, (p.name for p in policy.profiles)))
     return issues
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubejit.domain.audit import AuditEntry, AuditKind
+from kubejit.domain.audit import AuditEntry, AuditEvent, AuditKind
 from kubejit.domain.errors import InvalidInput, NotFound, Refused, Unauthenticated
 from kubejit.domain.grant_token import DEFAULT_TTL, claims_for
 from kubejit.domain.policy import AccessPolicy, Identity
@@ -48,6 +48,8 @@ class GatewayFeed:
     ttl: timedelta = DEFAULT_TTL
     public_keys: dict[str, Any] = field(default_factory=dict)  # the JWKS gateways verify grant tokens with
     on_audit: Callable[[], None] = lambda: None
+    # Called with each batch's newly recorded events after its commit (services/anomaly_watch): must not raise.
+    on_activity: Callable[[Sequence[AuditEvent]], object] = lambda _events: None
     refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the gateway feed"))
 
     def _trusted(self, policy: AccessPolicy, stored: Stored) -> bool:
@@ -145,12 +147,14 @@ class GatewayFeed:
         with self.uow() as uow:
             mark = uow.idempotency.activity_mark(instance) if instance is not None else 0
             fresh = [entry for seq, entry in entries if seq is None or seq > mark]
-            uow.audit.append_many(fresh, at=now)
+            recorded = uow.audit.append_many(fresh, at=now)
             numbered = [seq for seq, _ in entries if seq is not None]
             if instance is not None and numbered and max(numbered) > mark:
                 uow.idempotency.set_activity_mark(instance, max(numbered), now)
             uow.commit()
         self.on_audit()
+        if recorded:
+            self.on_activity(recorded)
         return len(fresh)
 
 

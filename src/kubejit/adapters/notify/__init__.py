@@ -1,4 +1,5 @@
-"""Notifications: telling people that a request waits for them, was decided, or that a grant starts or ends.
+"""Notifications: telling people that a request waits for them, was decided, that a grant starts or ends, or that
+an alert rule fired on a grant (``alert.raised``, whose generic body adds an ``alert`` block).
 
 The broker's services call a :class:`~kubejit.ports.Notifier`; the one here posts to webhooks (generic JSON
 receivers and Slack-compatible incoming webhooks) without ever holding up the workflow. ``kubejit.bootstrap``

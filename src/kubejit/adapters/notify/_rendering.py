@@ -28,7 +28,9 @@ def render(notification: Notification, body_format: str) -> bytes:
 def generic_payload(notification: Notification) -> dict[str, Any]:
     """The JSON a generic receiver gets: the event, when, a human message and the request's facts."""
     request = notification.request
+    alert = getattr(notification, "details", None)  # an alert's rule, user, summary and evidence (alert.raised)
     return {
+        **({"alert": dict(alert)} if alert else {}),
         "event": notification.event,
         "at": _iso(notification.at),
         "message": notification.message,

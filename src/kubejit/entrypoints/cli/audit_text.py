@@ -71,6 +71,15 @@ def _session(data: Mapping[str, Any]) -> str:
     return "\n".join([line, *(f"  | {text}" for text in shown), *tail, *truncated])
 
 
+def _alert(data: Mapping[str, Any]) -> str:
+    line = f"ALERT {data.get('rule', '?')} ({data.get('action', 'notify')}): {data.get('summary', '')}"
+    evidence = data.get("evidence")
+    if not isinstance(evidence, list) or not evidence:
+        return line
+    seqs = ", ".join(str(item.get("seq", "?")) for item in evidence if isinstance(item, Mapping))
+    return f"{line}\n  evidence: events {seqs}"
+
+
 # Every kind has its wording here (a test holds it to that): the gateway's records get sentences; the broker's
 # own events read well enough as their data.
 _WORDING: dict[str, Callable[[Mapping[str, Any]], str]] = {
@@ -111,6 +120,7 @@ _WORDING: dict[str, Callable[[Mapping[str, Any]], str]] = {
     AuditKind.ACTIVITY_REFUSED: _refused,
     AuditKind.ACTIVITY_EXEC: _exec,
     AuditKind.ACTIVITY_SESSION_CLOSED: _session,
+    AuditKind.ALERT_RAISED: _alert,
 }
 
 __all__ = ["describe"]

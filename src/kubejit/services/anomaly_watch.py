@@ -1,0 +1,161 @@
+"""Anomaly alerts on the live activity stream: what gateways record is checked against the policy's ``spec.alerts``
+as each batch is recorded, and an alert is audited, sent to the webhooks, counted, and (``action: revoke``) ends
+the grant at once.
+
+``GatewayFeed.record_activity`` hands every batch it appended to :meth:`AnomalyWatch.observe` right after its
+commit, in the request that delivered it, so an alert follows its triggering request by the gateway's batch delay
+and a few milliseconds (docs/alerts.md has the measured figure). The windows live in this process's memory
+(:class:`~kubejit.domain.anomalies.Detector`): a restart starts them empty (a burst that straddles a restart may
+go unnoticed), and with several broker replicas each judges the batches it receives. An alert is:
+
+* an audit event ``alert.raised`` (actor ``kubejit``, the grant as its request id; rule, user, summary and the
+  evidence: the counted events with their audit seq), which the audit API lists with ``kind=alert.raised``;
+* a notification ``alert.raised`` to every webhook that wants it (the generic body carries an ``alert`` block);
+* ``alert_raised(rule)`` on the metrics hook (a no-op unless bootstrap wires one);
+* for a ``revoke`` rule, the grant revoked through :class:`~kubejit.services.access.AccessService` as the broker
+  itself (actor ``kubejit``, a reason naming the rule); the gateways drop it from their grant book within a second.
+
+Built by ``kubejit.bootstrap``; nothing here may fail a batch that is already recorded: errors are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, Detector, GrantFacts, activity_of
+from kubejit.domain.audit import AuditEvent, AuditKind
+from kubejit.domain.errors import KubejitError, NotFound
+from kubejit.domain.policy import AccessPolicy, Identity, Subjects
+from kubejit.domain.workflow import AccessRequest
+from kubejit.ports import Clock, Notification, Notifier, UnitOfWorkFactory
+from kubejit.services.access import AccessService
+
+log = logging.getLogger("kubejit.alerts")
+
+BROKER_ACTOR = "kubejit"  # who the audit trail names for what the broker does on its own
+_CACHED_GRANTS = 10_000
+
+
+class AlertCounter(Protocol):
+    """The metrics hook: called once per alert with the rule's name."""
+
+    def __call__(self, rule: str, /) -> None: ...
+
+
+def _no_metrics(_rule: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class AlertNotification(Notification):
+    """A notification that carries an alert's facts (the generic webhook body adds them as ``alert``)."""
+
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def broker_revoker(access: AccessService) -> Callable[[str, str], None]:
+    """Revoke a grant as the broker itself: the access service's own revoke path (one transaction with its audit
+    event, the keeper woken, ``grant.ended`` sent), with the broker counted among the policy's admins for this
+    call only; no person gains anything by it."""
+
+    def with_broker(policy: AccessPolicy) -> AccessPolicy:
+        admins = policy.admins
+        return replace(policy, admins=Subjects(admins.users | {BROKER_ACTOR}, admins.groups, admins.claims))
+
+    as_broker = replace(access, policy=lambda: with_broker(access.policy()))
+
+    def revoke(grant_id: str, reason: str) -> None:
+        as_broker.revoke(Identity(BROKER_ACTOR), grant_id, reason)
+
+    return revoke
+
+
+@dataclass
+class AnomalyWatch:
+    policy: Callable[[], AccessPolicy]
+    uow: UnitOfWorkFactory
+    clock: Clock
+    notifier: Notifier
+    revoke: Callable[[str, str], None]  # (grant id, reason): see broker_revoker
+    alert_raised: AlertCounter = _no_metrics
+    on_audit: Callable[[], None] = lambda: None
+    detector: Detector = field(init=False)
+    _grants: OrderedDict[str, AccessRequest] = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self.detector = Detector(started=self.clock.now())
+
+    def observe(self, events: Sequence[AuditEvent]) -> list[Alert]:
+        """Check recorded activity events against the policy's alert rules; raise what fires. Never raises."""
+        try:
+            rules = self.policy().alerts
+            if not rules:
+                return []
+            raised: list[tuple[Alert, AccessRequest]] = []
+            for event in events:
+                activity = activity_of(event)
+                request = self._grant(activity.grant) if activity is not None else None
+                if activity is None or request is None:
+                    continue
+                raised.extend((alert, request) for alert in self.detector.observe(rules, activity, facts_of(request)))
+            for alert, request in raised:
+                self._raise(alert, request)
+            return [alert for alert, _ in raised]
+        except Exception:  # the batch is recorded already: an alert that cannot be raised must not undo it
+            log.exception("could not check activity against the alert rules")
+            return []
+
+    def _grant(self, grant_id: str) -> AccessRequest | None:
+        """The grant's request (read once, then kept: its user, profile and namespaces do not change)."""
+        cached = self._grants.pop(grant_id, None)
+        if cached is None:
+            try:
+                with self.uow(read_only=True) as uow:
+                    cached = uow.requests.get(grant_id).request
+            except NotFound:
+                return None
+        self._grants[grant_id] = cached
+        while len(self._grants) > _CACHED_GRANTS:
+            self._grants.popitem(last=False)
+        return cached
+
+    def _raise(self, alert: Alert, request: AccessRequest) -> None:
+        now = self.clock.now()
+        data = alert.data()
+        with self.uow() as uow:
+            recorded = uow.audit.append(
+                kind=AuditKind.ALERT_RAISED, actor=BROKER_ACTOR, at=now, request_id=alert.grant.id, data=data
+            )
+            uow.commit()
+        self.on_audit()
+        log.warning("alert %s: %s", alert.rule.name, alert.summary)
+        self.notifier.notify(
+            AlertNotification(ALERT_EVENT, request, now, f"alert: {alert.summary}", {**data, "seq": recorded.seq})
+        )
+        self.alert_raised(alert.rule.name)
+        if alert.rule.action is Action.REVOKE:
+            self._revoke(alert, recorded.seq)
+
+    def _revoke(self, alert: Alert, seq: int) -> None:
+        rule = alert.rule
+        try:
+            self.revoke(alert.grant.id, f"alert rule {rule.name} ({rule.kind.value}) fired: audit event {seq}")
+        except KubejitError as error:  # already ended, or revoked by someone else meanwhile
+            log.warning("alert rule %s could not revoke %s: %s", alert.rule.name, alert.grant.id, error)
+        self._grants.pop(alert.grant.id, None)  # read again next time: it is no longer what was cached
+        self.detector.forget(alert.grant.id)
+
+
+def facts_of(request: AccessRequest) -> GrantFacts:
+    return GrantFacts(
+        id=request.id,
+        user=request.requester.user,
+        profile=request.profile,
+        namespaces=tuple(request.namespaces),
+        break_glass=request.break_glass,
+        starts_at=request.starts_at,
+    )
