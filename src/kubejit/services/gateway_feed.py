@@ -48,6 +48,7 @@ class GatewayFeed:
     ttl: timedelta = DEFAULT_TTL
     public_keys: dict[str, Any] = field(default_factory=dict)  # the JWKS gateways verify grant tokens with
     on_audit: Callable[[], None] = lambda: None
+    on_activity: Callable[[Sequence[dict[str, Any]]], None] = lambda _events: None  # the new events (metrics)
     refusals: RefusalLog = field(default_factory=lambda: RefusalLog("the gateway feed"))
 
     def _trusted(self, policy: AccessPolicy, stored: Stored) -> bool:
@@ -144,13 +145,15 @@ class GatewayFeed:
         now = self.clock.now()
         with self.uow() as uow:
             mark = uow.idempotency.activity_mark(instance) if instance is not None else 0
-            fresh = [entry for seq, entry in entries if seq is None or seq > mark]
+            new = [seq is None or seq > mark for seq, _ in entries]
+            fresh = [entry for (_, entry), keep in zip(entries, new, strict=True) if keep]
             uow.audit.append_many(fresh, at=now)
             numbered = [seq for seq, _ in entries if seq is not None]
             if instance is not None and numbered and max(numbered) > mark:
                 uow.idempotency.set_activity_mark(instance, max(numbered), now)
             uow.commit()
         self.on_audit()
+        self.on_activity([event for event, keep in zip(events, new, strict=True) if keep])
         return len(fresh)
 
 
