@@ -223,18 +223,26 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             uow.commit()
         checkpointer.moved()
 
-    notifier = WebhookNotifier(
-        [
-            WebhookTarget(
-                url=w.url,
-                format=w.format,
-                events=frozenset(w.events) if w.events is not None else None,
-                ca_pem=w.ca_file.read_bytes() if w.ca_file else None,
-            )
-            for w in config.notifications.webhooks
-        ],
-        on_failure=audit_failed_delivery,
+    targets = [
+        WebhookTarget(
+            url=w.url,
+            format=w.format,
+            events=frozenset(w.events) if w.events is not None else None,
+            ca_pem=w.ca_file.read_bytes() if w.ca_file else None,
+        )
+        for w in config.notifications.webhooks
+    ]
+    metrics = BrokerMetrics(
+        profiles=lambda: {p.name for p in holder().profiles},
+        guardrails=lambda: set(holder().guardrails),
+        targets={t.label for t in targets},
     )
+
+    def failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
+        metrics.delivery_failed(target.label)
+        audit_failed_delivery(notification, target, reason)
+
+    notifier = WebhookNotifier(targets, on_failure=failed_delivery, on_attempt=metrics.delivery_attempted)
     keeper = GrantKeeper(
         GrantReconciler(
             holder,
@@ -248,32 +256,34 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             expiring_notice=config.notifications.expiring_notice,
             on_audit=checkpointer.moved,
             replica=replica,
+            observer=metrics,
         )
     )
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
-    stats = keeper.stats
-    metrics = BrokerMetrics(
-        KeeperView(
-            activated=lambda: stats.activated,
-            expired=lambda: stats.expired,
-            swept=lambda: stats.swept,
-            failures=lambda: stats.failures,
-            unrecognized=lambda: stats.unrecognized,
-            refused=lambda: stats.refused,
-            last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
-            is_leader=leader.is_leader,
-        )
-    )
+    metrics.watch_keeper(keeper_view(keeper, checkpointer, leader))
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
         gateway = GatewayFeed(
-            holder, store, clock, signer, config.gateway.token_ttl, signer.public_jwks(), on_audit=checkpointer.moved
+            holder,
+            store,
+            clock,
+            signer,
+            config.gateway.token_ttl,
+            signer.public_jwks(),
+            on_audit=checkpointer.moved,
+            on_activity=metrics.activity_recorded,
         )
     authorization: AuthorizationWebhook | None = None
     if config.authorization_webhook is not None:
-        authorization = AuthorizationWebhook(holder, store, clock, holder.role_rules)
+        authorization = AuthorizationWebhook(
+            holder,
+            store,
+            clock,
+            holder.role_rules,
+            on_denied=lambda profile, rule: metrics.guardrail_denied(profile, rule, "webhook"),
+        )
         authorization.prepare()
     broker = Broker(
         config,
@@ -295,6 +305,33 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def keeper_view(keeper: GrantKeeper, checkpointer: Checkpointer, leader: LeaderElection) -> KeeperView:
+    """What the broker's metrics read at scrape time: the keeper's counts, the leader, the chain's last verdict."""
+    stats = keeper.stats
+
+    def last_pass() -> float | None:
+        return keeper.last_pass.timestamp() if keeper.last_pass is not None else None
+
+    def last_checkpoint() -> float | None:
+        return checkpointer.checked_at.timestamp() if checkpointer.checked_at is not None else None
+
+    return KeeperView(
+        activated=lambda: stats.activated,
+        expired=lambda: stats.expired,
+        swept=lambda: stats.swept,
+        failures=lambda: stats.failures,
+        unrecognized=lambda: stats.unrecognized,
+        refused=lambda: stats.refused,
+        last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
+        is_leader=leader.is_leader,
+        pending_by_profile=lambda: stats.pending_by_profile,
+        active_by_profile=lambda: stats.active_by_profile,
+        last_pass=last_pass,
+        chain_ok=lambda: checkpointer.chain_ok,
+        last_checkpoint=last_checkpoint,
+    )
 
 
 def grant_cluster(config: BrokerConfig, bindings: Cluster) -> Cluster:

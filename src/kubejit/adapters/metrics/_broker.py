@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from kubejit.adapters.metrics._keeper import KeeperCollector, KeeperView
 from kubejit.adapters.metrics._labels import bounded, guardrail_of
+from kubejit.domain.audit import AuditKind
 
 # Submitted -> approved: seconds (auto-approval) to a day (a request that waited overnight).
 APPROVAL_BUCKETS = (1.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
 # The grant's end time -> its bindings gone: the keeper aims at well under a second.
 EXPIRY_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 DELIVERY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-REFUSED_ACTIVITY = "activity.refused"  # AuditKind.ACTIVITY_REFUSED as gateways send it
 
 
 def _no_names() -> Collection[str]:
@@ -88,7 +88,11 @@ class BrokerMetrics:
             registry=registry,
         )
         if keeper is not None:
-            registry.register(KeeperCollector(keeper))
+            self.watch_keeper(keeper)
+
+    def watch_keeper(self, keeper: KeeperView) -> None:
+        """Report the keeper's, the leader's and the audit chain's state at scrape time (once per registry)."""
+        self.registry.register(KeeperCollector(keeper))
 
     # ---- the API ------------------------------------------------------------------------------------------------
 
@@ -116,7 +120,7 @@ class BrokerMetrics:
     def activity_recorded(self, events: Sequence[Mapping[str, Any]]) -> None:
         """A gateway's activity batch, as recorded: its guardrail refusals are counted (``source=gateway``)."""
         for event in events:
-            if event.get("kind") == REFUSED_ACTIVITY and event.get("guardrail"):
+            if event.get("kind") == AuditKind.ACTIVITY_REFUSED and event.get("guardrail"):
                 self.guardrail_denied(str(event.get("profile") or ""), str(event["guardrail"]), "gateway")
 
     # ---- alerts -------------------------------------------------------------------------------------------------
