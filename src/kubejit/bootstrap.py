@@ -49,14 +49,14 @@ from kubejit.adapters.policy_watch import PolicyFileWatcher, content_digest
 from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.adapters.store.sql import SqlStore
 from kubejit.config import BrokerConfig, GatewayConfig, KubernetesConfig, OidcIssuerConfig
-from kubejit.domain.audit import AuditKind
+from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError
 from kubejit.domain.grant_book import GrantBook
 from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, Cluster, LeaderElection, Notification
 from kubejit.services.access import AccessService
-from kubejit.services.anomaly_watch import AlertCounter, AnomalyWatch, broker_revoker
+from kubejit.services.anomaly_watch import AnomalyWatch, broker_revoker
 from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.audit_replay import seal_explained_rows
 from kubejit.services.authorization_webhook import AuthorizationWebhook
@@ -180,11 +180,8 @@ def _policy_facts(path: Path) -> dict[str, object]:
     return {"file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-def build_broker(
-    config: BrokerConfig, *, clock: Clock | None = None, alert_raised: AlertCounter | None = None
-) -> Broker:
-    """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`). ``alert_raised`` is
-    told the rule of every alert raised (the metrics' counter when one is wired; nothing by default)."""
+def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
+    """Everything the broker needs, wired; nothing started yet (call :meth:`Broker.start`)."""
     clock = clock or SystemClock()
     store = SqlStore(config.database_url, seal_key=load_or_create_seal_key(config.seal_key_file))
     store.migrate()
@@ -227,18 +224,27 @@ def build_broker(
             uow.commit()
         checkpointer.moved()
 
-    notifier = WebhookNotifier(
-        [
-            WebhookTarget(
-                url=w.url,
-                format=w.format,
-                events=frozenset(w.events) if w.events is not None else None,
-                ca_pem=w.ca_file.read_bytes() if w.ca_file else None,
-            )
-            for w in config.notifications.webhooks
-        ],
-        on_failure=audit_failed_delivery,
+    targets = [
+        WebhookTarget(
+            url=w.url,
+            format=w.format,
+            events=frozenset(w.events) if w.events is not None else None,
+            ca_pem=w.ca_file.read_bytes() if w.ca_file else None,
+        )
+        for w in config.notifications.webhooks
+    ]
+    metrics = BrokerMetrics(
+        profiles=lambda: {p.name for p in holder().profiles},
+        guardrails=lambda: set(holder().guardrails),
+        alert_rules=lambda: {rule.name for rule in holder().alerts},
+        targets={t.label for t in targets},
     )
+
+    def failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
+        metrics.delivery_failed(target.label)
+        audit_failed_delivery(notification, target, reason)
+
+    notifier = WebhookNotifier(targets, on_failure=failed_delivery, on_attempt=metrics.delivery_attempted)
     keeper = GrantKeeper(
         GrantReconciler(
             holder,
@@ -252,29 +258,24 @@ def build_broker(
             expiring_notice=config.notifications.expiring_notice,
             on_audit=checkpointer.moved,
             replica=replica,
+            observer=metrics,
         )
     )
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
-    stats = keeper.stats
-    metrics = BrokerMetrics(
-        KeeperView(
-            activated=lambda: stats.activated,
-            expired=lambda: stats.expired,
-            swept=lambda: stats.swept,
-            failures=lambda: stats.failures,
-            unrecognized=lambda: stats.unrecognized,
-            refused=lambda: stats.refused,
-            last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
-            is_leader=leader.is_leader,
-        )
-    )
+    metrics.watch_keeper(keeper_view(keeper, checkpointer, leader))
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
-        watch = AnomalyWatch(holder, store, clock, notifier, broker_revoker(access), on_audit=checkpointer.moved)
-        if alert_raised is not None:
-            watch.alert_raised = alert_raised
+        watch = AnomalyWatch(
+            holder,
+            store,
+            clock,
+            notifier,
+            broker_revoker(access),
+            alert_raised=metrics.alert_raised,
+            on_audit=checkpointer.moved,
+        )
         gateway = GatewayFeed(
             holder,
             store,
@@ -283,11 +284,17 @@ def build_broker(
             config.gateway.token_ttl,
             signer.public_jwks(),
             on_audit=checkpointer.moved,
-            on_activity=watch.observe,
+            on_activity=_both(watch.observe, metrics.activity_recorded),
         )
     authorization: AuthorizationWebhook | None = None
     if config.authorization_webhook is not None:
-        authorization = AuthorizationWebhook(holder, store, clock, holder.role_rules)
+        authorization = AuthorizationWebhook(
+            holder,
+            store,
+            clock,
+            holder.role_rules,
+            on_denied=lambda profile, rule: metrics.guardrail_denied(profile, rule, "webhook"),
+        )
         authorization.prepare()
     broker = Broker(
         config,
@@ -309,6 +316,45 @@ def build_broker(
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker
+
+
+def _both(
+    first: Callable[[Sequence[AuditEvent]], object], second: Callable[[Sequence[AuditEvent]], object]
+) -> Callable[[Sequence[AuditEvent]], None]:
+    """One activity hook that calls two (the anomaly watch, then the metrics)."""
+
+    def both(events: Sequence[AuditEvent]) -> None:
+        first(events)
+        second(events)
+
+    return both
+
+
+def keeper_view(keeper: GrantKeeper, checkpointer: Checkpointer, leader: LeaderElection) -> KeeperView:
+    """What the broker's metrics read at scrape time: the keeper's counts, the leader, the chain's last verdict."""
+    stats = keeper.stats
+
+    def last_pass() -> float | None:
+        return keeper.last_pass.timestamp() if keeper.last_pass is not None else None
+
+    def last_checkpoint() -> float | None:
+        return checkpointer.checked_at.timestamp() if checkpointer.checked_at is not None else None
+
+    return KeeperView(
+        activated=lambda: stats.activated,
+        expired=lambda: stats.expired,
+        swept=lambda: stats.swept,
+        failures=lambda: stats.failures,
+        unrecognized=lambda: stats.unrecognized,
+        refused=lambda: stats.refused,
+        last_expiry_lag=lambda: stats.expiry_lag_seconds[-1] if stats.expiry_lag_seconds else 0.0,
+        is_leader=leader.is_leader,
+        pending_by_profile=lambda: stats.pending_by_profile,
+        active_by_profile=lambda: stats.active_by_profile,
+        last_pass=last_pass,
+        chain_ok=lambda: checkpointer.chain_ok,
+        last_checkpoint=last_checkpoint,
+    )
 
 
 def grant_cluster(config: BrokerConfig, bindings: Cluster) -> Cluster:

@@ -376,6 +376,30 @@ class GatewayAuditConfig(_Model):
     _delay = field_validator("max_delay", mode="before")(_duration)
 
 
+class GatewayMetricsConfig(_Model):
+    """The gateway's monitoring listener (``/metrics``, ``/healthz``, ``/readyz``): plain HTTP, apart from the
+    proxy's port. It serves no credentials and takes none (label values are profile and guardrail names, never
+    users), so loopback (the default) or a pod address that only the monitoring system reaches is fine."""
+
+    listen: str = "127.0.0.1:9443"  # host:port; port 0 picks a free one
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"write the metrics listener as host:port (e.g. 127.0.0.1:9443), not {value!r}")
+        return value
+
+    @property
+    def address(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class GatewayConfig(_Model):
     """``kubejit gateway --config FILE``."""
 
@@ -388,6 +412,7 @@ class GatewayConfig(_Model):
     broker: GatewayBrokerConfig
     oidc: list[OidcIssuerConfig] = []  # accept ID tokens too (optional); the same entries as the broker's
     audit: GatewayAuditConfig = GatewayAuditConfig()
+    metrics: GatewayMetricsConfig | None = None  # the monitoring listener; none without this section
 
     _oidc = field_validator("oidc")(_issuers_apart)
 

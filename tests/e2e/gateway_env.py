@@ -172,9 +172,11 @@ def gateway_env(
     policy: str = GATEWAY_POLICY,
     broker_oidc: list[dict[str, Any]] | None = None,
     webhooks: list[dict[str, object]] | None = None,
+    gateway_settings: dict[str, Any] | None = None,
 ) -> Iterator[GatewayEnv]:
     """``broker_oidc``, if given, replaces the broker config's ``oidc`` list (the dev issuer alone otherwise);
-    ``webhooks`` are the broker's notification webhooks (none otherwise)."""
+    ``webhooks`` are the broker's notification webhooks (none otherwise); ``gateway_settings`` are added to the
+    gateway's config (e.g. its ``metrics`` section)."""
     directory.mkdir(parents=True, exist_ok=True)
     policy_file = directory / "policy.yaml"
     policy_file.write_text(policy)
@@ -205,19 +207,18 @@ def gateway_env(
     broker = start_broker(config, log_name=f"{name}-broker")
     gateway = None
     try:
-        gateway = start_gateway(
-            gateway_config(
-                directory / "gateway",
-                shared,
-                broker_url=broker.url,
-                policy_file=policy_file,
-                fail_mode=fail_mode,
-                max_staleness=max_staleness,
-                audit_max_delay=audit_max_delay,
-            ),
+        gateway_file = gateway_config(
+            directory / "gateway",
             shared,
-            log_name=f"{name}-gateway",
+            broker_url=broker.url,
+            policy_file=policy_file,
+            fail_mode=fail_mode,
+            max_staleness=max_staleness,
+            audit_max_delay=audit_max_delay,
         )
+        if gateway_settings:
+            gateway_file.write_text(yaml.safe_dump({**yaml.safe_load(gateway_file.read_text()), **gateway_settings}))
+        gateway = start_gateway(gateway_file, shared, log_name=f"{name}-gateway")
         yield GatewayEnv(cluster, directory, broker, gateway, shared.ca_file)
     finally:
         if gateway is not None:

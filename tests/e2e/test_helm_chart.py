@@ -134,6 +134,12 @@ def test_every_option_on_renders_network_policies_monitors_and_a_certificate(ren
     assert {m["metadata"]["name"] for m in find(manifests, "NetworkPolicy")} == {"kubejit-broker", "kubejit-gateway"}
     one(manifests, "ServiceMonitor", "kubejit-broker")
     one(manifests, "PodMonitor", "kubejit-broker")
+    gateway_monitor = one(manifests, "PodMonitor", "kubejit-gateway")
+    assert gateway_monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    gateway_pod = one(manifests, "Deployment", "kubejit-gateway")["spec"]["template"]["spec"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in gateway_pod["containers"][0]["ports"]
+    gateway_policy = next(m for m in find(manifests, "NetworkPolicy") if m["metadata"]["name"] == "kubejit-gateway")
+    assert {"port": "metrics", "protocol": "TCP"} in gateway_policy["spec"]["ingress"][0]["ports"]
     certificate = one(manifests, "Certificate", "kubejit-tls")
     assert "kubejit-gateway.kubejit-system.svc" in certificate["spec"]["dnsNames"]
     database = one(manifests, "Secret", "kubejit-database")
@@ -235,6 +241,8 @@ def test_rendered_configs_are_valid_kubejit_configs(render: Render, tmp_path: Pa
     assert broker.audit.signing_key_file == Path("/etc/kubejit/keys/audit-signing.key")
     gateway = load_gateway_config(_config_file(manifests, "kubejit-gateway", "gateway.yaml", tmp_path))
     assert gateway.broker.url == "https://kubejit-broker.kubejit-system.svc:8443"
+    assert gateway.metrics is not None
+    assert gateway.metrics.listen == "0.0.0.0:9090"  # the pod address, for the PodMonitor
     assert load_policy(one(manifests, "ConfigMap", "kubejit-policy")["data"]["policy.yaml"]).name == "minimal"
     # Both sides of the gateway's client token agree.
     token = base64.b64decode(one(manifests, "Secret", "kubejit-gateway-client")["data"]["token"])

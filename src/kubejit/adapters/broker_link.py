@@ -52,6 +52,7 @@ class BrokerLink:
     _resync: asyncio.Task[None] | None = None
     delivered: int = 0
     dropped: int = 0
+    failed_batches: int = 0  # POSTs of activity that did not get through (the events stay queued)
     instance: str = field(init=False)  # this process, as the broker knows it: the gateway's name and a random part
     _numbered: int = 0  # the last number given to an activity event of this process
 
@@ -159,6 +160,10 @@ class BrokerLink:
         self._numbered += 1
         self._queue.append((time.monotonic(), {**event, "gatewaySeq": self._numbered}))
 
+    def backlog(self) -> tuple[int, float]:
+        """How many events wait for delivery, and how long the oldest has waited (seconds; 0 when none)."""
+        return len(self._queue), (time.monotonic() - self._queue[0][0]) if self._queue else 0.0
+
     def ready(self) -> bool:
         """Whether requests may proceed: recorded activity is being delivered (always True when failing open)."""
         if not self.fail_closed or not self._queue:
@@ -192,6 +197,7 @@ class BrokerLink:
                 )
             except httpx.HTTPError as error:
                 log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
+                self.failed_batches += 1
                 return size
             if response.status_code in (400, 413, 422):
                 if len(chunk) > 1:
@@ -209,6 +215,7 @@ class BrokerLink:
                 continue
             if response.is_error:
                 log.warning("could not deliver %d activity events (HTTP %d)", len(chunk), response.status_code)
+                self.failed_batches += 1
                 return size
             for _ in chunk:
                 self._queue.popleft()

@@ -173,6 +173,10 @@ class Checkpointer:
     delay: timedelta = timedelta(seconds=0.5)
     period: timedelta = timedelta(seconds=5)
     errors: int = 0
+    # The last pass's verdict (metrics): False when it refused to checkpoint because the chain no longer agrees
+    # with the signed checkpoint (or has none); None before any pass, on a standby, or with no checkpoint store.
+    chain_ok: bool | None = None
+    checked_at: datetime | None = None
     _thread: BackgroundThread = field(init=False)
 
     def __post_init__(self) -> None:
@@ -195,9 +199,17 @@ class Checkpointer:
         if self.leader.is_leader():
             try:
                 self.audit.checkpoint()
-            except Exception:
+            except Exception as error:
                 self.errors += 1
                 self._thread.wake()
+                if isinstance(error, Refused):
+                    self._verdict(ok=False)
+            else:
+                self._verdict(ok=True)
+
+    def _verdict(self, *, ok: bool) -> None:
+        if self.audit.guard is not None:
+            self.chain_ok, self.checked_at = ok, self.audit.clock.now()
 
     def _run(self) -> None:
         dirty, stopping = self._thread.woken, self._thread.stopping

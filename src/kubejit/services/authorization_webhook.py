@@ -171,6 +171,7 @@ class AuthorizationWebhook:
     uow: UnitOfWorkFactory
     clock: Clock
     role_rules: RoleRules
+    on_denied: Callable[[str, str], None] = lambda _profile, _rule: None  # a guardrail's denial (metrics)
     _rules: ProfileRules = field(init=False)
     _grants: StoredGrants = field(init=False)
 
@@ -205,6 +206,7 @@ class AuthorizationWebhook:
         try:
             allowed = access.authorize(question.attrs, now, grant_id=None, user=who.user, groups=who.groups)
         except GuardrailRefusal as refusal:
+            self.on_denied(refusal.profile, refusal.rule)
             return False, True, f"kubejit: {refusal}"
         except Refused as refused:
             return False, False, f"kubejit: {refused}"

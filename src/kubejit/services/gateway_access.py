@@ -53,7 +53,13 @@ class Allowed:
 
 
 class GuardrailRefusal(Refused):
-    """A grant covers the request, and one of its guardrails refuses it: no other profile is suggested."""
+    """A grant covers the request, and one of its guardrails refuses it: no other profile is suggested.
+
+    ``profile`` and ``rule`` (e.g. ``no-destructive.deny[0]``) say which, for the metrics and the activity record."""
+
+    def __init__(self, message: str, *, profile: str = "", rule: str = "") -> None:
+        super().__init__(message)
+        self.profile, self.rule = profile, rule
 
 
 @dataclass
@@ -141,7 +147,8 @@ class GatewayAccess:
                 continue
             decision = self.guardrails_check(policy.guardrails_of(profile), attrs, body)
             if decision.effect is Effect.DENY:
-                raise GuardrailRefusal(f"refused by guardrail {decision.rule}: {decision.message}")
+                message = f"refused by guardrail {decision.rule}: {decision.message}"
+                raise GuardrailRefusal(message, profile=profile.name, rule=decision.rule)
             return self._allowed(policy, grant, decision)
         raise Refused("; ".join(refusals))
 

@@ -1,9 +1,33 @@
 """What the grant keeper did, counted: read by the broker's metrics (``adapters/metrics.KeeperView``) and the
-broker benchmark, written by the keeper's passes (:mod:`.reconciler`) and its binding sweep (:mod:`.binding_sweep`)."""
+broker benchmark, written by the keeper's passes (:mod:`.reconciler`) and its binding sweep (:mod:`.binding_sweep`).
+The timings a pass observes (time to approve, expiry lag) go to a :class:`KeeperObserver` (the broker's metrics)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class KeeperObserver(Protocol):
+    """Timings the keeper observes as it acts (the broker's metrics implement it; label values are profiles)."""
+
+    def approved_after(self, profile: str, seconds: float) -> None:
+        """A grant being activated waited ``seconds`` from its submission to its approval."""
+
+    def expired_late(self, profile: str, seconds: float) -> None:
+        """A grant was ended ``seconds`` after its end time (bindings removed, record ended)."""
+
+
+class NoObserver:
+    """Observes nothing (the keeper without metrics: tests, the benchmark)."""
+
+    def approved_after(self, profile: str, seconds: float) -> None:
+        pass
+
+    def expired_late(self, profile: str, seconds: float) -> None:
+        pass
 
 
 @dataclass
@@ -18,3 +42,12 @@ class KeeperStats:
     failures: int = 0
     refused: int = 0  # row versions refused as access: unsealed, changed behind the broker's back, or off-policy
     expiry_lag_seconds: list[float] = field(default_factory=list)
+    # As the last pass read them (pending: every pass; active and trusted: every trust check), by profile; the
+    # policy's profile names only (a row naming another profile counts as "other").
+    pending_by_profile: dict[str, int] = field(default_factory=dict)
+    active_by_profile: dict[str, int] = field(default_factory=dict)
+
+
+def by_profile(profiles: Iterable[str], known: Callable[[str], object]) -> dict[str, int]:
+    """How many of each profile; a name ``known`` does not know (returns None for) is counted as ``other``."""
+    return dict(Counter(name if known(name) is not None else "other" for name in profiles))

@@ -51,7 +51,7 @@ from kubejit.ports import (
 from kubejit.services.audit_replay import approved_row_problems
 from kubejit.services.binding_sweep import BindingSweep, binding_names
 from kubejit.services.grant_trust import ENDED_BY_CHAIN, ChainEndings, RefusalLog, trust_problems
-from kubejit.services.keeper_stats import KeeperStats
+from kubejit.services.keeper_stats import KeeperObserver, KeeperStats, NoObserver, by_profile
 
 log = logging.getLogger(__name__)
 ACTOR = "kubejit"
@@ -88,6 +88,7 @@ class GrantReconciler:
     parallelism: int = 16  # concurrent cluster calls when many grants end at once
     batch: int = 50  # activations per pass
     stats: KeeperStats = field(default_factory=KeeperStats)
+    observer: KeeperObserver = field(default_factory=NoObserver)  # time to approve, expiry lag (metrics)
     _next_sweep: datetime | None = None  # None: at the next pass
     _next_trust_check: datetime | None = None  # None: at the next pass
     _left_over: bool = False  # the last pass left approved requests for the next one
@@ -241,6 +242,8 @@ class GrantReconciler:
         self.on_audit()
         self._ends_written[request.id] = ends_at
         self.stats.activated += 1
+        if active.approved_at is not None:
+            self.observer.approved_after(request.profile, (active.approved_at - active.created_at).total_seconds())
         self.notifier.notify(
             Notification(
                 "grant.active",
@@ -353,6 +356,7 @@ class GrantReconciler:
             self.stats.expired += 1
             if expired.ends_at is not None:
                 self.stats.expiry_lag_seconds.append((now - expired.ends_at).total_seconds())
+                self.observer.expired_late(expired.profile, (now - expired.ends_at).total_seconds())
             self.notifier.notify(Notification("grant.ended", expired, now, f"{expired.id} for {expired.profile} ended"))
         return len(ended)
 
@@ -381,6 +385,7 @@ class GrantReconciler:
         now = self.clock.now()
         with self.uow(read_only=True) as uow:
             pending = [s.request for s in uow.requests.find(states=[State.PENDING], limit=10_000)]
+        self.stats.pending_by_profile = by_profile((r.profile for r in pending), policy.profile)
         late = [r for r in pending if now >= wf.pending_deadline(policy, r)]
         done = 0
         for request in late:
@@ -516,20 +521,23 @@ class GrantReconciler:
         with self.uow(read_only=True) as uow:
             ended = self._endings.ended(uow)  # first: a grant ended after this read is not active below
             active = uow.requests.find(states=[State.ACTIVE], limit=1_000_000)
-        refused = 0
+        refused, honoured = 0, []
         for stored in active:
             if stored.request.id in ended:
                 problems = [ENDED_BY_CHAIN]
             elif stored.seal is Seal.VALID and self._trusted.get(stored.request.id) == stored.version:
+                honoured.append(stored.request.profile)
                 continue  # checked at this version, and not edited since (an edit that kept it breaks the seal)
             else:
                 problems = trust_problems(policy, stored)
             if not problems:
                 self._trusted[stored.request.id] = stored.version
+                honoured.append(stored.request.profile)
                 continue
             if not self.leader.is_leader():
                 break
             refused += self._take_away(stored, problems)
+        self.stats.active_by_profile = by_profile(honoured, policy.profile)
         return refused
 
     def _take_away(self, stored: Stored, problems: list[str]) -> int:

@@ -3,7 +3,8 @@
 Why it exists: a slow or broken receiver must never hold up the broker, nor the other targets. ``notify()``
 only appends to a bounded in-memory queue (dropping, and reporting, the oldest when it is full); the worker
 posts each notification (``_delivery``), waits between attempts with exponential backoff and jitter, and
-hands whatever cannot be delivered to the failure handler, always from its own thread. Stopping lets the
+hands whatever cannot be delivered to the failure handler, always from its own thread; each attempt's outcome
+and duration go to the attempt hook (the broker's metrics). Stopping lets the
 worker deliver what is queued, or aborts the waits and reports the rest. :class:`WebhookNotifier`
 (``_notifier``) makes one :class:`Lane` per target.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,12 @@ from kubejit.ports import Notification
 log = logging.getLogger(__name__)
 
 FailureHandler = Callable[[Notification, WebhookTarget, str], None]
+AttemptHook = Callable[[str, str, float], None]  # (target label, outcome: delivered/retry/permanent, seconds)
+
+
+def _ignore_attempt(_target: str, _outcome: str, _seconds: float) -> None:
+    pass
+
 
 _RANDOM = secrets.SystemRandom()
 
@@ -45,8 +53,15 @@ class LaneSettings:
 class Lane:
     """One target's queue and the worker thread that empties it."""
 
-    def __init__(self, target: WebhookTarget, settings: LaneSettings, report: FailureHandler) -> None:
+    def __init__(
+        self,
+        target: WebhookTarget,
+        settings: LaneSettings,
+        report: FailureHandler,
+        on_attempt: AttemptHook = _ignore_attempt,
+    ) -> None:
         self.target = target
+        self._on_attempt = on_attempt
         self._settings = settings
         self._report_to = report
         self._ssl = target.ssl_context()
@@ -168,7 +183,9 @@ class Lane:
         headers = delivery_headers(notification, self.target)
         attempts = self._settings.retries + 1
         for attempt in range(attempts):
+            started = time.monotonic()
             answer = post_once(client, self.target, body, headers, self._settings.timeout)
+            self._observe(answer.outcome.value, time.monotonic() - started)
             if answer.outcome is Outcome.DELIVERED:
                 return
             if answer.outcome is Outcome.PERMANENT:
@@ -183,6 +200,12 @@ class Lane:
                 )
                 return
             self._flush_failures()
+
+    def _observe(self, outcome: str, seconds: float) -> None:
+        try:
+            self._on_attempt(self.target.label, outcome, seconds)
+        except Exception:
+            log.exception("the delivery attempt hook raised")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter (50-100% of the doubled step), capped; Retry-After within the cap."""

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Self
 
-from kubejit.adapters.notify._lane import FailureHandler, Lane, LaneSettings
+from kubejit.adapters.notify._lane import AttemptHook, FailureHandler, Lane, LaneSettings, _ignore_attempt
 from kubejit.adapters.notify._targets import WebhookTarget
 from kubejit.domain.errors import InvalidInput
 from kubejit.ports import Notification
@@ -34,6 +34,7 @@ class WebhookNotifier:
     jitter and capped at ``max_backoff``; ``timeout`` bounds each attempt; ``queue_size`` bounds each target's
     queue (the oldest is dropped, and reported, when it is full). ``on_failure(notification, target, reason)``
     is called from a worker thread for everything not delivered; it should not block for long.
+    ``on_attempt(target label, outcome, seconds)`` is called from a worker thread after every attempt (metrics).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class WebhookNotifier:
         max_backoff: timedelta = timedelta(seconds=30),
         timeout: timedelta = timedelta(seconds=5),
         queue_size: int = 1000,
+        on_attempt: AttemptHook = _ignore_attempt,
     ) -> None:
         if retries < 0:
             raise InvalidInput("retries must not be negative")
@@ -64,7 +66,7 @@ class WebhookNotifier:
         )
         self._settings = settings
         self._on_failure = on_failure or (lambda _n, _t, _r: None)
-        self._lanes = tuple(Lane(target, settings, self._on_failure) for target in targets)
+        self._lanes = tuple(Lane(target, settings, self._on_failure, on_attempt) for target in targets)
         self._lock = threading.Lock()
         self._stopped = False
 

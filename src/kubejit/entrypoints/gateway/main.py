@@ -2,8 +2,9 @@
 
 Every part comes from :func:`kubejit.bootstrap.build_gateway` (policy, grant book, access check, open-stream
 registry, broker link, kube-apiserver client, authentication); this module puts the proxy on top of them,
-starts the link's tasks and the loop that cuts streams at a grant's end, and serves HTTPS. The CLI
-(``entrypoints/cli/gateway.py``) calls :func:`main`.
+starts the link's tasks and the loop that cuts streams at a grant's end, and serves HTTPS; with a ``metrics``
+section in the config it also serves ``/metrics``, ``/healthz`` and ``/readyz`` on a listener of their own
+(``_monitoring``). The CLI (``entrypoints/cli/gateway.py``) calls :func:`main`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ if sys.platform != "win32":  # uvloop has no Windows build; the gateway runs on 
     import uvloop
 
 from kubejit.adapters.broker_link import BrokerLink
-from kubejit.bootstrap import build_gateway
+from kubejit.adapters.metrics import GatewayMetrics, GatewayView
+from kubejit.bootstrap import GatewayParts, build_gateway
 from kubejit.config import GatewayConfig
 from kubejit.domain.grant_book import GrantBook
 from kubejit.entrypoints.gateway import Gateway, Sessions, serve
 from kubejit.entrypoints.gateway._anonymous import AnonymousRefusals
+from kubejit.entrypoints.gateway._monitoring import Monitoring, serve_monitoring
 
 log = logging.getLogger("kubejit.gateway")
 
@@ -69,10 +72,70 @@ async def _cut_off_loop(
         await asyncio.sleep(0.1)
 
 
+def gateway_metrics(parts: GatewayParts) -> GatewayMetrics:
+    """The gateway's registry, reading the book, the open streams and the link's backlog at scrape time."""
+    book, link, now = parts.book, parts.link, parts.clock.now
+
+    def book_age() -> float | None:
+        return (now() - book.heard_at).total_seconds() if book.heard_at is not None else None
+
+    view = GatewayView(
+        book_age=book_age,
+        book_fresh=lambda: book.fresh(now()),
+        grants=lambda: len(book.grants),
+        open_streams=lambda: len(parts.sessions.streams),
+        activity_queued=lambda: link.backlog()[0],
+        activity_oldest=lambda: link.backlog()[1],
+        activity_delivered=lambda: link.delivered,
+        activity_dropped=lambda: link.dropped,
+        activity_failed_batches=lambda: link.failed_batches,
+    )
+    policy = parts.policy
+    return GatewayMetrics(
+        view,
+        profiles=lambda: {p.name for p in policy.profiles},
+        guardrails=lambda: set(policy.guardrails),
+    )
+
+
+def _readiness(parts: GatewayParts, keys: dict[str, Any]) -> tuple[bool, str]:
+    if not keys:
+        return False, "not ready: waiting for the broker's public keys"
+    if not parts.book.fresh(parts.clock.now()):
+        return False, "not ready: the broker has not been heard from within maxStaleness"
+    if not parts.link.ready():
+        return False, "not ready: recorded activity is not being delivered to the broker"
+    return True, "ready"
+
+
+async def _monitoring(parts: GatewayParts, metrics: GatewayMetrics, keys: dict[str, Any]) -> asyncio.Server | None:
+    settings = parts.config.metrics
+    if settings is None:
+        return None
+    monitoring = Monitoring(metrics.registry, lambda: _readiness(parts, keys))
+    server = await serve_monitoring(monitoring, settings.address, settings.port)
+    log.info("kubejit gateway metrics on http://%s:%d/metrics", settings.address, server.sockets[0].getsockname()[1])
+    return server
+
+
 async def run(config: GatewayConfig, *, on_ready: Callable[[int], None] | None = None) -> None:
     parts = build_gateway(config)
-    link, sessions = parts.link, parts.sessions
-    authentication = parts.authentication(await _public_keys(link))
+    metrics = gateway_metrics(parts)
+    keys: dict[str, Any] = {}
+    monitor = await _monitoring(parts, metrics, keys)
+    try:
+        await _serve(parts, metrics, keys, on_ready)
+    finally:
+        if monitor is not None:
+            monitor.close()
+
+
+async def _serve(
+    parts: GatewayParts, metrics: GatewayMetrics, keys: dict[str, Any], on_ready: Callable[[int], None] | None
+) -> None:
+    config, link, sessions = parts.config, parts.link, parts.sessions
+    keys.update(await _public_keys(link))
+    authentication = parts.authentication(keys)
     gateway = Gateway(
         access=parts.access,
         authenticate=authentication.authenticate,
@@ -82,6 +145,7 @@ async def run(config: GatewayConfig, *, on_ready: Callable[[int], None] | None =
         now=parts.clock.now,
         audit_ready=link.ready,
         refresh_grants=link.refresh,
+        metrics=metrics,
     )
     background = [
         asyncio.ensure_future(link.follow_grants()),

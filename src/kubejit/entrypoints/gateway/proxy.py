@@ -5,8 +5,9 @@ Clients are read with h11 (strict HTTP/1.1 framing) over asyncio streams. This m
 composes the parts that do the rest: the header policy (``_headers``: credentials and hop-by-hop tricks),
 authentication (``services.gateway_authentication``), the grant check (``services.gateway_access``), plain
 forwarding (``_forwarding``), upgrades (``_upgrade``), the registry of open streams
-(``services.gateway_sessions``) and the gateway's own ``Status`` answers (``_status``). ``main.py`` builds a
-:class:`Gateway` and :func:`serve` runs it.
+(``services.gateway_sessions``) and the gateway's own ``Status`` answers (``_status``); each request's latency,
+upstream failures, open sessions and guardrail denials go to the gateway's metrics (``adapters.metrics``).
+``main.py`` builds a :class:`Gateway` and :func:`serve` runs it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import h11
 
 from kubejit.adapters.kube.upstream import READ_SIZE, Upstream
+from kubejit.adapters.metrics import GatewayMetrics
 from kubejit.domain.audit import AuditKind
 from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
 from kubejit.domain.pod_commands import RequestBody, writes_pod_commands
@@ -33,7 +35,7 @@ from kubejit.entrypoints.gateway._forwarding import forward
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers
 from kubejit.entrypoints.gateway._status import refusal_for, send_status
 from kubejit.entrypoints.gateway._upgrade import Emit, splice_upgrade
-from kubejit.services.gateway_access import GatewayAccess
+from kubejit.services.gateway_access import GatewayAccess, GuardrailRefusal
 from kubejit.services.gateway_authentication import Identity
 from kubejit.services.gateway_sessions import Sessions
 
@@ -99,6 +101,7 @@ class Gateway:
     audit_ready: Callable[[], bool] = lambda: True
     refresh_grants: Callable[[], Awaitable[None]] | None = None
     anonymous: AnonymousRefusals = field(default_factory=AnonymousRefusals)
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADER_BYTES)
@@ -140,6 +143,7 @@ class Gateway:
         record: dict[str, Any] = {"kind": AuditKind.ACTIVITY_REQUEST, "method": method, "path": path}
         upgrade: bytes | None = None
         body: bytes | None = None
+        attrs: RequestAttributes | None = None
         try:
             upgrade, client_closes = check_headers(headers)
             attrs = parse_request(method, path, query, upgrade=upgrade is not None)
@@ -184,7 +188,10 @@ class Gateway:
         except KubejitError as error:
             code, reason = refusal_for(error)
             record.update({"kind": AuditKind.ACTIVITY_REFUSED, "status": code, "reason": str(error)})
-            self._record(record, started)
+            if isinstance(error, GuardrailRefusal):
+                record.update({"profile": error.profile, "guardrail": error.rule})  # counted by the broker too
+                self.metrics.guardrail_denied(error.profile, error.rule)
+            self._record(record, started, attrs)
             if "user" not in record:
                 self.anonymous.note(reason, _peer(writer), str(error))
             # Keep the connection only when the refused request was read to its end: a client reuses a
@@ -198,41 +205,78 @@ class Gateway:
         # (a 5-minute token must not cut a 30-minute exec session), as kube-apiserver does with bearer tokens.
         deadline = allowed.grant.ends_at.timestamp()
         if upgrade is not None:
-            await splice_upgrade(
+            await self._session(
+                attrs.subresource,
+                splice_upgrade(
+                    self.upstream,
+                    self.sessions,
+                    self.access.book,
+                    self.emit,
+                    connection,
+                    request,
+                    forwarded,
+                    reader,
+                    writer,
+                    allowed,
+                    attrs,
+                    record,
+                    deadline,
+                ),
+            )
+            self._record(record, started, attrs)
+            return False
+        status, size, keep_alive = await self._upstream_counted(
+            forward(
                 self.upstream,
                 self.sessions,
-                self.access.book,
-                self.emit,
                 connection,
                 request,
                 forwarded,
-                reader,
+                body,
                 writer,
                 allowed,
-                attrs,
-                record,
                 deadline,
+                client_closes=client_closes,
             )
-            self._record(record, started)
-            return False
-        status, size, keep_alive = await forward(
-            self.upstream,
-            self.sessions,
-            connection,
-            request,
-            forwarded,
-            body,
-            writer,
-            allowed,
-            deadline,
-            client_closes=client_closes,
         )
         record.update({"status": status, "bytes": size})
-        self._record(record, started)
+        self._record(record, started, attrs)
         return keep_alive
 
-    def _record(self, record: dict[str, Any], started: float) -> None:
-        record["durationMs"] = round((time.monotonic() - started) * 1000, 2)
+    async def _upstream_counted(self, forwarding: Awaitable[tuple[int, int, bool]]) -> tuple[int, int, bool]:
+        """Await :func:`forward`, counting kube-apiserver's failures."""
+        try:
+            status, size, keep_alive = await forwarding
+        except ConnectionError:
+            self.metrics.upstream_error("mid-response")
+            raise
+        if status == 502:
+            self.metrics.upstream_error("unreachable")
+        return status, size, keep_alive
+
+    async def _session(self, kind: str, splicing: Awaitable[None]) -> None:
+        """Await :func:`splice_upgrade`, counted as an open session while it lasts."""
+        self.metrics.session_opened(kind)
+        try:
+            await splicing
+        except (OSError, KubejitError):
+            self.metrics.upstream_error("upgrade")
+            raise
+        finally:
+            self.metrics.session_closed(kind)
+
+    def _record(self, record: dict[str, Any], started: float, attrs: RequestAttributes | None) -> None:
+        seconds = time.monotonic() - started
+        record["durationMs"] = round(seconds * 1000, 2)
+        self.metrics.request_served(
+            verb=attrs.verb if attrs else None,
+            resource=attrs.resource if attrs else None,
+            subresource=attrs.subresource if attrs else None,
+            api_group=attrs.api_group if attrs else None,
+            is_resource=attrs.is_resource_request if attrs else False,
+            status=int(record.get("status", 0)),
+            seconds=seconds,
+        )
         if "user" in record:
             self.emit(record)
 
