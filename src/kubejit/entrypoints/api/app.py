@@ -20,6 +20,7 @@ from kubejit.entrypoints.api.body_limit import BodyLimit
 from kubejit.entrypoints.api.errors import error_response, install_error_handlers
 from kubejit.entrypoints.api.routes import ROUTERS
 from kubejit.entrypoints.api.schemas import ErrorEnvelope
+from kubejit.entrypoints.console import router as console_router
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -37,6 +38,6 @@ def create_app(broker: Broker) -> FastAPI:
     app.state.broker = broker
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
-    for router in ROUTERS:
+    for router in (*ROUTERS, console_router):
         app.include_router(router)
     return app
