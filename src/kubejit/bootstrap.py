@@ -234,6 +234,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             for w in config.notifications.webhooks
         ],
         on_failure=audit_failed_delivery,
+        console_url=config.console_url,
     )
     keeper = GrantKeeper(
         GrantReconciler(
@@ -273,7 +274,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         )
     authorization: AuthorizationWebhook | None = None
     if config.authorization_webhook is not None:
-        authorization = AuthorizationWebhook(holder, store, clock, holder.role_rules)
+        authorization = AuthorizationWebhook(holder, store, clock, holder.role_rules, console_url=config.console_url)
         authorization.prepare()
     broker = Broker(
         config,
@@ -448,7 +449,7 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         config=config,
         policy=policy,
         book=book,
-        access=GatewayAccess(lambda: policy, rules, book),
+        access=GatewayAccess(lambda: policy, rules, book, console_url=config.broker.console_url),
         sessions=sessions,
         link=link,
         upstream=gateway_upstream(config.kubernetes),

@@ -171,6 +171,7 @@ class AuthorizationWebhook:
     uow: UnitOfWorkFactory
     clock: Clock
     role_rules: RoleRules
+    console_url: str | None = None  # the broker's console: refusals link its request page, filled in
     _rules: ProfileRules = field(init=False)
     _grants: StoredGrants = field(init=False)
 
@@ -201,6 +202,7 @@ class AuthorizationWebhook:
             lambda profile: self._rules.of(policy, profile),
             self._grants.book(policy, now),
             guardrails_check=blind_guardrails,
+            console_url=self.console_url,
         )
         try:
             allowed = access.authorize(question.attrs, now, grant_id=None, user=who.user, groups=who.groups)

@@ -33,7 +33,8 @@ class WebhookNotifier:
     ``retries`` is the number of attempts after the first; ``backoff`` the first wait, doubled each time with
     jitter and capped at ``max_backoff``; ``timeout`` bounds each attempt; ``queue_size`` bounds each target's
     queue (the oldest is dropped, and reported, when it is full). ``on_failure(notification, target, reason)``
-    is called from a worker thread for everything not delivered; it should not block for long.
+    is called from a worker thread for everything not delivered; it should not block for long. ``console_url``
+    (the broker's web console, when it has one) makes every body link the request's page there.
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class WebhookNotifier:
         max_backoff: timedelta = timedelta(seconds=30),
         timeout: timedelta = timedelta(seconds=5),
         queue_size: int = 1000,
+        console_url: str | None = None,
     ) -> None:
         if retries < 0:
             raise InvalidInput("retries must not be negative")
@@ -61,6 +63,7 @@ class WebhookNotifier:
             max_backoff=max_backoff.total_seconds(),
             timeout=timeout.total_seconds(),
             queue_size=queue_size,
+            console_url=console_url,
         )
         self._settings = settings
         self._on_failure = on_failure or (lambda _n, _t, _r: None)
