@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from kubejit.adapters.policy_file import load_policy_file
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.broker_access import install_broker_access
 from kubejit.devcluster.cluster import DevCluster
 from tests.axe import serious_violations
-from tests.browser import chromium_page
+from tests.browser import CHROMIUM, chromium_args, chromium_page
 from tests.conftest import eventually
 from tests.e2e.conftest import WebhookSink
 
@@ -79,12 +79,28 @@ def console_broker(
         policy_file=policy_file,
         broker_kubeconfig=kubeconfig,
         namespace="kubejit-e2e-console",
-        lease_name="kubejit-broker-console",
         webhooks=[{"url": sink.url, "format": "generic"}],
     )
     broker = start_broker(config, log_name="console-broker")
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """One headless Debian Chromium for several people: each gets a context of their own (own cookies)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's Chromium (`apt-get install chromium`)", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=chromium_args())
+        yield browser
+        browser.close()
+
+
+def person(browser: Browser) -> Page:
+    context = browser.new_context()
+    context.set_default_timeout(30_000)
+    return context.new_page()
 
 
 def shot(page: Page, name: str) -> None:
@@ -103,21 +119,24 @@ def sign_in(page: Page, broker: BrokerProcess, user: str, start: str = "/console
     page.wait_for_url(f"{broker.url}{start}")
 
 
-def web_sign_in(cluster: DevCluster, broker: BrokerProcess, user: str) -> httpx.Client:
+@contextmanager
+def web_sign_in(cluster: DevCluster, broker: BrokerProcess, user: str) -> Iterator[httpx.Client]:
     """The same sign-in with httpx: a client holding ``user``'s console cookies."""
-    client = httpx.Client(base_url=broker.url, timeout=30)
-    to_issuer = client.get("/console/login")
-    assert to_issuer.status_code == 303, to_issuer.text
-    login_page = httpx.get(to_issuer.headers["location"], timeout=30)
-    transaction = re.search(r'name=transaction value="([^"]+)"', login_page.text)
-    assert transaction, login_page.text
-    chosen = httpx.post(
-        f"{cluster.issuer.pages_url}/authorize", data={"transaction": transaction.group(1), "user": user}, timeout=30
-    )
-    assert chosen.status_code == 303, chosen.text
-    back = client.get(chosen.headers["location"])
-    assert back.status_code == 303, back.text
-    return client
+    with httpx.Client(base_url=broker.url, timeout=30) as client:
+        to_issuer = client.get("/console/login")
+        assert to_issuer.status_code == 303, to_issuer.text
+        login_page = httpx.get(to_issuer.headers["location"], timeout=30)
+        transaction = re.search(r'name=transaction value="([^"]+)"', login_page.text)
+        assert transaction, login_page.text
+        chosen = httpx.post(
+            f"{cluster.issuer.pages_url}/authorize",
+            data={"transaction": transaction.group(1), "user": user},
+            timeout=30,
+        )
+        assert chosen.status_code == 303, chosen.text
+        back = client.get(chosen.headers["location"])
+        assert back.status_code == 303, back.text
+        yield client
 
 
 def csrf_of(client: httpx.Client, path: str = "/console/requests") -> str:
@@ -146,65 +165,63 @@ def state_of(client: httpx.Client, request_id: str) -> str:
 
 
 def test_alice_requests_bob_approves_alice_revokes(
-    devcluster: DevCluster, console_broker: BrokerProcess, sink: WebhookSink, namespace: str, tmp_path: Path
+    console_broker: BrokerProcess, sink: WebhookSink, namespace: str, chromium: Browser
 ) -> None:
-    with ExitStack() as stack:
-        alice = stack.enter_context(chromium_page(tmp_path / "alice"))
-        bob = stack.enter_context(chromium_page(tmp_path / "bob"))
+    alice, bob = person(chromium), person(chromium)
 
-        # the link a refusal names: the form comes filled in
-        sign_in(alice, console_broker, "alice", f"/console/request?profile=debug&namespace={namespace}")
-        expect(alice.locator("#profile")).to_have_value("debug")
-        expect(alice.locator("#namespaces")).to_have_value(namespace)
-        expect(alice.locator("#profile-debug")).to_contain_text("What a grant of debug allows")
-        shot(alice, "1-request-form")
+    # the link a refusal names: the form comes filled in
+    sign_in(alice, console_broker, "alice", f"/console/request?profile=debug&namespace={namespace}")
+    expect(alice.locator("#profile")).to_have_value("debug")
+    expect(alice.locator("#namespaces")).to_have_value(namespace)
+    expect(alice.locator("#profile-debug")).to_contain_text("What a grant of debug allows")
+    shot(alice, "1-request-form")
 
-        alice.locator("#reason").fill("because")  # checked as she types: the reason must name a ticket
-        expect(alice.locator("#error-reason")).to_contain_text("must match")
-        alice.locator("#duration").fill("15m")
-        alice.locator("button", has_text="Send the request").click()  # the server refuses it too
-        expect(alice.locator("#error-reason")).to_contain_text("must match")
-        shot(alice, "2-request-form-errors")
+    alice.locator("#reason").fill("because")  # checked as she types: the reason must name a ticket
+    expect(alice.locator("#error-reason")).to_contain_text("must match")
+    alice.locator("#duration").fill("15m")
+    alice.locator("button", has_text="Send the request").click()  # the server refuses it too
+    expect(alice.locator("#error-reason")).to_contain_text("must match")
+    shot(alice, "2-request-form-errors")
 
-        alice.locator("#reason").fill("INC-42 look at the payments queue")
-        expect(alice.locator("#error-reason")).to_be_empty()
-        alice.locator("button", has_text="Send the request").click()
-        alice.wait_for_url(re.compile(r".*/console/requests/req-[0-9a-f]+$"))
-        request_id = alice.url.rsplit("/", 1)[1]
-        expect(alice.locator(".lead")).to_contain_text("pending")
-        shot(alice, "3-request-pending")
+    alice.locator("#reason").fill("INC-42 look at the payments queue")
+    expect(alice.locator("#error-reason")).to_be_empty()
+    alice.locator("button", has_text="Send the request").click()
+    alice.wait_for_url(re.compile(r".*/console/requests/req-[0-9a-f]+$"))
+    request_id = alice.url.rsplit("/", 1)[1]
+    expect(alice.locator(".lead")).to_contain_text("pending")
+    shot(alice, "3-request-pending")
 
-        sign_in(bob, console_broker, "bob", "/console/inbox")
-        item = bob.locator(f"#item-{request_id}").locator("xpath=..")
-        expect(item).to_contain_text("INC-42 look at the payments queue")
-        shot(bob, "4-inbox")
-        item.get_by_label("Comment on this request").fill("ok for INC-42")
-        item.get_by_role("button", name="Approve request").click()
-        expect(bob.locator(".notice")).to_contain_text(request_id)
-        expect(bob.locator(".empty")).to_contain_text("Nothing waits for your review")
-        shot(bob, "5-inbox-done")
+    sign_in(bob, console_broker, "bob", "/console/inbox")
+    item = bob.locator(f"#item-{request_id}").locator("xpath=..")
+    expect(item).to_contain_text("INC-42 look at the payments queue")
+    shot(bob, "4-inbox")
+    item.get_by_label("Comment on this request").fill("ok for INC-42")
+    item.get_by_role("button", name="Approve request").click()
+    expect(bob.locator(".notice")).to_contain_text(request_id)
+    expect(bob.locator(".empty")).to_contain_text("Nothing waits for your review")
+    shot(bob, "5-inbox-done")
 
-        page = f"{console_broker.url}/console/requests/{request_id}"
+    page = f"{console_broker.url}/console/requests/{request_id}"
 
-        def active() -> bool:
-            alice.goto(page)
-            return "Revoke now" in alice.content()
+    def active() -> bool:
+        alice.goto(page)
+        return "Revoke now" in alice.content()
 
-        assert eventually(active, timeout=20, interval=0.5)
-        expect(alice.locator(".lead")).to_contain_text("active")
-        shot(alice, "6-grant-active")
-        alice.locator("#revoke-reason").fill("done with INC-42")
-        alice.get_by_role("button", name="Revoke now").click()
-        expect(alice.locator(".lead")).to_contain_text("revoked")
-        alice.goto(f"{console_broker.url}/console/requests")
-        expect(alice.locator("table").last).to_contain_text(request_id)
-        shot(alice, "7-my-requests")
+    assert eventually(active, timeout=20, interval=0.5)
+    expect(alice.locator(".lead")).to_contain_text("active")
+    shot(alice, "6-grant-active")
+    alice.locator("#revoke-reason").fill("done with INC-42")
+    alice.get_by_role("button", name="Revoke now").click()
+    expect(alice.locator(".lead")).to_contain_text("revoked")
+    alice.goto(f"{console_broker.url}/console/requests")
+    expect(alice.locator("table").last).to_contain_text(request_id)
+    shot(alice, "7-my-requests")
 
-        alice.set_viewport_size({"width": 375, "height": 800})  # a phone
-        alice.goto(f"{console_broker.url}/console/request")
-        width = alice.evaluate("() => document.documentElement.scrollWidth")
-        assert width <= 375, f"the request page is {width}px wide at phone width"
-        shot(alice, "8-request-phone")
+    alice.set_viewport_size({"width": 375, "height": 800})  # a phone
+    alice.goto(f"{console_broker.url}/console/request")
+    width = alice.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375, f"the request page is {width}px wide at phone width"
+    shot(alice, "8-request-phone")
 
     links = {n["event"]: n.get("console_url") for n in list(sink.received) if n["request"]["id"] == request_id}
     assert links["request.pending"] == f"{console_broker.url}/console/requests/{request_id}"

@@ -8,7 +8,7 @@ does, and show what it refuses.
 
 :class:`ConsoleRoute` turns kubejit's errors into an HTML page with the error table's status
 (``kubejit.domain.errors.meaning_of``), a missing or ended session into a redirect to the sign-in (or a 403 for a
-POST), and puts the security headers (CSP without inline scripts, no framing, no caching, no referrer) on every
+POST), and puts the security headers (CSP without inline scripts, no framing, no caching, no referrer to other sites) on every
 answer.
 """
 
@@ -47,7 +47,7 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" with forms
     "Cache-Control": "no-store",
 }
 
