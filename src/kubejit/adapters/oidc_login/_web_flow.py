@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from authlib.common.security import generate_token
 
-from kubejit.adapters.oidc_login._provider import Provider, SignIn, finish, idp_call, refusal
+from kubejit.adapters.oidc_login._provider import Provider, SignIn, code_from, finish, idp_call
 from kubejit.domain.errors import Unauthenticated, Unavailable
 
 
@@ -50,15 +50,7 @@ def finish_web_sign_in(
     begun with ``state``, ``nonce`` and ``code_verifier``."""
     if not hmac.compare_digest(answer.get("state", "").encode(), state.encode()):
         raise Unauthenticated("the sign-in answer does not belong to this browser's sign-in (state): sign in again")
-    if "iss" in answer and answer["iss"] != provider.issuer.issuer:
-        raise Unauthenticated(
-            f"wrong issuer: the sign-in answer comes from {answer['iss'][:200]!r}, not {provider.issuer.issuer!r}"
-        )
-    if "error" in answer:
-        raise refusal(provider.issuer, answer["error"], answer.get("error_description"))
-    code = answer.get("code")
-    if not code:
-        raise Unauthenticated(f"{provider.issuer.name} redirected back without a code: sign in again")
+    code = code_from(provider, answer, again="sign in again")
     with idp_call(provider.issuer, "exchange the code for tokens"), provider.client(redirect_uri=redirect_uri) as c:
         tokens = c.fetch_token(
             provider.token_endpoint,

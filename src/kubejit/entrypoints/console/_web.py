@@ -8,8 +8,8 @@ does, and show what it refuses.
 
 :class:`ConsoleRoute` turns kubejit's errors into an HTML page with the error table's status
 (``kubejit.domain.errors.meaning_of``), a missing or ended session into a redirect to the sign-in (or a 403 for a
-POST), and puts the security headers (CSP without inline scripts, no framing, no caching, no referrer to other sites) on every
-answer.
+POST), and puts the security headers (CSP without inline scripts, no framing, no caching, no referrer to other
+sites) on every answer.
 """
 
 from __future__ import annotations
