@@ -33,9 +33,10 @@ docs: $(STAMP)
 	$(BIN)/mypy docs/gen/policy_schema.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
-## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok.
+## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok; fetch (or reuse) axe-core for the browser tests.
 binaries: $(STAMP)
 	$(BIN)/kubejit devcluster binaries
+	$(BIN)/python -m tests.axe
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

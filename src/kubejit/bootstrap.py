@@ -244,7 +244,9 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         metrics.delivery_failed(target.label)
         audit_failed_delivery(notification, target, reason)
 
-    notifier = WebhookNotifier(targets, on_failure=failed_delivery, on_attempt=metrics.delivery_attempted)
+    notifier = WebhookNotifier(
+        targets, on_failure=failed_delivery, on_attempt=metrics.delivery_attempted, console_url=config.console_url
+    )
     keeper = GrantKeeper(
         GrantReconciler(
             holder,
@@ -294,6 +296,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             clock,
             holder.role_rules,
             on_denied=lambda profile, rule: metrics.guardrail_denied(profile, rule, "webhook"),
+            console_url=config.console_url,
         )
         authorization.prepare()
     broker = Broker(
@@ -508,7 +511,7 @@ def build_gateway(config: GatewayConfig, *, clock: Clock | None = None) -> Gatew
         config=config,
         policy=policy,
         book=book,
-        access=GatewayAccess(lambda: policy, rules, book),
+        access=GatewayAccess(lambda: policy, rules, book, console_url=config.broker.console_url),
         sessions=sessions,
         link=link,
         upstream=gateway_upstream(config.kubernetes),

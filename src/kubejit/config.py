@@ -19,7 +19,7 @@ from kubejit.adapters.kube.in_cluster import DEFAULT_SERVICE_ACCOUNT_DIR
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import InvalidInput
 from kubejit.domain.identity_names import identity_prefix_problem, quoted
-from kubejit.transport import is_loopback
+from kubejit.transport import is_loopback, url_problem
 
 
 class _Model(BaseModel):
@@ -262,6 +262,31 @@ class ReconcileConfig(_Model):
     _durations = field_validator("poll_interval", "sweep_interval", mode="before")(_duration)
 
 
+class ConsoleConfig(_Model):
+    """The web console at ``/console`` (docs/console.md): where people's browsers reach the broker, and where
+    they sign in."""
+
+    enabled: bool = True
+    # The broker's URL as browsers reach it, without a path: https://, or http:// on loopback only. The OIDC
+    # redirect URI to register at the identity provider is {publicUrl}/console/callback. Default: the listen
+    # address when it is loopback with a fixed port (the dev broker); otherwise the console needs it.
+    public_url: str | None = None
+    issuer: str | None = None  # the name of the oidc[] entry people sign in at; default: the first with login
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        problem = url_problem(url)
+        if problem is not None or urlsplit(url).path.strip("/") or urlsplit(url).query:
+            raise ValueError(
+                f"{quoted(url)} must be the broker's https:// URL (http:// only on loopback) without a path, e.g. "
+                "https://jit.example.com"
+            )
+        return url.rstrip("/")
+
+
 class BrokerConfig(_Model):
     api_version: Literal["kubejit.io/v1alpha1"] = "kubejit.io/v1alpha1"
     kind: Literal["BrokerConfig"] = "BrokerConfig"
@@ -286,6 +311,7 @@ class BrokerConfig(_Model):
     request_seal_key_file: Path | None = None
     # How often the policy file is read for changes (a mounted ConfigMap changes in place); null: only on SIGHUP.
     policy_reload_interval: timedelta | None = timedelta(seconds=10)
+    console: ConsoleConfig = ConsoleConfig()
 
     @field_validator("policy_reload_interval", mode="before")
     @classmethod
@@ -293,6 +319,19 @@ class BrokerConfig(_Model):
         return None if value is None else _duration(value)
 
     _oidc = field_validator("oidc")(_issuers_apart)
+
+    @property
+    def console_url(self) -> str | None:
+        """Where the console is (``{publicUrl}/console``), or None when it is off or its public URL is unknown."""
+        console, listen = self.console, self.listen
+        if not console.enabled:
+            return None
+        if console.public_url is not None:
+            return f"{console.public_url}/console"
+        if not is_loopback(listen.address) or listen.port == 0:
+            return None
+        host = f"[{listen.address}]" if ":" in listen.address else listen.address
+        return f"{'https' if listen.tls_cert_file else 'http'}://{host}:{listen.port}/console"
 
     @property
     def seal_key_file(self) -> Path:
@@ -365,6 +404,9 @@ class GatewayBrokerConfig(_Model):
     ca_file: Path | None = None
     client_token_file: Path  # the shared secret; the broker holds only its sha256
     max_staleness: timedelta = timedelta(seconds=5)
+    # The broker's web console as people reach it (https://jit.example.com/console): a refusal for want of a
+    # grant links its request page, filled in. None: refusals name the kubejit command only.
+    console_url: str | None = None
 
     _staleness = field_validator("max_staleness", mode="before")(_duration)
 

@@ -172,6 +172,7 @@ class AuthorizationWebhook:
     clock: Clock
     role_rules: RoleRules
     on_denied: Callable[[str, str], None] = lambda _profile, _rule: None  # a guardrail's denial (metrics)
+    console_url: str | None = None  # the broker's console: refusals link its request page, filled in
     _rules: ProfileRules = field(init=False)
     _grants: StoredGrants = field(init=False)
 
@@ -202,6 +203,7 @@ class AuthorizationWebhook:
             lambda profile: self._rules.of(policy, profile),
             self._grants.book(policy, now),
             guardrails_check=blind_guardrails,
+            console_url=self.console_url,
         )
         try:
             allowed = access.authorize(question.attrs, now, grant_id=None, user=who.user, groups=who.groups)

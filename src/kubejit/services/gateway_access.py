@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 
 from kubejit.domain.errors import Refused, Unauthenticated, Unavailable
 from kubejit.domain.grant_book import ActiveGrant, GrantBook, not_active
@@ -70,6 +71,9 @@ class GatewayAccess:
     # How a profile's guardrails judge a request: the gateway sees bodies and exec commands and evaluates them
     # all; the authorization webhook (services/authorization_webhook) sees neither and refuses what needs them.
     guardrails_check: GuardrailCheck = evaluate
+    # The broker's web console ({publicUrl}/console), when known: a suggestion also links its request page for
+    # the suggested profile and namespace, filled in.
+    console_url: str | None = None
 
     def authorize(
         self,
@@ -111,7 +115,11 @@ class GatewayAccess:
         # -n only for a namespaced profile: the broker refuses a namespace for a cluster-wide one.
         namespace = f" -n {attrs.namespace}" if attrs.namespace and first.scope is Scope.NAMESPACED else ""
         others = f" (or {', '.join(names[1:3])})" if len(names) > 1 else ""
-        return f"request it with `kubejit request {first.name}{namespace} --reason ...`{others}"
+        command = f"request it with `kubejit request {first.name}{namespace} --reason ...`{others}"
+        if self.console_url is None:
+            return command
+        fields = {"profile": first.name, **({"namespace": attrs.namespace} if namespace else {})}
+        return f"{command}, or in the console: {self.console_url}/request?{urlencode(fields)}"
 
     def _profile_covers(self, attrs: RequestAttributes, profile: Profile, body: RequestBody | None) -> bool:
         namespaced = attrs.is_resource_request and profile.scope is Scope.NAMESPACED

@@ -48,6 +48,7 @@ class LaneSettings:
     max_backoff: float
     timeout: float
     queue_size: int
+    console_url: str | None = None  # the broker's console ({publicUrl}/console): bodies link the request's page
 
 
 class Lane:
@@ -179,7 +180,7 @@ class Lane:
             log.exception("on_failure raised while reporting an undelivered notification")
 
     def _deliver(self, client: httpx.Client, notification: Notification) -> None:
-        body = render(notification, self.target.format)
+        body = render(notification, self.target.format, console_url=self._settings.console_url)
         headers = delivery_headers(notification, self.target)
         attempts = self._settings.retries + 1
         for attempt in range(attempts):

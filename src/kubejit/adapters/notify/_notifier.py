@@ -35,6 +35,7 @@ class WebhookNotifier:
     queue (the oldest is dropped, and reported, when it is full). ``on_failure(notification, target, reason)``
     is called from a worker thread for everything not delivered; it should not block for long.
     ``on_attempt(target label, outcome, seconds)`` is called from a worker thread after every attempt (metrics).
+    ``console_url`` (the broker's web console, when it has one) makes every body link the request's page there.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class WebhookNotifier:
         timeout: timedelta = timedelta(seconds=5),
         queue_size: int = 1000,
         on_attempt: AttemptHook = _ignore_attempt,
+        console_url: str | None = None,
     ) -> None:
         if retries < 0:
             raise InvalidInput("retries must not be negative")
@@ -63,6 +65,7 @@ class WebhookNotifier:
             max_backoff=max_backoff.total_seconds(),
             timeout=timeout.total_seconds(),
             queue_size=queue_size,
+            console_url=console_url,
         )
         self._settings = settings
         self._on_failure = on_failure or (lambda _n, _t, _r: None)

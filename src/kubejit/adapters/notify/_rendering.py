@@ -3,6 +3,7 @@
 Why it exists: what people read is decided here and nowhere else. Bodies carry what people need to act (who,
 which profile, where, why, until when, the request id) and no secrets: no tokens, no target headers. Slack text
 is escaped so a request reason cannot mention ``@channel`` or forge links, and long texts are cut short.
+A broker with a console adds a link to the request's page (the console's own URL, never user text).
 The delivery lanes (``_lane``) call :func:`render`; tests and receivers' authors may call the payload functions.
 """
 
@@ -12,6 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from kubejit.domain.durations import format_duration
 from kubejit.ports import Notification
@@ -20,9 +22,26 @@ _MAX_REASON_CHARS = 500
 _MAX_MESSAGE_CHARS = 1000
 
 
-def render(notification: Notification, body_format: str) -> bytes:
-    """The UTF-8 JSON body of ``notification`` in ``body_format`` (``generic`` or ``slack``)."""
-    return json.dumps(_RENDERERS[body_format](notification), ensure_ascii=False).encode()
+def render(notification: Notification, body_format: str, *, console_url: str | None = None) -> bytes:
+    """The UTF-8 JSON body of ``notification`` in ``body_format`` (``generic`` or ``slack``); with the broker's
+    ``console_url``, the body links the request's page in the console (generic: ``console_url``; Slack: a link)."""
+    payload = _RENDERERS[body_format](notification)
+    if console_url is not None:
+        payload = with_console_link(payload, body_format, request_page(console_url, notification.request.id))
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def request_page(console_url: str, request_id: str) -> str:
+    """The request's page in the console (request ids are ``req-`` and hex digits: nothing to escape)."""
+    return f"{console_url}/requests/{quote(request_id, safe='')}"
+
+
+def with_console_link(payload: dict[str, Any], body_format: str, page: str) -> dict[str, Any]:
+    """``payload`` with a link to the request's page: a field of the generic body, a context line in Slack's."""
+    if body_format != "slack":
+        return {**payload, "console_url": page}
+    link = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{page}|Open in the kubejit console>"}]}
+    return {**payload, "blocks": [*payload["blocks"], link]}
 
 
 def generic_payload(notification: Notification) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from authlib.common.security import generate_token
 
 from kubejit.adapters.oidc_login._loopback import LoopbackReceiver
-from kubejit.adapters.oidc_login._provider import Provider, SignIn, finish, idp_call, refusal
-from kubejit.domain.errors import Unauthenticated, Unavailable
+from kubejit.adapters.oidc_login._provider import Provider, SignIn, code_from, finish, idp_call
+from kubejit.domain.errors import Unavailable
 
 BrowserOpener = Callable[[str], bool]  # webbrowser.open's shape: True when a browser took the URL
 DEFAULT_TIMEOUT_SECONDS = 300.0
@@ -43,15 +43,7 @@ def sign_in_with_browser(
         if open_browser is not None:
             open_browser(url)
         answer = receiver.wait(timeout)
-        if "iss" in answer and answer["iss"] != provider.issuer.issuer:  # RFC 9207: the answer names its issuer
-            raise Unauthenticated(
-                f"wrong issuer: the sign-in answer comes from {answer['iss'][:200]!r}, not {provider.issuer.issuer!r}"
-            )
-        if "error" in answer:
-            raise refusal(provider.issuer, answer["error"], answer.get("error_description"))
-        code = answer.get("code")
-        if not code:
-            raise Unauthenticated(f"{provider.issuer.name} redirected back without a code: run kubejit login again")
+        code = code_from(provider, answer, again="run kubejit login again")
         with idp_call(provider.issuer, "exchange the code for tokens"):
             tokens = client.fetch_token(
                 provider.token_endpoint,

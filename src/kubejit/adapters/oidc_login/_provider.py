@@ -15,7 +15,7 @@ import binascii
 import json
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,6 +142,21 @@ def finish(provider: Provider, answer: dict[str, Any], *, nonce: str | None, now
     )
     refresh = answer.get("refresh_token")
     return SignIn(id_token, int(claims["exp"]), claims, refresh if isinstance(refresh, str) and refresh else None)
+
+
+def code_from(provider: Provider, answer: Mapping[str, str], *, again: str) -> str:
+    """The authorization code in a redirect's parameters, after checking its ``iss`` (RFC 9207: the answer names
+    its issuer) and that it is no error answer; ``again`` says how to start over."""
+    if "iss" in answer and answer["iss"] != provider.issuer.issuer:
+        raise Unauthenticated(
+            f"wrong issuer: the sign-in answer comes from {answer['iss'][:200]!r}, not {provider.issuer.issuer!r}"
+        )
+    if "error" in answer:
+        raise refusal(provider.issuer, answer["error"], answer.get("error_description"))
+    code = answer.get("code")
+    if not code:
+        raise Unauthenticated(f"{provider.issuer.name} redirected back without a code: {again}")
+    return code
 
 
 def refusal(issuer: LoginIssuer, error: str, description: str | None) -> Exception:

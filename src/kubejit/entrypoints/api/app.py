@@ -23,6 +23,7 @@ from kubejit.entrypoints.api.docs_page import docs_page
 from kubejit.entrypoints.api.errors import error_response, install_error_handlers
 from kubejit.entrypoints.api.routes import ROUTERS
 from kubejit.entrypoints.api.schemas import ErrorEnvelope
+from kubejit.entrypoints.console import router as console_router
 
 if TYPE_CHECKING:
     from kubejit.bootstrap import Broker
@@ -42,7 +43,7 @@ def create_app(broker: Broker) -> FastAPI:
     app.state.broker = broker
     app.add_middleware(BodyLimit)
     install_error_handlers(app)
-    for router in ROUTERS:
+    for router in (*ROUTERS, console_router):
         app.include_router(router)
 
     @app.get("/docs", include_in_schema=False)

@@ -1,0 +1,62 @@
+"""The authorization code flow with PKCE for a web application: the broker's console signs people in.
+
+Unlike ``kubejit login`` (``_code_flow``: one process waits on a loopback receiver), a web sign-in is split over
+two HTTP requests of the browser. :func:`begin_web_sign_in` makes the fresh secrets (a PKCE verifier with its S256
+challenge, ``state``, ``nonce``) and the URL of the provider's login page; the console keeps the secrets in an
+encrypted, short-lived cookie. :func:`finish_web_sign_in` takes the redirect's parameters back, checks ``state``
+(constant time) and an RFC 9207 ``iss``, exchanges the code with the verifier and checks the ID token (issuer,
+audience, nonce, expiry; the broker's verifier then checks its signature). Called by
+``kubejit.entrypoints.console``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from authlib.common.security import generate_token
+
+from kubejit.adapters.oidc_login._provider import Provider, SignIn, code_from, finish, idp_call
+from kubejit.domain.errors import Unauthenticated, Unavailable
+
+
+@dataclass(frozen=True)
+class WebSignIn:
+    """One sign-in under way: where to send the browser, and the secrets its return must match."""
+
+    url: str
+    state: str
+    nonce: str
+    code_verifier: str
+
+
+def begin_web_sign_in(provider: Provider, redirect_uri: str) -> WebSignIn:
+    """Fresh secrets and the provider's login URL that redirects to ``redirect_uri`` with a code."""
+    if provider.authorization_endpoint is None:
+        raise Unavailable(f"{provider.issuer.name} names no authorization_endpoint in its discovery document")
+    state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+    with provider.client(redirect_uri=redirect_uri) as client:
+        url, _ = client.create_authorization_url(
+            provider.authorization_endpoint, state=state, nonce=nonce, code_verifier=verifier
+        )
+    return WebSignIn(url, state, nonce, verifier)
+
+
+def finish_web_sign_in(
+    provider: Provider, answer: Mapping[str, str], redirect_uri: str, *, state: str, nonce: str, code_verifier: str
+) -> SignIn:
+    """The checked sign-in from the redirect's parameters ``answer`` (code, state, iss or error), for the sign-in
+    begun with ``state``, ``nonce`` and ``code_verifier``."""
+    if not hmac.compare_digest(answer.get("state", "").encode(), state.encode()):
+        raise Unauthenticated("the sign-in answer does not belong to this browser's sign-in (state): sign in again")
+    code = code_from(provider, answer, again="sign in again")
+    with idp_call(provider.issuer, "exchange the code for tokens"), provider.client(redirect_uri=redirect_uri) as c:
+        tokens = c.fetch_token(
+            provider.token_endpoint,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=code_verifier,
+            redirect_uri=redirect_uri,
+        )
+    return finish(provider, dict(tokens), nonce=nonce)

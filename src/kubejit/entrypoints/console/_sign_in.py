@@ -1,0 +1,133 @@
+"""Signing in and out of the console: ``/console/login`` -> the identity provider -> ``/console/callback``.
+
+The sign-in is the authorization code flow with PKCE (``kubejit.adapters.oidc_login.begin_web_sign_in``) at the
+issuer the broker config offers for login (``oidc[].login``: the same client as ``kubejit login``; its redirect
+URI ``{publicUrl}/console/callback`` must be registered at the provider). The secrets of a sign-in under way live
+in an encrypted cookie scoped to the callback path for 10 minutes; the callback checks them, has the ID token
+verified by the broker's own verifier (the identity the API would see) and starts a session that ends with the
+token. Logout is a POST (CSRF-checked) that drops the session cookie.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request, Response
+
+from kubejit.adapters.oidc_login import (
+    LoginIssuer,
+    Provider,
+    begin_web_sign_in,
+    discover,
+    finish_web_sign_in,
+)
+from kubejit.config import OidcIssuerConfig
+from kubejit.entrypoints.console._cookies import PendingSignIn, Session
+from kubejit.entrypoints.console._web import (
+    PREFIX,
+    Console,
+    ConsoleProblem,
+    ConsoleRoute,
+    Posted,
+    SignInNeeded,
+    back_path,
+    broker_of,
+    console_of,
+    render,
+    see_other,
+    signed_in,
+)
+
+router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
+_SIGN_IN_COOKIE = "kubejit-console-sign-in"
+_CALLBACK = f"{PREFIX}/callback"
+_SIGN_IN_SECONDS = 600
+
+
+def _provider(console: Console) -> Provider:
+    issuer = console.issuer
+    if issuer is None or issuer.login is None:
+        raise ConsoleProblem(
+            503,
+            "No way to sign in",
+            "no oidc issuer of the broker config has login settings (oidc[].login.clientId): add them",
+        )
+    return discover(_login_issuer(issuer))
+
+
+def _login_issuer(issuer: OidcIssuerConfig) -> LoginIssuer:
+    login = issuer.login
+    if login is None:
+        raise ConsoleProblem(503, "No way to sign in", f"issuer {issuer.name} has no login settings")
+    ca_data = base64.b64encode(issuer.ca_file.read_bytes()).decode() if issuer.ca_file else None
+    scopes = tuple(s for s in login.scopes if s != "offline_access")  # the console keeps no refresh token
+    return LoginIssuer(issuer.name, issuer.issuer, login.client_id, scopes, login.client_secret, ca_data)
+
+
+@router.get("/")
+def start(request: Request) -> Response:
+    """The console's front page: your requests when signed in, else a sign-in link."""
+    try:
+        signed_in(request)
+    except SignInNeeded:
+        return render("signed_out.html", None, title="Sign in")
+    return see_other(f"{PREFIX}/requests")
+
+
+@router.get("/login")
+def login(request: Request, next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+    """Send the browser to the identity provider's login page, remembering the sign-in's secrets."""
+    console = console_of(request)
+    public = urlsplit(console.url)
+    if request.url.netloc != public.netloc:  # the cookies must be set on the host the provider returns to
+        return see_other(f"{public.scheme}://{public.netloc}{request.url.path}?{request.url.query}")
+    redirect_uri = console.url.removesuffix(PREFIX) + _CALLBACK
+    begun = begin_web_sign_in(_provider(console), redirect_uri)
+    now = int(broker_of(request).clock.now().timestamp())
+    pending = PendingSignIn(begun.state, begun.nonce, begun.code_verifier, back_path(next), now + _SIGN_IN_SECONDS)
+    response = see_other(begun.url)
+    console.set_cookie(
+        response, _SIGN_IN_COOKIE, console.cookies.seal_sign_in(pending), max_age=_SIGN_IN_SECONDS, path=_CALLBACK
+    )
+    return response
+
+
+@router.get("/callback")
+def callback(request: Request) -> Response:
+    """The provider's redirect: check it, verify the ID token, start the session, go back to the page."""
+    console, broker = console_of(request), broker_of(request)
+    now = broker.clock.now().timestamp()
+    pending = console.cookies.open_sign_in(request.cookies.get(_SIGN_IN_COOKIE), now)
+    if pending is None:
+        raise ConsoleProblem(
+            400, "Sign-in expired", "this browser has no sign-in under way (it took too long?): sign in again"
+        )
+    redirect_uri = console.url.removesuffix(PREFIX) + _CALLBACK
+    answer = dict(request.query_params)
+    done = finish_web_sign_in(
+        _provider(console),
+        answer,
+        redirect_uri,
+        state=pending.state,
+        nonce=pending.nonce,
+        code_verifier=pending.code_verifier,
+    )
+    broker.verifier.verify(done.id_token)  # the broker's own check (signature, audience, claims): or 401
+    session = Session.new(done.id_token, done.expires_at)
+    response = see_other(pending.back_to)
+    console.set_cookie(
+        response, console.session_cookie, console.cookies.seal_session(session), max_age=int(done.expires_at - now)
+    )
+    response.delete_cookie(_SIGN_IN_COOKIE, path=_CALLBACK, secure=console.secure, httponly=True, samesite="lax")
+    return response
+
+
+@router.post("/logout")
+def logout(posted: Posted) -> Response:
+    """Drop the session cookie (the ID token stays valid at the provider until it expires: docs/console.md)."""
+    console = posted.visitor.console
+    response = render("signed_out.html", None, title="Signed out", signed_out=True)
+    response.delete_cookie(console.session_cookie, path="/", secure=console.secure, httponly=True, samesite="lax")
+    return response
