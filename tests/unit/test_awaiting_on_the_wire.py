@@ -105,3 +105,13 @@ def test_the_openapi_document_describes_awaiting(world: CliWorld) -> None:
     assert set(awaiting["required"]) == {"kind", "approvers", "required", "approvals", "by", "duration"}
     assert schemas["ReviewKind"]["enum"] == ["request", "extension", "break-glass"]
     assert set(schemas["ApproversOut"]["required"]) == {"users", "groups", "claims"}
+
+
+def test_request_says_what_it_waits_for_once(world: CliWorld) -> None:
+    asked = kubejit("alice", "request", "payments-admin", "-n", "payments", *REASON)
+    assert asked.code == 0
+    said = asked.stdout + asked.stderr
+    assert said.count("request waiting for 2 approvals from group payments-leads (or an admin)") == 1
+    assert "waiting" not in asked.stdout  # on stderr, beside the request id
+    used = kubejit("carol", "request", "payments-emergency", "-n", "payments", "--break-glass", *REASON)
+    assert "waiting    break-glass use: waiting for its review after the fact by group payments-leads" in used.stdout

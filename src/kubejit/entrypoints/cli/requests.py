@@ -43,7 +43,8 @@ def _when(value: str | None) -> str:
     return f"{moment.astimezone(UTC).strftime('%H:%M:%S')}Z ({hint})" if seconds > 0 else moment.isoformat()
 
 
-def _show(request: dict[str, Any]) -> None:
+def _show(request: dict[str, Any], *, waiting: bool = True) -> None:
+    """One request in full; ``waiting``: with a line for each review it waits for."""
     ns = ", ".join(request["namespaces"]) or "all namespaces"
     lines = [
         f"[bold]{request['id']}[/]  {request['state']}"
@@ -60,7 +61,7 @@ def _show(request: dict[str, Any]) -> None:
         lines.append(f"active     {request['startsAt']} until {_when(request['endsAt'])}")
     if request["endedAt"]:
         lines.append(f"ended      {request['endedAt']} by {request['endedBy']}: {escape(request['endReason'])}")
-    for review in awaiting(request):
+    for review in awaiting(request) if waiting else []:
         lines.append(f"waiting    {escape(waiting_note(review))}")
     _out.print("\n".join(lines))
 
@@ -152,10 +153,11 @@ def request(
             _err.print(f"note: {note}")  # e.g. why it was not auto-approved
     if wait and created["state"] not in ENDED:
         created = _wait_until_active(client, created["id"])
-    elif broker.output == "text" and created["state"] == "pending":
+    said_waiting = broker.output == "text" and not wait and created["state"] == "pending"
+    if said_waiting:
         for review in awaiting(created):
             _err.print(f"{created['id']}: {waiting_note(review)}")  # who may approve, and how many approvals
-    broker.emit(created, text=_text)
+    broker.emit(created, text=lambda shown: _show(shown, waiting=not said_waiting))  # said once, not twice
     if created["state"] in ENDED:
         raise typer.Exit(EXIT_REFUSED)
 
