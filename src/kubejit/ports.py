@@ -87,6 +87,11 @@ class RequestRepository(Protocol):
         """Requests matching every given filter, newest first."""
         ...
 
+    def with_id_prefix(self, prefix: str, *, after: str = "", limit: int = 100) -> list[Stored]:
+        """Requests whose id starts with ``prefix`` (a literal prefix: no wildcards), by id, those after ``after``
+        only (page on with the last id seen); found through an index, never by reading the whole table."""
+        ...
+
     def ending_before(self, when: datetime) -> list[Stored]:
         """Active grants whose end time is at or before ``when``, soonest first."""
         ...
@@ -141,9 +146,13 @@ class AuditRepository(Protocol):
         actor: str | None = None,
         since: datetime | None = None,
         request_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
         limit: int = 1000,
     ) -> list[AuditEvent]:
-        """Events matching every given filter, in sequence order."""
+        """The first ``limit`` events matching every given filter, in sequence order, those after ``after_seq``
+        only (page on with the last ``seq`` seen); ``kinds`` keeps only events of those kinds. Read through the
+        ``seq`` index, in the query: nothing filtered out is read by the caller."""
         ...
 
     def head(self) -> AuditEvent | None: ...

@@ -77,6 +77,9 @@ class _Requests:
         ]
         return sorted(found, key=lambda s: s.request.created_at, reverse=True)[:limit]
 
+    def with_id_prefix(self, prefix: str, *, after: str = "", limit: int = 100) -> list[Stored]:
+        return [s for id_, s in sorted(self.pending.items()) if id_.startswith(prefix) and id_ > after][:limit]
+
     def ending_before(self, when: datetime) -> list[Stored]:
         due = [s for s in self.find(states=[State.ACTIVE]) if s.request.ends_at and s.request.ends_at <= when]
         return sorted(due, key=lambda s: s.request.ends_at or when)
@@ -147,6 +150,8 @@ class _Audit:
         actor: str | None = None,
         since: datetime | None = None,
         request_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
         limit: int = 1000,
     ) -> list[AuditEvent]:
         return [
@@ -156,6 +161,8 @@ class _Audit:
             and (actor is None or e.actor == actor)
             and (since is None or e.at >= since)
             and (request_ids is None or e.request_id in request_ids)
+            and (kinds is None or e.kind in kinds)
+            and e.seq > after_seq
         ][:limit]
 
     def head(self) -> AuditEvent | None:

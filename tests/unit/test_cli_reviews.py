@@ -141,12 +141,18 @@ def test_a_prefix_names_one_request_or_says_which_it_could_be(world: CliWorld) -
 
 
 def test_several_reviews_on_one_id_ask_which() -> None:
-    both = {
+    leads = {"users": [], "groups": ["payments-leads"], "claims": []}
+    both = {  # what the API answers: the reviews that wait are in ``awaiting`` (the CLI does not work them out)
         "id": "req-1",
         "state": "active",
+        "requester": "carol",
         "extensions": [{"state": "pending", "duration": "15m"}],
         "breakGlass": True,
         "breakGlassReview": None,
+        "awaiting": [
+            {"kind": "extension", "approvers": leads, "required": 1, "approvals": 0, "by": [], "duration": "15m"},
+            {"kind": "break-glass", "approvers": leads, "required": 1, "approvals": 0, "by": [], "duration": None},
+        ],
     }
     with pytest.raises(InvalidInput, match="choose one with --review extension or --review break-glass"):
         _review_to_decide(both, None)

@@ -2,9 +2,10 @@
 the fact that every break-glass grant needs.
 
 The broker's ``list --pending`` (:class:`kubejit.services.access.AccessService`) asks which of these a caller may
-decide, and the request routes put :func:`waiting_note` in their answers, so ``kubejit request``, ``approve`` and
-``extend`` can say who may approve and how many approvals are still missing. Pure: the policy and the request in,
-values out.
+decide, and the request routes put each :class:`PendingReview` in their answers (``awaiting``, and as prose by
+:func:`waiting_note` in ``notes``), so ``kubejit request``, ``approve`` and ``extend`` can say who may approve and
+how many approvals are still missing; the CLI reads ``awaiting`` back into a :class:`PendingReview` and words it
+with the same :func:`waiting_note`. Pure: the policy and the request in, values out.
 """
 
 from __future__ import annotations

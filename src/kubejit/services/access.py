@@ -27,7 +27,8 @@ from kubejit.ports import Clock, Notification, Notifier, Seal, Stored, UnitOfWor
 
 _RETRIES = 8
 _ID_PREFIX = re.compile(r"req-[0-9a-f]{1,32}")  # what may be the start of an id (new_request_id)
-_SHOWN_MATCHES = 5
+_SHOWN_MATCHES = 5  # an ambiguous start of an id names at most this many of the requests it starts
+_PREFIX_PAGE = 100  # ids starting with a prefix read per query while looking for the visible ones
 # What may be done to a row the broker did not write (no seal, or a broken one): only ending it. Approving or
 # extending it would seal what someone wrote behind the broker's back, and so make it a grant.
 _ENDING_ONLY = frozenset({AuditKind.GRANT_REVOKED, AuditKind.REQUEST_CANCELLED, AuditKind.REQUEST_DENIED})
@@ -134,20 +135,34 @@ class AccessService:
             if not _ID_PREFIX.fullmatch(request_id):
                 raise
         # Not an id: a prefix. Only requests the caller can see are matched (others' ids are not hinted at).
-        matches = [
-            stored.request
-            for id_, stored in uow.requests.every()
-            if id_.startswith(request_id) and stored is not None and self.visible_to(who, stored.request)
-        ]
+        matches = self._visible_starting_with(uow, who, request_id)
         if not matches:
             raise NotFound(f"there is no request {request_id} (nor one whose id starts with it) that you can see")
-        if len(matches) > 1:
+        if len(matches) > _SHOWN_MATCHES:
             shown = ", ".join(r.id for r in matches[:_SHOWN_MATCHES])
-            more = f" and {len(matches) - _SHOWN_MATCHES} more" if len(matches) > _SHOWN_MATCHES else ""
             raise InvalidInput(
-                f"{request_id} is the start of {len(matches)} request ids ({shown}{more}): give more of the id"
+                f"{request_id} is the start of more than {_SHOWN_MATCHES} request ids ({shown}, ...): "
+                "give more of the id"
+            )
+        if len(matches) > 1:
+            shown = ", ".join(r.id for r in matches)
+            raise InvalidInput(
+                f"{request_id} is the start of {len(matches)} request ids ({shown}): give more of the id"
             )
         return matches[0]
+
+    def _visible_starting_with(self, uow: UnitOfWork, who: Identity, prefix: str) -> list[AccessRequest]:
+        """Up to one more than :data:`_SHOWN_MATCHES` requests ``who`` can see whose id starts with ``prefix``, by
+        id: the store's prefix query a page at a time, so only ids that start with it are read."""
+        found: list[AccessRequest] = []
+        after = ""
+        while len(found) <= _SHOWN_MATCHES:
+            page = uow.requests.with_id_prefix(prefix, after=after, limit=_PREFIX_PAGE)
+            found.extend(s.request for s in page if self.visible_to(who, s.request))
+            if len(page) < _PREFIX_PAGE:
+                break
+            after = page[-1].request.id
+        return found[: _SHOWN_MATCHES + 1]
 
     def list(
         self, who: Identity, *, states: list[State] | None = None, mine: bool = False, reviewable: bool = False

@@ -147,10 +147,16 @@ class SqlAudit:
         actor: str | None = None,
         since: datetime | None = None,
         request_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
         limit: int = 1000,
     ) -> list[AuditEvent]:
-        """The first ``limit`` matching events in sequence order (page on with ``since``)."""
+        """The first ``limit`` matching events in sequence order, read on from ``after_seq`` by the primary key."""
         query = select(*_EVENT_COLUMNS).order_by(AuditEventRow.seq).limit(max(limit, 0))
+        if after_seq > 0:
+            query = query.where(AuditEventRow.seq > after_seq)
+        if kinds is not None:
+            query = query.where(AuditEventRow.kind.in_(list(kinds)))
         if request_id is not None:
             query = query.where(AuditEventRow.request_id == request_id)
         if actor is not None:

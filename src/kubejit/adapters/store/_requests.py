@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row, case, exists, false, func, or_, select, true, update
 
 from kubejit.adapters.store import documents
-from kubejit.adapters.store._rows import EVENTS_CHUNK, aware, insert_ignoring_duplicate
+from kubejit.adapters.store._rows import EVENTS_CHUNK, aware, insert_ignoring_duplicate, starts_with
 from kubejit.adapters.store.schema import RequestRow
 from kubejit.adapters.store.seals import RequestSealer
 from kubejit.domain.errors import Conflict, NotFound, StaleWrite
@@ -136,6 +136,23 @@ class SqlRequests:
         if profiles is not None:
             query = query.where(RequestRow.profile.in_(list(profiles)))
         return [self._stored(row) for row in self._uow.connection().execute(query)]
+
+    def with_id_prefix(self, prefix: str, *, after: str = "", limit: int = 100) -> list[Stored]:
+        """Served by an index (see :func:`starts_with`); unreadable rows are left out (never access)."""
+        connection = self._uow.connection()
+        query = (
+            select(*_STORED)
+            .where(starts_with(RequestRow.id, prefix, connection.dialect.name), RequestRow.id > after)
+            .order_by(RequestRow.id)
+            .limit(max(limit, 0))
+        )
+        found: list[Stored] = []
+        for row in connection.execute(query):
+            try:
+                found.append(self._stored(row))
+            except (ValueError, TypeError):
+                continue
+        return found
 
     def ending_before(self, when: datetime) -> list[Stored]:
         query = (

@@ -1,13 +1,15 @@
-"""What the store's repositories share: inserting a row unless it is already there, aware timestamps, and the
-chunk size of streamed reads. Used by the request, audit and idempotency repositories of :mod:`.sql`."""
+"""What the store's repositories share: inserting a row unless it is already there, aware timestamps, the chunk
+size of streamed reads, and the "starts with" condition an index can serve. Used by the request, audit and
+idempotency repositories of :mod:`.sql`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, and_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute
 
 EVENTS_CHUNK = 500
 
@@ -28,3 +30,20 @@ def aware(at: datetime, what: str) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware datetime, not {at.isoformat()}")
     return at
+
+
+def starts_with(column: InstrumentedAttribute[str], prefix: str, dialect: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``, taken literally (``%``, ``_`` and ``\\`` are escaped), as a range an index
+    serves: on SQLite the column's own (BINARY) index, on PostgreSQL a ``varchar_pattern_ops`` index (byte order,
+    whatever the database's collation). The range is exact in byte order; ``LIKE`` says the same once more, so a
+    collation that reorders never widens the answer."""
+    if not prefix:
+        raise ValueError("a prefix must not be empty")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    at_least, below = ("~>=~", "~<~") if dialect == "postgresql" else (">=", "<")
+    conditions = [column.like(f"{escaped}%", escape="\\"), column.op(at_least)(prefix)]
+    following = ord(prefix[-1]) + 1  # the first string after every one that starts with prefix
+    following += 0x800 if following == 0xD800 else 0  # (UTF-8 has no surrogates)
+    if following <= 0x10FFFF:  # (nothing comes after U+10FFFF)
+        conditions.append(column.op(below)(prefix[:-1] + chr(following)))
+    return and_(*conditions)

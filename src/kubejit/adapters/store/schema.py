@@ -9,7 +9,7 @@ this module). When a table changes, change both: add a revision, then bring this
   ``version`` counts writes and makes updates optimistic. ``seal`` is the broker's HMAC over the row
   (:mod:`kubejit.adapters.store.seals`); NULL on rows written before seals existed. ``unbind_pending`` marks a
   grant revoked after it started whose bindings the keeper has not yet confirmed removed (outside the document:
-  it is the keeper's bookkeeping, not part of the request).
+  it is the keeper's bookkeeping, not part of the request). ``ix_requests_id_pattern`` serves id prefix lookups.
 - ``audit_events``: the hash-chained trail, append-only (the database refuses UPDATE and DELETE by trigger).
   ``data`` is the canonical JSON text that the event's hash covers, stored verbatim.
 - ``audit_head``: exactly one row naming the last event. Appenders lock it, so events get gap-free sequence
@@ -103,6 +103,9 @@ class RequestRow(Base):
         Index("ix_requests_requester_created_at", "requester", "created_at"),
         Index("ix_requests_profile_created_at", "profile", "created_at"),
         Index("ix_requests_unbind_pending_id", "unbind_pending", "id"),
+        # For "the id starts with" (a unique start of an id names its request): on PostgreSQL in byte order
+        # whatever the collation; on SQLite the same as the primary key's.
+        Index("ix_requests_id_pattern", "id", postgresql_ops={"id": "varchar_pattern_ops"}),
     )
 
 

@@ -1,7 +1,11 @@
-"""The API's wire formats. Field names are camelCase on the wire; durations are Go-style strings."""
+"""The API's wire formats. Field names are camelCase on the wire; durations are Go-style strings.
+
+The routes build their answers with these models; the CLI reads the same shapes (``docs/cli.md`` documents them
+for scripts)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,6 +14,8 @@ from pydantic.alias_generators import to_camel
 
 from kubejit.domain.audit import AuditEvent
 from kubejit.domain.durations import format_duration
+from kubejit.domain.pending_reviews import PendingReview, ReviewKind
+from kubejit.domain.policy import Subjects
 from kubejit.domain.workflow import AccessRequest, Extension, Review
 
 
@@ -73,6 +79,46 @@ class ExtensionOut(_Out):
         )
 
 
+class ApproversOut(_Out):
+    """Who may approve (admins always may, too): any user named, any member of a group named, or a workload
+    whose token's claims match every pattern of one entry of ``claims`` (shell-style patterns)."""
+
+    users: list[str]
+    groups: list[str]
+    claims: list[dict[str, str]] = Field(description="each: claim name -> pattern; all of one entry must match")
+
+    @classmethod
+    def of(cls, subjects: Subjects) -> ApproversOut:
+        return cls(
+            users=sorted(subjects.users),
+            groups=sorted(subjects.groups),
+            claims=[dict(match.patterns) for match in subjects.claims],
+        )
+
+
+class AwaitingOut(_Out):
+    """One review a request waits for now: its approval, an extension of its grant, or the review after the fact
+    of a break-glass use (never by its own user)."""
+
+    kind: ReviewKind
+    approvers: ApproversOut
+    required: int = Field(description="how many approvals it takes (1 for a break-glass review)")
+    approvals: int = Field(description="how many it has so far")
+    by: list[str] = Field(description="who approved so far, in order")
+    duration: str | None = Field(description="for an extension: the time it adds; otherwise null")
+
+    @classmethod
+    def of(cls, review: PendingReview) -> AwaitingOut:
+        return cls(
+            kind=review.kind,
+            approvers=ApproversOut.of(review.approvers),
+            required=review.required,
+            approvals=len(review.approvals),
+            by=list(review.approvals),
+            duration=format_duration(review.extra) if review.extra is not None else None,
+        )
+
+
 class RequestOut(_Out):
     id: str
     state: str
@@ -94,10 +140,13 @@ class RequestOut(_Out):
     break_glass_review: ReviewOut | None
     reviews: list[ReviewOut]
     extensions: list[ExtensionOut]
-    notes: list[str] = []  # for the requester, in the answer to a new request: e.g. why it was not auto-approved
+    awaiting: list[AwaitingOut] = Field(
+        default=[], description="the reviews it waits for now, with who may decide them and how far they got"
+    )
+    notes: list[str] = []  # for people: what it waits for, as prose; on a new request: why not auto-approved
 
     @classmethod
-    def of(cls, r: AccessRequest) -> RequestOut:
+    def of(cls, r: AccessRequest, awaiting: Sequence[PendingReview] = ()) -> RequestOut:
         return cls(
             id=r.id,
             state=str(r.state),
@@ -119,6 +168,7 @@ class RequestOut(_Out):
             break_glass_review=ReviewOut.of(r.break_glass_review) if r.break_glass_review else None,
             reviews=[ReviewOut.of(v) for v in r.reviews],
             extensions=[ExtensionOut.of(e) for e in r.extensions],
+            awaiting=[AwaitingOut.of(review) for review in awaiting],
         )
 
 

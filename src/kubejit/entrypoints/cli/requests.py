@@ -1,7 +1,9 @@
 """The people-facing commands: request, list, get, approve, deny, cancel, revoke, extend (``main`` registers them).
 
 Each is a thin call to the broker's API with human output by default and ``-o json`` for scripts; the shared
-options come from ``broker_options``.
+options come from ``broker_options``. What a request waits for (the review column of ``list --pending``, the
+``waiting`` lines, which review ``approve`` decides) is read from the answer's ``awaiting`` field, which the broker
+builds with :mod:`kubejit.domain.pending_reviews`: the CLI never works it out again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from rich.markup import escape
 
 from kubejit.domain.durations import parse_duration
 from kubejit.domain.errors import Conflict, InvalidInput, Unavailable
-from kubejit.domain.pending_reviews import ReviewKind
+from kubejit.domain.pending_reviews import PendingReview, ReviewKind, waiting_note
+from kubejit.domain.policy import ClaimMatch, Subjects
 from kubejit.domain.workflow import ENDED, Verdict
 from kubejit.entrypoints.cli.broker_options import BrokerOptions, with_broker
 from kubejit.entrypoints.cli.client import BrokerClient
@@ -40,7 +43,8 @@ def _when(value: str | None) -> str:
     return f"{moment.astimezone(UTC).strftime('%H:%M:%S')}Z ({hint})" if seconds > 0 else moment.isoformat()
 
 
-def _show(request: dict[str, Any]) -> None:
+def _show(request: dict[str, Any], *, waiting: bool = True) -> None:
+    """One request in full; ``waiting``: with a line for each review it waits for."""
     ns = ", ".join(request["namespaces"]) or "all namespaces"
     lines = [
         f"[bold]{request['id']}[/]  {request['state']}"
@@ -57,8 +61,8 @@ def _show(request: dict[str, Any]) -> None:
         lines.append(f"active     {request['startsAt']} until {_when(request['endsAt'])}")
     if request["endedAt"]:
         lines.append(f"ended      {request['endedAt']} by {request['endedBy']}: {escape(request['endReason'])}")
-    for note in request.get("notes") or []:
-        lines.append(f"waiting    {escape(note)}")
+    for review in awaiting(request) if waiting else []:
+        lines.append(f"waiting    {escape(waiting_note(review))}")
     _out.print("\n".join(lines))
 
 
@@ -72,7 +76,7 @@ def _table(requests: list[dict[str, Any]], *, reviews: bool = False) -> None:
         [
             r["id"],
             r["state"],
-            *([", ".join(label for _, label in pending_reviews(r))] if reviews else []),
+            *([", ".join(review.label for review in awaiting(r))] if reviews else []),
             r["requester"],
             r["profile"],
             ",".join(r["namespaces"]) or "*",
@@ -85,18 +89,26 @@ def _table(requests: list[dict[str, Any]], *, reviews: bool = False) -> None:
     print_table([*headers, "ends", "reason"], rows, elastic=("reason", "requester", "profile", "namespaces"))
 
 
-def pending_reviews(request: dict[str, Any]) -> list[tuple[ReviewKind, str]]:
-    """What a request (as the API answers it) waits for, as (kind, label): its approval, an extension of its grant
-    (``extension +1h``), or the review after the fact of a break-glass grant."""
-    found: list[tuple[ReviewKind, str]] = []
-    if request["state"] == "pending":
-        found.append((ReviewKind.REQUEST, "request"))
-    extension = next((e for e in request.get("extensions") or [] if e["state"] == "pending"), None)
-    if request["state"] == "active" and extension is not None:
-        found.append((ReviewKind.EXTENSION, f"extension +{extension['duration']}"))
-    if request.get("breakGlass") and request.get("breakGlassReview") is None:
-        found.append((ReviewKind.BREAK_GLASS, "break-glass review"))
-    return found
+def awaiting(request: dict[str, Any]) -> list[PendingReview]:
+    """What a request (as the API answers it) waits for, read from its ``awaiting`` field: its approval, an
+    extension of its grant, or the review after the fact of a break-glass grant."""
+    return [_awaited(request["requester"], entry) for entry in request.get("awaiting") or []]
+
+
+def _awaited(requester: str, entry: dict[str, Any]) -> PendingReview:
+    approvers = entry["approvers"]
+    return PendingReview(
+        ReviewKind(entry["kind"]),
+        requester=requester,
+        approvers=Subjects(
+            users=frozenset(approvers["users"]),
+            groups=frozenset(approvers["groups"]),
+            claims=tuple(ClaimMatch(tuple(sorted(c.items()))) for c in approvers.get("claims") or []),
+        ),
+        required=entry["required"],
+        approvals=tuple(entry["by"]),
+        extra=parse_duration(entry["duration"]) if entry.get("duration") else None,
+    )
 
 
 def _text(result: Any) -> None:
@@ -141,10 +153,11 @@ def request(
             _err.print(f"note: {note}")  # e.g. why it was not auto-approved
     if wait and created["state"] not in ENDED:
         created = _wait_until_active(client, created["id"])
-    elif broker.output == "text" and created["state"] == "pending":
-        for note in client.call("GET", f"/api/v1/requests/{created['id']}").get("notes") or []:
-            _err.print(f"{created['id']}: {note}")  # who may approve, and how many approvals it takes
-    broker.emit(created, text=_text)
+    said_waiting = broker.output == "text" and not wait and created["state"] == "pending"
+    if said_waiting:
+        for review in awaiting(created):
+            _err.print(f"{created['id']}: {waiting_note(review)}")  # who may approve, and how many approvals
+    broker.emit(created, text=lambda shown: _show(shown, waiting=not said_waiting))  # said once, not twice
     if created["state"] in ENDED:
         raise typer.Exit(EXIT_REFUSED)
 
@@ -241,21 +254,18 @@ def decide(broker: BrokerOptions, request_id: str, verdict: Verdict, comment: st
 
 
 def _review_to_decide(request: dict[str, Any], asked: ReviewKind | None) -> ReviewKind:
-    waiting = pending_reviews(request)
-    kinds = [kind for kind, _ in waiting]
+    waiting = awaiting(request)
+    kinds = [review.kind for review in waiting]
+    labels = ", ".join(review.label for review in waiting)
     if asked is not None:
         if asked not in kinds and waiting:
-            labels = ", ".join(label for _, label in waiting)
             raise Conflict(f"{request['id']} has no {asked} review waiting; it waits for: {labels}")
         return asked  # also when nothing waits: the broker says why the review is not possible
     if not waiting:
         raise Conflict(f"nothing of {request['id']} waits for a review: it is {request['state']}")
     if len(waiting) > 1:
         choices = " or ".join(f"--review {kind}" for kind in kinds)
-        raise InvalidInput(
-            f"{request['id']} waits for {len(waiting)} reviews ({', '.join(label for _, label in waiting)}): "
-            f"choose one with {choices}"
-        )
+        raise InvalidInput(f"{request['id']} waits for {len(waiting)} reviews ({labels}): choose one with {choices}")
     return kinds[0]
 
 
@@ -318,7 +328,8 @@ def _extension(request: dict[str, Any]) -> None:
     if extension.get("state") == "approved":
         _out.print(f"{request['id']} extended by {extension['duration']}: it now ends {_when(request['endsAt'])}")
         return
-    waiting = "; ".join(request.get("notes") or []) or f"extension +{extension.get('duration')} waits for approval"
+    notes = [waiting_note(r) for r in awaiting(request) if r.kind is ReviewKind.EXTENSION]
+    waiting = "; ".join(notes) or f"extension +{extension.get('duration')} waits for approval"
     _out.print(
         f"{request['id']}: not extended yet: {escape(waiting)}. Until then the grant still ends "
         f"{_when(request['endsAt'])}; an approver runs kubejit approve {request['id']}"

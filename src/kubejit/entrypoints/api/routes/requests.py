@@ -2,10 +2,11 @@
 gateway token for an active grant. The CLI (``kubejit request|list|get|approve|...``) and the console call them.
 
 Every ``{request_id}`` may also be a unique start of an id (``req-fdf5``): the access service resolves it among
-the requests the caller can see. Each request in an answer carries ``notes`` for people: what it still waits for,
-from whom and how many approvals (``request waiting for 2 approvals from group leads (or an admin): 1 of 2 so
-far (bob)``); the answer to a new request has only the note on why it was not auto-approved, if any (``kubejit
-request`` reads the request again for the rest).
+the requests the caller can see. Each request in an answer carries ``awaiting``: the reviews it still waits for,
+who may decide them, how many approvals each takes and who gave one (from
+:func:`kubejit.domain.pending_reviews.pending_reviews`), which the CLI prints; and ``notes``, the same as prose
+(``request waiting for 2 approvals from group leads (or an admin): 1 of 2 so far (bob)``). The answer to a new
+request has ``awaiting`` too, but only the note on why it was not auto-approved, if any.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/api/v1")
 
 
-def _out(broker: Broker, request: AccessRequest) -> RequestOut:
-    """The request on the wire, with notes on what it waits for."""
-    waiting = [waiting_note(review) for review in pending_reviews(broker.access.policy(), request)]
-    return RequestOut.of(request).model_copy(update={"notes": waiting})
+def _out(broker: Broker, request: AccessRequest, notes: list[str] | None = None) -> RequestOut:
+    """The request on the wire with what it waits for, and ``notes`` (by default, the same as prose)."""
+    awaiting = pending_reviews(broker.access.policy(), request)
+    out = RequestOut.of(request, awaiting)
+    out.notes = [waiting_note(review) for review in awaiting] if notes is None else notes
+    return out
 
 
 @router.get("/whoami")
@@ -59,7 +62,7 @@ def create_request(
     )
     broker.metrics.operation("submit", str(request.state))
     note = auto_approval_note(broker.access.policy(), request)  # only this note: scripts read the answer's notes
-    return RequestOut.of(request).model_copy(update={"notes": [note] if note else []})
+    return _out(broker, request, notes=[note] if note else [])
 
 
 @router.get("/requests", response_model=list[RequestOut])
