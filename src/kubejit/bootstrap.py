@@ -56,7 +56,7 @@ from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, Cluster, LeaderElection, Notification
 from kubejit.services.access import AccessService
-from kubejit.services.anomaly_watch import AnomalyWatch, broker_revoker
+from kubejit.services.anomaly_watch import AnomalyWatch
 from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.audit_replay import seal_explained_rows
 from kubejit.services.authorization_webhook import AuthorizationWebhook
@@ -272,7 +272,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             store,
             clock,
             notifier,
-            broker_revoker(access),
+            access.revoke_by_broker,
             alert_raised=metrics.alert_raised,
             on_audit=checkpointer.moved,
         )

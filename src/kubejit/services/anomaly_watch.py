@@ -12,8 +12,9 @@ go unnoticed), and with several broker replicas each judges the batches it recei
   evidence: the counted events with their audit seq), which the audit API lists with ``kind=alert.raised``;
 * a notification ``alert.raised`` to every webhook that wants it (the generic body carries an ``alert`` block);
 * ``alert_raised(rule)`` on the metrics hook (a no-op unless bootstrap wires one);
-* for a ``revoke`` rule, the grant revoked through :class:`~kubejit.services.access.AccessService` as the broker
-  itself (actor ``kubejit``, a reason naming the rule); the gateways drop it from their grant book within a second.
+* for a ``revoke`` rule, the grant revoked by :meth:`~kubejit.services.access.AccessService.revoke_by_broker`
+  (actor ``kubejit``, a reason naming the rule; the broker's own decision, so no one's authorization is checked
+  and no policy is widened); the gateways drop it from their grant book within a second.
 
 Built by ``kubejit.bootstrap``; nothing here may fail a batch that is already recorded: errors are logged.
 """
@@ -22,17 +23,16 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, Detector, GrantFacts, activity_of
 from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import KubejitError, NotFound
-from kubejit.domain.policy import AccessPolicy, Identity, Subjects
+from kubejit.domain.policy import AccessPolicy
 from kubejit.domain.workflow import AccessRequest
 from kubejit.ports import Clock, Notification, Notifier, UnitOfWorkFactory
-from kubejit.services.access import AccessService
 
 log = logging.getLogger("kubejit.alerts")
 
@@ -50,37 +50,13 @@ def _no_metrics(_rule: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class AlertNotification(Notification):
-    """A notification that carries an alert's facts (the generic webhook body adds them as ``alert``)."""
-
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-def broker_revoker(access: AccessService) -> Callable[[str, str], None]:
-    """Revoke a grant as the broker itself: the access service's own revoke path (one transaction with its audit
-    event, the keeper woken, ``grant.ended`` sent), with the broker counted among the policy's admins for this
-    call only; no person gains anything by it."""
-
-    def with_broker(policy: AccessPolicy) -> AccessPolicy:
-        admins = policy.admins
-        return replace(policy, admins=Subjects(admins.users | {BROKER_ACTOR}, admins.groups, admins.claims))
-
-    as_broker = replace(access, policy=lambda: with_broker(access.policy()))
-
-    def revoke(grant_id: str, reason: str) -> None:
-        as_broker.revoke(Identity(BROKER_ACTOR), grant_id, reason)
-
-    return revoke
-
-
 @dataclass
 class AnomalyWatch:
     policy: Callable[[], AccessPolicy]
     uow: UnitOfWorkFactory
     clock: Clock
     notifier: Notifier
-    revoke: Callable[[str, str], None]  # (grant id, reason): see broker_revoker
+    revoke: Callable[[str, str], object]  # (grant id, reason): AccessService.revoke_by_broker
     alert_raised: AlertCounter = _no_metrics
     on_audit: Callable[[], None] = lambda: None
     detector: Detector = field(init=False)
@@ -134,7 +110,9 @@ class AnomalyWatch:
         self.on_audit()
         log.warning("alert %s: %s", alert.rule.name, alert.summary)
         self.notifier.notify(
-            AlertNotification(ALERT_EVENT, request, now, f"alert: {alert.summary}", {**data, "seq": recorded.seq})
+            Notification(
+                ALERT_EVENT, request, now, f"alert: {alert.summary}", details={"alert": {**data, "seq": recorded.seq}}
+            )
         )
         self.alert_raised(alert.rule.name)
         if alert.rule.action is Action.REVOKE:
