@@ -15,7 +15,9 @@ from typing import Any
 
 from kubejit.domain.audit import AuditEvent, AuditKind
 
-GUARDRAIL_REFUSAL_PREFIX = "refused by guardrail "  # how the gateway words a guardrail's refusal
+# How gateways word a guardrail's refusal. Only records without the structured ``guardrail`` field (gateways
+# built before it) are judged by it: see ``_matching._guardrail_denial``.
+GUARDRAIL_REFUSAL_PREFIX = "refused by guardrail "
 READ_VERBS = frozenset({"get", "list", "watch"})
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 DELETE_VERBS = frozenset({"delete", "deletecollection"})
@@ -37,6 +39,9 @@ class Activity:
     name: str = ""
     status: int = 0  # the HTTP status (0: not known)
     reason: str = ""  # why it was refused
+    guardrail: str | None = None  # the guardrail rule that refused it ("" none); None: the record does not say
+    source: str = "gateway"  # who saw it: a gateway, or the authorization webhook ("webhook")
+    phase: str = ""  # of an exec or attach session: "start" when it began, "end" when it closed ("" not said)
 
     @property
     def refused(self) -> bool:
@@ -61,6 +66,8 @@ class Activity:
             ("name", self.name),
             ("status", self.status),
             ("reason", self.reason[:300]),
+            ("guardrail", self.guardrail),
+            ("source", "" if self.source == "gateway" else self.source),
         ):
             if value:
                 facts[key] = value
@@ -102,6 +109,9 @@ def activity_of(event: AuditEvent) -> Activity | None:
         name=_text(data.get("name")),
         status=status if isinstance(status, int) and not isinstance(status, bool) else 0,
         reason=_text(data.get("reason")),
+        guardrail=data["guardrail"] if isinstance(data.get("guardrail"), str) else None,
+        source=_text(data.get("source")) or "gateway",
+        phase=_text(data.get("phase")),
     )
 
 
