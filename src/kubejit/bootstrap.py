@@ -264,18 +264,19 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
     metrics.watch_keeper(keeper_view(keeper, checkpointer, leader))
+    # The alert rules hear the gateways' recorded activity and the authorization webhook's denials.
+    watch = AnomalyWatch(
+        holder,
+        store,
+        clock,
+        notifier,
+        access.revoke_by_broker,
+        alert_raised=metrics.alert_raised,
+        on_audit=checkpointer.moved,
+    )
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
-        watch = AnomalyWatch(
-            holder,
-            store,
-            clock,
-            notifier,
-            access.revoke_by_broker,
-            alert_raised=metrics.alert_raised,
-            on_audit=checkpointer.moved,
-        )
         gateway = GatewayFeed(
             holder,
             store,
@@ -294,6 +295,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             clock,
             holder.role_rules,
             on_denied=lambda profile, rule: metrics.guardrail_denied(profile, rule, "webhook"),
+            on_decision=watch.observe,
         )
         authorization.prepare()
     broker = Broker(

@@ -4,7 +4,8 @@ the grant at once.
 
 ``GatewayFeed.record_activity`` hands every batch it appended to :meth:`AnomalyWatch.observe` right after its
 commit, in the request that delivered it, so an alert follows its triggering request by the gateway's batch delay
-and a few milliseconds (docs/alerts.md has the measured figure). The windows live in this process's memory
+and a few milliseconds (docs/alerts.md has the measured figure); the authorization webhook hands over its denials
+as it answers them (``AuthorizationWebhook.on_decision``). The windows live in this process's memory
 (:class:`~kubejit.domain.anomalies.Detector`): a restart starts them empty (a burst that straddles a restart may
 go unnoticed), and with several broker replicas each judges the batches it receives. An alert is:
 
@@ -22,12 +23,13 @@ Built by ``kubejit.bootstrap``; nothing here may fail a batch that is already re
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, Detector, GrantFacts, activity_of
+from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, AlertRule, Detector, GrantFacts, activity_of
 from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import KubejitError, NotFound
 from kubejit.domain.policy import AccessPolicy
@@ -61,29 +63,39 @@ class AnomalyWatch:
     on_audit: Callable[[], None] = lambda: None
     detector: Detector = field(init=False)
     _grants: OrderedDict[str, AccessRequest] = field(default_factory=OrderedDict)
+    # Batches and webhook decisions arrive on the API's worker threads: one at a time through the windows.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.detector = Detector(started=self.clock.now())
 
     def observe(self, events: Sequence[AuditEvent]) -> list[Alert]:
-        """Check recorded activity events against the policy's alert rules; raise what fires. Never raises."""
+        """Check activity events against the policy's alert rules; raise what fires. Never raises.
+
+        The events are a gateway's batch as recorded (``GatewayFeed.on_activity``) or the authorization webhook's
+        denials, not recorded (``AuthorizationWebhook.on_decision``: seq 0, ``source: webhook``)."""
         try:
             rules = self.policy().alerts
             if not rules:
                 return []
-            raised: list[tuple[Alert, AccessRequest]] = []
-            for event in events:
-                activity = activity_of(event)
-                request = self._grant(activity.grant) if activity is not None else None
-                if activity is None or request is None:
-                    continue
-                raised.extend((alert, request) for alert in self.detector.observe(rules, activity, facts_of(request)))
+            with self._lock:
+                raised = self._detect(rules, events)
             for alert, request in raised:
                 self._raise(alert, request)
             return [alert for alert, _ in raised]
         except Exception:  # the batch is recorded already: an alert that cannot be raised must not undo it
             log.exception("could not check activity against the alert rules")
             return []
+
+    def _detect(self, rules: Sequence[AlertRule], events: Sequence[AuditEvent]) -> list[tuple[Alert, AccessRequest]]:
+        raised: list[tuple[Alert, AccessRequest]] = []
+        for event in events:
+            activity = activity_of(event)
+            request = self._grant(activity.grant) if activity is not None else None
+            if activity is None or request is None:
+                continue
+            raised.extend((alert, request) for alert in self.detector.observe(rules, activity, facts_of(request)))
+        return raised
 
     def _grant(self, grant_id: str) -> AccessRequest | None:
         """The grant's request (read once, then kept: its user, profile and namespaces do not change)."""

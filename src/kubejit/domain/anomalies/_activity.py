@@ -1,9 +1,11 @@
 """What the detector sees: one recorded gateway event (:class:`Activity`) and its grant's facts (:class:`GrantFacts`).
 
 The gateway records each request with the attributes kube-apiserver authorizes (verb, API group, resource with its
-subresource, namespace, name), its outcome (the status, and the reason of a refusal) and the grant it was made
-under; the broker appends them to the audit chain. :func:`activity_of` reads such an audit event back into plain
-values; ``services/anomaly_watch`` calls it for every event of a batch as it is recorded.
+subresource, namespace, name), its outcome (the status, and the reason of a refusal; for a guardrail's refusal
+the ``profile`` and ``guardrail``) and the grant it was made under; the broker appends them to the audit chain.
+The authorization webhook hands over its denials in the same shape (``source: webhook``), unrecorded (seq 0).
+:func:`activity_of` reads such an event back into plain values; ``services/anomaly_watch`` calls it for every
+event it is given.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ DELETE_VERBS = frozenset({"delete", "deletecollection"})
 class Activity:
     """One recorded request (or exec start, or refusal) under a grant."""
 
-    seq: int  # its audit event's number (0 when not recorded yet)
+    seq: int  # its audit event's number (0: not recorded, e.g. the authorization webhook's decisions)
     at: datetime
     kind: str  # an AuditKind's value: activity.request, activity.refused, activity.exec, ...
     grant: str
@@ -58,8 +60,9 @@ class Activity:
 
     def evidence(self) -> dict[str, Any]:
         """The event as an alert's evidence names it (the audit event's seq finds the whole record)."""
-        facts: dict[str, Any] = {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind, "verb": self.verb}
+        facts: dict[str, Any] = {"at": self.at.isoformat(), "kind": self.kind, "verb": self.verb}
         for key, value in (
+            ("seq", self.seq),  # 0: not recorded (the authorization webhook's decisions)
             ("apiGroup", self.api_group),
             ("resource", self.resource),
             ("namespace", self.namespace),
