@@ -55,6 +55,9 @@ spec:
       exec:
         denyCommands: ["rm -rf"]
         message: this command is refused in a JIT session
+  alerts:
+    - {name: webhook-guardrail, kind: guardrail-denial}
+    - {name: webhook-stray, kind: outside-namespaces}
 """
 
 
@@ -194,3 +197,28 @@ def test_the_webhook_survives_a_restart_and_fails_closed_while_the_broker_is_dow
     finally:
         webhook_env.broker = start_broker(webhook_env.config, log_name="webhook-broker-2")
     assert can_list_configmaps(cluster, namespace), "the restarted broker answers from the same store"
+
+
+def test_the_webhooks_refusals_raise_alerts_without_recording_every_review(webhook_env: WebhookEnv) -> None:
+    cluster = webhook_env.cluster
+    namespace = fresh_namespace(cluster)
+    grant = granted(webhook_env, namespace)
+    denied = cluster.kubectl("delete", "configmap", "keep-me", "-n", namespace, user="alice")
+    assert "refused by guardrail no-destructive.deny[0]" in denied.stderr, denied.stderr
+    assert cluster.kubectl("get", "configmaps", "-n", "w-not-granted", user="alice").returncode != 0
+
+    def alerts() -> dict[str, dict[str, object]]:
+        events = webhook_env.jit.json("dave", "audit", "--grant", grant, "--kind", "alert.raised")
+        return {str(e["data"]["rule"]): e["data"] for e in events}
+
+    assert eventually(lambda: {"webhook-guardrail", "webhook-stray"} <= set(alerts()), timeout=5)
+    raised = alerts()
+    (evidence,) = raised["webhook-guardrail"]["evidence"]  # type: ignore[misc]
+    assert (evidence["source"], evidence["guardrail"], evidence["name"]) == (
+        "webhook",
+        "no-destructive.deny[0]",
+        "keep-me",
+    )
+    assert raised["webhook-stray"]["evidence"][0]["namespace"] == "w-not-granted"  # type: ignore[index]
+    trail = webhook_env.jit.json("dave", "audit", "--grant", grant)
+    assert not [e for e in trail if str(e["kind"]).startswith("activity.")], "reviews are not recorded as activity"

@@ -5,7 +5,6 @@ alert's facts travel in ``Notification.details`` (the generic webhook body's ``a
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
@@ -17,7 +16,8 @@ from kubejit.domain.workflow import State
 from kubejit.ports import Notification
 from kubejit.services.access import AccessService
 from tests.unit.fakes import FakeClock, FakeStore, RecordingNotifier
-from tests.unit.policies import ALICE, DAVE, policy
+from tests.unit.policies import DAVE, policy
+from tests.unit.test_anomaly_watch import active_grant
 
 
 def _service() -> tuple[AccessService, FakeStore, RecordingNotifier, list[str]]:
@@ -29,22 +29,9 @@ def _service() -> tuple[AccessService, FakeStore, RecordingNotifier, list[str]]:
     return access, store, notifier, woken
 
 
-def _active(access: AccessService, store: FakeStore) -> str:
-    request = access.submit(
-        ALICE, profile="payments-debug", namespaces=("payments",), duration=timedelta(minutes=30), reason="INC-1"
-    )
-    with store() as uow:
-        stored = uow.requests.get(request.id)
-        now = access.clock.now()
-        active = replace(stored.request, state=State.ACTIVE, starts_at=now, ends_at=now + timedelta(minutes=30))
-        uow.requests.update(active, stored.version)
-        uow.commit()
-    return request.id
-
-
 def test_the_broker_revokes_through_the_revoke_path_as_kubejit() -> None:
     access, store, notifier, woken = _service()
-    grant = _active(access, store)
+    grant = active_grant(store, access)
     woken.clear()
     revoked = access.revoke_by_broker(grant, "alert rule cut (forbidden-burst) fired: audit event 7")
     assert (revoked.state, revoked.ended_by) == (State.REVOKED, "kubejit")
@@ -64,7 +51,7 @@ def test_the_broker_revokes_through_the_revoke_path_as_kubejit() -> None:
 
 def test_an_ended_or_unknown_grant_is_not_revoked_again() -> None:
     access, store, _notifier, _woken = _service()
-    grant = _active(access, store)
+    grant = active_grant(store, access)
     access.revoke_by_broker(grant, "first")
     with pytest.raises(Conflict):
         access.revoke_by_broker(grant, "second")
@@ -75,14 +62,14 @@ def test_an_ended_or_unknown_grant_is_not_revoked_again() -> None:
 
 def test_a_person_still_needs_the_right_to_revoke() -> None:
     access, store, _notifier, _woken = _service()
-    grant = _active(access, store)
+    grant = active_grant(store, access)
     with pytest.raises(Refused, match="may not revoke"):  # DAVE, an auditor, sees the grant but may not end it
         access.revoke(DAVE, grant, "no")
 
 
 def test_a_notification_carries_its_details_in_the_generic_body() -> None:
     access, store, _notifier, _woken = _service()
-    grant = _active(access, store)
+    grant = active_grant(store, access)
     with store() as uow:
         request = uow.requests.get(grant).request
     plain = Notification("grant.ended", request, access.clock.now(), "ended")
