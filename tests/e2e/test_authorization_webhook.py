@@ -8,12 +8,14 @@ The control plane is this module's own (its AuthorizationConfiguration names the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,18 +209,20 @@ def test_the_webhooks_refusals_raise_alerts_without_recording_every_review(webho
     assert "refused by guardrail no-destructive.deny[0]" in denied.stderr, denied.stderr
     assert cluster.kubectl("get", "configmaps", "-n", "w-not-granted", user="alice").returncode != 0
 
-    def alerts() -> dict[str, dict[str, object]]:
-        events = webhook_env.jit.json("dave", "audit", "--grant", grant, "--kind", "alert.raised")
-        return {str(e["data"]["rule"]): e["data"] for e in events}
+    def trail(*kinds: str) -> list[dict[str, Any]]:  # `kubejit audit -o json` prints JSON lines
+        out = webhook_env.jit("dave", "audit", "--grant", grant, *(f"--kind={k}" for k in kinds), "-o", "json")
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+    def alerts() -> dict[str, dict[str, Any]]:
+        return {str(e["data"]["rule"]): e["data"] for e in trail("alert.raised")}
 
     assert eventually(lambda: {"webhook-guardrail", "webhook-stray"} <= set(alerts()), timeout=5)
     raised = alerts()
-    (evidence,) = raised["webhook-guardrail"]["evidence"]  # type: ignore[misc]
+    (evidence,) = raised["webhook-guardrail"]["evidence"]
     assert (evidence["source"], evidence["guardrail"], evidence["name"]) == (
         "webhook",
         "no-destructive.deny[0]",
         "keep-me",
     )
-    assert raised["webhook-stray"]["evidence"][0]["namespace"] == "w-not-granted"  # type: ignore[index]
-    trail = webhook_env.jit.json("dave", "audit", "--grant", grant)
-    assert not [e for e in trail if str(e["kind"]).startswith("activity.")], "reviews are not recorded as activity"
+    assert raised["webhook-stray"]["evidence"][0]["namespace"] == "w-not-granted"
+    assert not [e for e in trail() if str(e["kind"]).startswith("activity.")], "reviews are not recorded as activity"
