@@ -56,7 +56,7 @@ from kubejit.domain.policy import AccessPolicy, Profile, claims_kept_by_nobody
 from kubejit.domain.rbac import PolicyRule
 from kubejit.ports import CheckpointStore, Clock, Cluster, LeaderElection, Notification
 from kubejit.services.access import AccessService
-from kubejit.services.anomaly_watch import AnomalyWatch, broker_revoker
+from kubejit.services.anomaly_watch import AnomalyWatch
 from kubejit.services.audit import AuditService, Checkpointer
 from kubejit.services.audit_replay import seal_explained_rows
 from kubejit.services.authorization_webhook import AuthorizationWebhook
@@ -266,18 +266,19 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
     access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
     metrics.watch_keeper(keeper_view(keeper, checkpointer, leader))
+    # The alert rules hear the gateways' recorded activity and the authorization webhook's denials.
+    watch = AnomalyWatch(
+        holder,
+        store,
+        clock,
+        notifier,
+        access.revoke_by_broker,
+        alert_raised=metrics.alert_raised,
+        on_audit=checkpointer.moved,
+    )
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))
-        watch = AnomalyWatch(
-            holder,
-            store,
-            clock,
-            notifier,
-            broker_revoker(access),
-            alert_raised=metrics.alert_raised,
-            on_audit=checkpointer.moved,
-        )
         gateway = GatewayFeed(
             holder,
             store,
@@ -297,6 +298,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             holder.role_rules,
             on_denied=lambda profile, rule: metrics.guardrail_denied(profile, rule, "webhook"),
             console_url=config.console_url,
+            on_decision=watch.observe,
         )
         authorization.prepare()
     broker = Broker(

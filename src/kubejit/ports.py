@@ -6,8 +6,8 @@ Kubernetes, databases and identity providers in :mod:`kubejit.bootstrap`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
@@ -281,12 +281,16 @@ class TokenVerifier(Protocol):
 
 @dataclass(frozen=True)
 class Notification:
-    """Something people should hear about: a request needs review, was decided, is about to end, has ended."""
+    """Something people should hear about: a request needs review, was decided, is about to end, has ended, or
+    an alert rule fired on what was done with a grant (``alert.raised``, its facts in ``details``)."""
 
     event: str  # request.pending | request.approved | request.denied | grant.active | grant.expiring | grant.ended
     request: AccessRequest
     at: datetime
     message: str
+    # Blocks the generic webhook body adds beside ``request`` (e.g. ``{"alert": {...}}`` for alert.raised); the
+    # body's own fields (event, at, message, request) are never replaced by them.
+    details: Mapping[str, JSONValue] = field(default_factory=dict)
 
 
 class Notifier(Protocol):

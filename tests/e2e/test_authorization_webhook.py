@@ -8,12 +8,14 @@ The control plane is this module's own (its AuthorizationConfiguration names the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +57,9 @@ spec:
       exec:
         denyCommands: ["rm -rf"]
         message: this command is refused in a JIT session
+  alerts:
+    - {name: webhook-guardrail, kind: guardrail-denial}
+    - {name: webhook-stray, kind: outside-namespaces}
 """
 
 
@@ -194,3 +199,30 @@ def test_the_webhook_survives_a_restart_and_fails_closed_while_the_broker_is_dow
     finally:
         webhook_env.broker = start_broker(webhook_env.config, log_name="webhook-broker-2")
     assert can_list_configmaps(cluster, namespace), "the restarted broker answers from the same store"
+
+
+def test_the_webhooks_refusals_raise_alerts_without_recording_every_review(webhook_env: WebhookEnv) -> None:
+    cluster = webhook_env.cluster
+    namespace = fresh_namespace(cluster)
+    grant = granted(webhook_env, namespace)
+    denied = cluster.kubectl("delete", "configmap", "keep-me", "-n", namespace, user="alice")
+    assert "refused by guardrail no-destructive.deny[0]" in denied.stderr, denied.stderr
+    assert cluster.kubectl("get", "configmaps", "-n", "w-not-granted", user="alice").returncode != 0
+
+    def trail(*kinds: str) -> list[dict[str, Any]]:  # `kubejit audit -o json` prints JSON lines
+        out = webhook_env.jit("dave", "audit", "--grant", grant, *(f"--kind={k}" for k in kinds), "-o", "json")
+        return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+    def alerts() -> dict[str, dict[str, Any]]:
+        return {str(e["data"]["rule"]): e["data"] for e in trail("alert.raised")}
+
+    assert eventually(lambda: {"webhook-guardrail", "webhook-stray"} <= set(alerts()), timeout=5)
+    raised = alerts()
+    (evidence,) = raised["webhook-guardrail"]["evidence"]
+    assert (evidence["source"], evidence["guardrail"], evidence["name"]) == (
+        "webhook",
+        "no-destructive.deny[0]",
+        "keep-me",
+    )
+    assert raised["webhook-stray"]["evidence"][0]["namespace"] == "w-not-granted"
+    assert not [e for e in trail() if str(e["kind"]).startswith("activity.")], "reviews are not recorded as activity"

@@ -150,6 +150,19 @@ def test_every_option_on_renders_network_policies_monitors_and_a_certificate(ren
     assert pod["volumes"][-2]["secret"]["secretName"] == "kubejit-tls"
 
 
+def test_the_gateways_probes_ask_its_monitoring_listener_when_it_is_on(render: Render) -> None:
+    (gateway,) = one(render(), "Deployment", "kubejit-gateway")["spec"]["template"]["spec"]["containers"]
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics", "scheme": "HTTP"}
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
+    assert "tcpSocket" not in gateway["readinessProbe"]
+    (plain,) = one(render("--set=gateway.metrics.enabled=false"), "Deployment", "kubejit-gateway")["spec"]["template"][
+        "spec"
+    ]["containers"]
+    assert plain["readinessProbe"] == {"tcpSocket": {"port": "https"}, "periodSeconds": 5}  # no listener to ask
+    assert plain["livenessProbe"]["tcpSocket"] == {"port": "https"}
+    assert "metrics" not in {port["name"] for port in plain["ports"]}
+
+
 @pytest.mark.parametrize(
     ("setting", "message"),
     [

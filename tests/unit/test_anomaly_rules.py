@@ -16,9 +16,10 @@ from kubejit.domain.anomalies import (
     Detector,
     GrantFacts,
     RuleKind,
+    activity_of,
     rule_with_defaults,
 )
-from kubejit.domain.audit import AuditKind
+from kubejit.domain.audit import AuditEvent, AuditKind
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 GRANT = GrantFacts("req-1", "alice", "ops", ("payments",), starts_at=T0)
@@ -58,6 +59,12 @@ COUNTING: list[tuple[RuleKind, dict[str, Any], dict[str, Any]]] = [
         RuleKind.GUARDRAIL_DENIAL,
         {"kind": REFUSED, "status": 403, "reason": "refused by guardrail no-destructive: no"},
         {"kind": REFUSED, "status": 403, "reason": "grant req-1 (ops) does not allow delete on pods"},
+    ),
+    (
+        # The structured field decides (gateways and the webhook send it): not the wording of the reason.
+        RuleKind.GUARDRAIL_DENIAL,
+        {"kind": REFUSED, "status": 403, "guardrail": "no-destructive.deny[0]", "reason": "kubejit: refused by ..."},
+        {"kind": REFUSED, "status": 403, "guardrail": "", "reason": "refused by guardrail lookalike: not one"},
     ),
     (RuleKind.FORBIDDEN_BURST, {"kind": REFUSED, "status": 403}, {"status": 404}),
     (RuleKind.DELETE_BURST, {"verb": "delete"}, {"verb": "delete", "status": 403}),
@@ -240,3 +247,17 @@ def test_an_alert_records_its_rule_user_and_evidence() -> None:
             "status": 200,
         }
     ]
+
+
+def test_an_activity_reads_the_structured_guardrail_and_its_source() -> None:
+    data = {"verb": "delete", "resource": "configmaps", "status": 403, "guardrail": "keep.deny[1]", "source": "webhook"}
+    structured = activity_of(AuditEvent(7, T0, REFUSED, "alice", "req-1", data))
+    assert structured is not None
+    assert (structured.guardrail, structured.source) == ("keep.deny[1]", "webhook")
+    assert structured.evidence()["guardrail"] == "keep.deny[1]"
+    assert structured.evidence()["source"] == "webhook"
+    older = activity_of(AuditEvent(8, T0, REFUSED, "alice", "req-1", {"reason": "refused by guardrail keep: no"}))
+    assert older is not None
+    assert (older.guardrail, older.source) == (None, "gateway")  # an older gateway's record: the wording decides
+    assert "source" not in older.evidence()
+    assert len(run(rule(RuleKind.GUARDRAIL_DENIAL), [older])) == 1

@@ -18,7 +18,7 @@ from kubejit.domain.policy import AccessPolicy, PolicyError
 from kubejit.domain.workflow import State
 from kubejit.entrypoints.cli.audit_text import describe
 from kubejit.services.access import AccessService
-from kubejit.services.anomaly_watch import AnomalyWatch, broker_revoker
+from kubejit.services.anomaly_watch import AnomalyWatch
 from kubejit.services.gateway_feed import GatewayFeed
 from tests.unit.fakes import FakeClock, FakeStore, RecordingNotifier
 from tests.unit.policies import ALICE, policy
@@ -34,7 +34,7 @@ def setup(*rules: Any) -> tuple[GatewayFeed, AnomalyWatch, AccessService, FakeSt
     current: AccessPolicy = replace(policy(), alerts=tuple(rules))
     access = AccessService(lambda: current, store, clock, notifier)
     counted: list[str] = []
-    watch = AnomalyWatch(lambda: current, store, clock, notifier, broker_revoker(access), alert_raised=counted.append)
+    watch = AnomalyWatch(lambda: current, store, clock, notifier, access.revoke_by_broker, alert_raised=counted.append)
     feed = GatewayFeed(lambda: current, store, clock, _Signer(), on_activity=watch.observe)
     return feed, watch, access, store, notifier, counted
 

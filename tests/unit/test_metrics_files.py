@@ -113,3 +113,48 @@ def test_the_dashboard_panels_do_not_overlap() -> None:
         mine = {(x, y) for x in range(box["x"], box["x"] + box["w"]) for y in range(box["y"], box["y"] + box["h"])}
         assert not cells & mine, panel["title"]
         cells |= mine
+
+
+OPERATIONS = ROOT / "docs" / "operations.md"
+_CODE_SPAN = re.compile(r"```[a-z]*\n(.*?)```|`([^`\n]+)`", re.DOTALL)
+_LABEL_LIST = re.compile(r"(kubejit_[a-z0-9_]+)\{([a-z_][a-z0-9_]*(?:,\s*[a-z_][a-z0-9_]*)*)\}")
+
+
+def with_families(names: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The sample names plus each histogram's own name (what people write in prose and in tables)."""
+    families = {
+        name.removesuffix("_bucket"): labels - {"le"} for name, labels in names.items() if name.endswith("_bucket")
+    }
+    return {**names, **families}
+
+
+def docs_code_spans(text: str) -> list[str]:
+    """The code spans and blocks of a Markdown page that name a kubejit metric."""
+    spans = [block or inline for block, inline in _CODE_SPAN.findall(text)]
+    return [span for span in spans if _METRIC.search(span)]
+
+
+def docs_problems(text: str, names: dict[str, set[str]]) -> list[str]:
+    """What a page's code spans get wrong: unknown metrics and labels, in PromQL or as ``name{label,label}``."""
+    spans = docs_code_spans(text)
+    found = problems(spans, names)
+    for span in spans:
+        for metric, listed in _LABEL_LIST.findall(span):
+            unknown = sorted({label.strip() for label in listed.split(",")} - names.get(metric, set()))
+            found += [f"{span}: {metric} has no label {label}" for label in unknown if metric in names]
+    return found
+
+
+def test_the_metric_names_in_docs_operations_are_exported() -> None:
+    assert docs_code_spans(OPERATIONS.read_text()), f"{OPERATIONS} names no metric in a code span"
+    assert docs_problems(OPERATIONS.read_text(), with_families(exported())) == []
+
+
+def test_the_docs_check_catches_a_counter_without_total_and_an_unknown_label() -> None:
+    names = with_families(exported())
+    page = "| `increase(kubejit_keeper_failures[10m]) > 0` | ... |\n| `kubejit_alerts_total{rule,user}` | counter |\n"
+    assert docs_problems(page, names) == [
+        "increase(kubejit_keeper_failures[10m]) > 0: no metric kubejit_keeper_failures",
+        "kubejit_alerts_total{rule,user}: kubejit_alerts_total has no label user",
+    ]
+    assert docs_problems("`kubejit_expiry_lag_seconds{profile}` and `kubejit_keeper_failures_total`", names) == []

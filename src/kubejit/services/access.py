@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -285,6 +285,35 @@ class AccessService:
             lambda p, r, now: wf.revoke(p, r, who, now, reason),
             {"reason": reason},
         )
+
+    def revoke_by_broker(self, request_id: str, reason: str) -> AccessRequest:
+        """End a grant on the broker's own decision (an alert rule with ``action: revoke``): the state change, the
+        ``grant.revoked`` audit event (actor ``kubejit``, ``reason``), the keeper woken to unbind, and the
+        ``grant.ended`` notice, as :meth:`revoke` makes them. Nobody asks, so nobody is authorized: no caller is
+        checked and no policy is widened. ``request_id`` is a full id; Conflict once the grant has ended."""
+        for _ in range(_RETRIES):
+            with self.uow() as uow:
+                stored = uow.requests.get(request_id)
+                now = self.clock.now()
+                before = stored.request
+                # The domain's revoke (state check, end time, reason) by one who may always end a grant, its
+                # requester; then named as the broker's, which is who decided.
+                updated = replace(wf.revoke(self.policy(), before, before.requester, now, reason), ended_by="kubejit")
+                try:
+                    uow.requests.update(updated, stored.version)
+                except StaleWrite:
+                    continue
+                data = {"reason": reason, "state": str(updated.state)}
+                if updated.ends_at is not None and updated.ends_at != before.ends_at:
+                    data["ends_at"] = updated.ends_at.isoformat()
+                uow.audit.append(
+                    kind=AuditKind.GRANT_REVOKED, actor="kubejit", at=now, request_id=request_id, data=data
+                )
+                uow.commit()
+            self.on_audit()
+            self._announce(updated, now, previous=before)
+            return updated
+        raise StaleWrite(f"request {request_id} kept changing while the broker revoked it: try again")
 
     def extend(self, who: Identity, request_id: str, extra: timedelta, reason: str) -> AccessRequest:
         return self._transition(

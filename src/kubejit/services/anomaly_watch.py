@@ -4,7 +4,8 @@ the grant at once.
 
 ``GatewayFeed.record_activity`` hands every batch it appended to :meth:`AnomalyWatch.observe` right after its
 commit, in the request that delivered it, so an alert follows its triggering request by the gateway's batch delay
-and a few milliseconds (docs/alerts.md has the measured figure). The windows live in this process's memory
+and a few milliseconds (docs/alerts.md has the measured figure); the authorization webhook hands over its denials
+as it answers them (``AuthorizationWebhook.on_decision``). The windows live in this process's memory
 (:class:`~kubejit.domain.anomalies.Detector`): a restart starts them empty (a burst that straddles a restart may
 go unnoticed), and with several broker replicas each judges the batches it receives. An alert is:
 
@@ -12,8 +13,9 @@ go unnoticed), and with several broker replicas each judges the batches it recei
   evidence: the counted events with their audit seq), which the audit API lists with ``kind=alert.raised``;
 * a notification ``alert.raised`` to every webhook that wants it (the generic body carries an ``alert`` block);
 * ``alert_raised(rule)`` on the metrics hook (a no-op unless bootstrap wires one);
-* for a ``revoke`` rule, the grant revoked through :class:`~kubejit.services.access.AccessService` as the broker
-  itself (actor ``kubejit``, a reason naming the rule); the gateways drop it from their grant book within a second.
+* for a ``revoke`` rule, the grant revoked by :meth:`~kubejit.services.access.AccessService.revoke_by_broker`
+  (actor ``kubejit``, a reason naming the rule; the broker's own decision, so no one's authorization is checked
+  and no policy is widened); the gateways drop it from their grant book within a second.
 
 Built by ``kubejit.bootstrap``; nothing here may fail a batch that is already recorded: errors are logged.
 """
@@ -21,18 +23,18 @@ Built by ``kubejit.bootstrap``; nothing here may fail a batch that is already re
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, Detector, GrantFacts, activity_of
+from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, AlertRule, Detector, GrantFacts, activity_of
 from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import KubejitError, NotFound
-from kubejit.domain.policy import AccessPolicy, Identity, Subjects
+from kubejit.domain.policy import AccessPolicy
 from kubejit.domain.workflow import AccessRequest
 from kubejit.ports import Clock, Notification, Notifier, UnitOfWorkFactory
-from kubejit.services.access import AccessService
 
 log = logging.getLogger("kubejit.alerts")
 
@@ -50,64 +52,50 @@ def _no_metrics(_rule: str) -> None:
     return None
 
 
-@dataclass(frozen=True)
-class AlertNotification(Notification):
-    """A notification that carries an alert's facts (the generic webhook body adds them as ``alert``)."""
-
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-def broker_revoker(access: AccessService) -> Callable[[str, str], None]:
-    """Revoke a grant as the broker itself: the access service's own revoke path (one transaction with its audit
-    event, the keeper woken, ``grant.ended`` sent), with the broker counted among the policy's admins for this
-    call only; no person gains anything by it."""
-
-    def with_broker(policy: AccessPolicy) -> AccessPolicy:
-        admins = policy.admins
-        return replace(policy, admins=Subjects(admins.users | {BROKER_ACTOR}, admins.groups, admins.claims))
-
-    as_broker = replace(access, policy=lambda: with_broker(access.policy()))
-
-    def revoke(grant_id: str, reason: str) -> None:
-        as_broker.revoke(Identity(BROKER_ACTOR), grant_id, reason)
-
-    return revoke
-
-
 @dataclass
 class AnomalyWatch:
     policy: Callable[[], AccessPolicy]
     uow: UnitOfWorkFactory
     clock: Clock
     notifier: Notifier
-    revoke: Callable[[str, str], None]  # (grant id, reason): see broker_revoker
+    revoke: Callable[[str, str], object]  # (grant id, reason): AccessService.revoke_by_broker
     alert_raised: AlertCounter = _no_metrics
     on_audit: Callable[[], None] = lambda: None
     detector: Detector = field(init=False)
     _grants: OrderedDict[str, AccessRequest] = field(default_factory=OrderedDict)
+    # Batches and webhook decisions arrive on the API's worker threads: one at a time through the windows.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.detector = Detector(started=self.clock.now())
 
     def observe(self, events: Sequence[AuditEvent]) -> list[Alert]:
-        """Check recorded activity events against the policy's alert rules; raise what fires. Never raises."""
+        """Check activity events against the policy's alert rules; raise what fires. Never raises.
+
+        The events are a gateway's batch as recorded (``GatewayFeed.on_activity``) or the authorization webhook's
+        denials, not recorded (``AuthorizationWebhook.on_decision``: seq 0, ``source: webhook``)."""
         try:
             rules = self.policy().alerts
             if not rules:
                 return []
-            raised: list[tuple[Alert, AccessRequest]] = []
-            for event in events:
-                activity = activity_of(event)
-                request = self._grant(activity.grant) if activity is not None else None
-                if activity is None or request is None:
-                    continue
-                raised.extend((alert, request) for alert in self.detector.observe(rules, activity, facts_of(request)))
+            with self._lock:
+                raised = self._detect(rules, events)
             for alert, request in raised:
                 self._raise(alert, request)
             return [alert for alert, _ in raised]
         except Exception:  # the batch is recorded already: an alert that cannot be raised must not undo it
             log.exception("could not check activity against the alert rules")
             return []
+
+    def _detect(self, rules: Sequence[AlertRule], events: Sequence[AuditEvent]) -> list[tuple[Alert, AccessRequest]]:
+        raised: list[tuple[Alert, AccessRequest]] = []
+        for event in events:
+            activity = activity_of(event)
+            request = self._grant(activity.grant) if activity is not None else None
+            if activity is None or request is None:
+                continue
+            raised.extend((alert, request) for alert in self.detector.observe(rules, activity, facts_of(request)))
+        return raised
 
     def _grant(self, grant_id: str) -> AccessRequest | None:
         """The grant's request (read once, then kept: its user, profile and namespaces do not change)."""
@@ -134,7 +122,9 @@ class AnomalyWatch:
         self.on_audit()
         log.warning("alert %s: %s", alert.rule.name, alert.summary)
         self.notifier.notify(
-            AlertNotification(ALERT_EVENT, request, now, f"alert: {alert.summary}", {**data, "seq": recorded.seq})
+            Notification(
+                ALERT_EVENT, request, now, f"alert: {alert.summary}", details={"alert": {**data, "seq": recorded.seq}}
+            )
         )
         self.alert_raised(alert.rule.name)
         if alert.rule.action is Action.REVOKE:

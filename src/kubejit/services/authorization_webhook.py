@@ -20,12 +20,20 @@ grant's state (so a revoke is seen at the next review); the grants are read agai
 end is checked against the clock on every review, so it ends exactly on time. The profiles' rules are resolved
 from the cluster once per policy (:meth:`AuthorizationWebhook.prepare`, at start and after a reload), never
 during a review. Called by the broker's route ``entrypoints/api/routes/authorization``; built in ``bootstrap``.
+
+What the alert rules see (``on_decision``, wired to ``services/anomaly_watch``): each denial, and each refusal of
+a person who holds active grants, as an ``activity.refused`` event of the gateway's shape marked ``source:
+webhook`` (a guardrail's denial under the grant whose guardrail refused it, with ``profile`` and ``guardrail``; a
+refusal under each of the person's grants, none of which covered it). They are handed over, not recorded: the
+audit chain would otherwise take one event per kubectl request; the alert an event raises is audited with it as
+evidence. Allowed reviews are not handed over at all (docs/alerts.md says what that leaves unseen).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +41,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from kubejit.domain.access_review import AccessReview, parse_review, review_answer
-from kubejit.domain.errors import NotFound, Refused, Unauthenticated
+from kubejit.domain.audit import AuditEvent, AuditKind, JSONValue
+from kubejit.domain.errors import KubejitError, NotFound, Refused, Unauthenticated
 from kubejit.domain.grant_book import ActiveGrant, GrantBook
 from kubejit.domain.guardrails import Decision, Effect, Guardrail, evaluate
 from kubejit.domain.pod_commands import RequestBody, writes_pod_commands
@@ -50,6 +59,10 @@ UNSEEN_COMMAND = (
     "check it: run it through the kubejit gateway (kubejit kubeconfig)"
 )
 _ALWAYS_FRESH = timedelta(days=3650)  # the book is read from the store on every review: it is never stale
+SOURCE = "webhook"  # how the activity events of the webhook's decisions say where they come from
+
+log = logging.getLogger("kubejit.authorization")
+DecisionHook = Callable[[Sequence[AuditEvent]], object]
 
 
 def require_kube_apiserver(presented: str | None, expected_sha256: str | None) -> None:
@@ -173,6 +186,7 @@ class AuthorizationWebhook:
     role_rules: RoleRules
     on_denied: Callable[[str, str], None] = lambda _profile, _rule: None  # a guardrail's denial (metrics)
     console_url: str | None = None  # the broker's console: refusals link its request page, filled in
+    on_decision: DecisionHook = lambda _events: None  # denials and grant holders' refusals (the alert rules)
     _rules: ProfileRules = field(init=False)
     _grants: StoredGrants = field(init=False)
 
@@ -209,8 +223,64 @@ class AuthorizationWebhook:
             allowed = access.authorize(question.attrs, now, grant_id=None, user=who.user, groups=who.groups)
         except GuardrailRefusal as refusal:
             self.on_denied(refusal.profile, refusal.rule)
+            self._hand_over(access, question, who, now, refusal)
             return False, True, f"kubejit: {refusal}"
         except Refused as refused:
+            self._hand_over(access, question, who, now, refused)
             return False, False, f"kubejit: {refused}"
         grant = allowed.grant
         return True, False, f"kubejit: grant {grant.id} ({grant.profile}) until {grant.ends_at.isoformat()}"
+
+    def _hand_over(
+        self, access: GatewayAccess, question: AccessReview, who: Identity, now: datetime, refusal: Refused
+    ) -> None:
+        """Give ``on_decision`` the refusal as activity under the grants it was refused under (none: nothing)."""
+        grants = refused_under(access, question.attrs, who, now, refusal)
+        if not grants:
+            return
+        data = refusal_facts(question.attrs, refusal)
+        events = [AuditEvent(0, now, AuditKind.ACTIVITY_REFUSED, who.user, grant.id, data) for grant in grants]
+        try:
+            self.on_decision(events)
+        except Exception:  # the review is answered whatever becomes of its alert
+            log.exception("could not hand the authorization webhook's decision to the alert rules")
+
+
+def refused_under(
+    access: GatewayAccess, attrs: RequestAttributes, who: Identity, now: datetime, refusal: Refused
+) -> list[ActiveGrant]:
+    """The grants a refusal was made under: for a guardrail's denial the one grant whose guardrail refused (the
+    first of the person's grants to do so, as the decision tries them); else every grant of theirs still running
+    (each was tried and none covered the request)."""
+    running = [grant for grant in access.book.of_user(who.user) if grant.ends_at > now]
+    if not isinstance(refusal, GuardrailRefusal):
+        return running
+    for grant in running:
+        try:
+            access.authorize(attrs, now, grant_id=grant.id, user=who.user, groups=who.groups)
+        except GuardrailRefusal:
+            return [grant]
+        except KubejitError:
+            continue
+    return []
+
+
+def refusal_facts(attrs: RequestAttributes, refusal: Refused) -> dict[str, JSONValue]:
+    """An ``activity.refused`` event's data as the gateway records it, marked as the webhook's. A denial is a 403;
+    a refusal is no opinion (RBAC decides next, which the broker does not hear), so its status is not known."""
+    guardrail = refusal.rule if isinstance(refusal, GuardrailRefusal) else ""
+    facts: dict[str, JSONValue] = {
+        "verb": attrs.verb,
+        "apiGroup": attrs.api_group,
+        "resource": attrs.resource_path,
+        "namespace": attrs.namespace,
+        "name": attrs.name,
+        "status": 403 if guardrail else 0,
+        "decision": "denied" if guardrail else "no-opinion",
+        "reason": str(refusal),
+        "guardrail": guardrail,
+        "source": SOURCE,
+    }
+    if isinstance(refusal, GuardrailRefusal):
+        facts["profile"] = refusal.profile
+    return facts

@@ -20,6 +20,21 @@ class KeeperObserver(Protocol):
         """A grant was ended ``seconds`` after its end time (bindings removed, record ended)."""
 
 
+class RecentValues(list[float]):
+    """The newest ``keep`` values appended, oldest first: what the keeper's counters keep of a timing whose whole
+    distribution the metrics' histogram holds (callers read the last one: ``kubejit_last_expiry_lag_seconds``).
+    Only :meth:`append` is bounded; the keeper adds values with nothing else."""
+
+    def __init__(self, keep: int = 32) -> None:
+        super().__init__()
+        self.keep = keep
+
+    def append(self, value: float, /) -> None:
+        super().append(value)
+        if len(self) > self.keep:
+            del self[: len(self) - self.keep]
+
+
 class NoObserver:
     """Observes nothing (the keeper without metrics: tests, the benchmark)."""
 
@@ -41,7 +56,7 @@ class KeeperStats:
     unrecognized: int = 0  # bindings labelled as this installation's that were no grant's (removed, reported)
     failures: int = 0
     refused: int = 0  # row versions refused as access: unsealed, changed behind the broker's back, or off-policy
-    expiry_lag_seconds: list[float] = field(default_factory=list)
+    expiry_lag_seconds: RecentValues = field(default_factory=RecentValues)  # the newest only: bounded
     # As the last pass read them (pending: every pass; active and trusted: every trust check), by profile; the
     # policy's profile names only (a row naming another profile counts as "other").
     pending_by_profile: dict[str, int] = field(default_factory=dict)

@@ -47,9 +47,9 @@ def with_console_link(payload: dict[str, Any], body_format: str, page: str) -> d
 def generic_payload(notification: Notification) -> dict[str, Any]:
     """The JSON a generic receiver gets: the event, when, a human message and the request's facts."""
     request = notification.request
-    alert = getattr(notification, "details", None)  # an alert's rule, user, summary and evidence (alert.raised)
     return {
-        **({"alert": dict(alert)} if alert else {}),
+        # Extra blocks first (an alert's rule, user, summary and evidence: "alert"), so the fields below win.
+        **notification.details,
         "event": notification.event,
         "at": _iso(notification.at),
         "message": notification.message,

@@ -1,9 +1,11 @@
 """What the detector sees: one recorded gateway event (:class:`Activity`) and its grant's facts (:class:`GrantFacts`).
 
 The gateway records each request with the attributes kube-apiserver authorizes (verb, API group, resource with its
-subresource, namespace, name), its outcome (the status, and the reason of a refusal) and the grant it was made
-under; the broker appends them to the audit chain. :func:`activity_of` reads such an audit event back into plain
-values; ``services/anomaly_watch`` calls it for every event of a batch as it is recorded.
+subresource, namespace, name), its outcome (the status, and the reason of a refusal; for a guardrail's refusal
+the ``profile`` and ``guardrail``) and the grant it was made under; the broker appends them to the audit chain.
+The authorization webhook hands over its denials in the same shape (``source: webhook``), unrecorded (seq 0).
+:func:`activity_of` reads such an event back into plain values; ``services/anomaly_watch`` calls it for every
+event it is given.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 from kubejit.domain.audit import AuditEvent, AuditKind
 
-GUARDRAIL_REFUSAL_PREFIX = "refused by guardrail "  # how the gateway words a guardrail's refusal
+# How gateways word a guardrail's refusal. Only records without the structured ``guardrail`` field (gateways
+# built before it) are judged by it: see ``_matching._guardrail_denial``.
+GUARDRAIL_REFUSAL_PREFIX = "refused by guardrail "
 READ_VERBS = frozenset({"get", "list", "watch"})
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 DELETE_VERBS = frozenset({"delete", "deletecollection"})
@@ -25,7 +29,7 @@ DELETE_VERBS = frozenset({"delete", "deletecollection"})
 class Activity:
     """One recorded request (or exec start, or refusal) under a grant."""
 
-    seq: int  # its audit event's number (0 when not recorded yet)
+    seq: int  # its audit event's number (0: not recorded, e.g. the authorization webhook's decisions)
     at: datetime
     kind: str  # an AuditKind's value: activity.request, activity.refused, activity.exec, ...
     grant: str
@@ -37,6 +41,9 @@ class Activity:
     name: str = ""
     status: int = 0  # the HTTP status (0: not known)
     reason: str = ""  # why it was refused
+    guardrail: str | None = None  # the guardrail rule that refused it ("" none); None: the record does not say
+    source: str = "gateway"  # who saw it: a gateway, or the authorization webhook ("webhook")
+    phase: str = ""  # of an exec or attach session: "start" when it began, "end" when it closed ("" not said)
 
     @property
     def refused(self) -> bool:
@@ -53,14 +60,17 @@ class Activity:
 
     def evidence(self) -> dict[str, Any]:
         """The event as an alert's evidence names it (the audit event's seq finds the whole record)."""
-        facts: dict[str, Any] = {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind, "verb": self.verb}
+        facts: dict[str, Any] = {"at": self.at.isoformat(), "kind": self.kind, "verb": self.verb}
         for key, value in (
+            ("seq", self.seq),  # 0: not recorded (the authorization webhook's decisions)
             ("apiGroup", self.api_group),
             ("resource", self.resource),
             ("namespace", self.namespace),
             ("name", self.name),
             ("status", self.status),
             ("reason", self.reason[:300]),
+            ("guardrail", self.guardrail),
+            ("source", "" if self.source == "gateway" else self.source),
         ):
             if value:
                 facts[key] = value
@@ -102,6 +112,9 @@ def activity_of(event: AuditEvent) -> Activity | None:
         name=_text(data.get("name")),
         status=status if isinstance(status, int) and not isinstance(status, bool) else 0,
         reason=_text(data.get("reason")),
+        guardrail=data["guardrail"] if isinstance(data.get("guardrail"), str) else None,
+        source=_text(data.get("source")) or "gateway",
+        phase=_text(data.get("phase")),
     )
 
 

@@ -33,7 +33,13 @@ Predicate = Callable[[AlertRule, Activity, GrantFacts], bool]
 
 
 def _guardrail_denial(_rule: AlertRule, activity: Activity, _grant: GrantFacts) -> bool:
-    return activity.refused and activity.reason.startswith(GUARDRAIL_REFUSAL_PREFIX)
+    if not activity.refused:
+        return False
+    if activity.guardrail is not None:  # the gateway (or the webhook) said which guardrail, if any, refused it
+        return bool(activity.guardrail)
+    # A record from a gateway older than the structured field: its batches may still arrive after the broker was
+    # upgraded (gateways roll out on their own and resend what they queued), so its wording is read.
+    return activity.reason.startswith(GUARDRAIL_REFUSAL_PREFIX)
 
 
 def _forbidden(_rule: AlertRule, activity: Activity, _grant: GrantFacts) -> bool:
@@ -56,6 +62,8 @@ def _delete(_rule: AlertRule, activity: Activity, _grant: GrantFacts) -> bool:
 def _privileged_exec(rule: AlertRule, activity: Activity, _grant: GrantFacts) -> bool:
     if activity.resource not in _STREAMS or activity.kind == AuditKind.ACTIVITY_SESSION_CLOSED:
         return False  # an exec is counted when it starts, not again when its session closes
+    if activity.phase == "end":
+        return False  # nor an attach (recorded at its start too); an older gateway's attach counts at its end
     return any(fnmatchcase(activity.namespace, p) for p in rule.namespaces) or any(
         fnmatchcase(activity.name, p) for p in rule.names
     )

@@ -1,9 +1,9 @@
 """Upgraded connections (exec, attach and port-forward over WebSocket or SPDY): switched, then spliced.
 
 The connection handler calls :func:`splice_upgrade` once an upgrade request has been checked. kube-apiserver
-decides the upgrade (RBAC, admission); after its 101 the gateway copies bytes both ways unchanged, reads an exec
-session's output passively off a WebSocket for the record (recorder.py), and registers the connection with its
-grant so that it is cut when the grant ends or is revoked.
+decides the upgrade (RBAC, admission); after its 101 the gateway records an exec or attach as started, copies
+bytes both ways unchanged, reads an exec session's output passively off a WebSocket for the record (recorder.py),
+and registers the connection with its grant so that it is cut when the grant ends or is revoked.
 """
 
 from __future__ import annotations
@@ -62,9 +62,7 @@ async def splice_upgrade(
     upstream_rest = upstream.upgraded
     session = SessionRecord()
     websocket = b"websocket" in (v.lower() for n, v in request.headers if n.lower() == b"upgrade")
-    if attrs.subresource == "exec":
-        record.update({"kind": AuditKind.ACTIVITY_EXEC, "command": list(attrs.query_values("command"))})
-        emit({**record, "phase": "start"})
+    started = _record_start(emit, attrs, record)
     ended = asyncio.Event()
     reason = {"why": "closed"}
 
@@ -97,8 +95,21 @@ async def splice_upgrade(
             "outputBytes": session.output_bytes,
             "inputBytes": session.input_bytes,
             "truncated": session.truncated,
+            **({"phase": "end"} if started else {}),
         }
     )
+
+
+def _record_start(emit: Emit, attrs: RequestAttributes, record: dict[str, Any]) -> bool:
+    """Record an exec (with its command) or an attach as it starts, so that what watches the activity (the
+    broker's alert rules) hears of it now, not when the session ends; True when a start was recorded (the end
+    record then says ``phase: end``). Port-forwards are recorded at their end only."""
+    if attrs.subresource == "exec":
+        record.update({"kind": AuditKind.ACTIVITY_EXEC, "command": list(attrs.query_values("command"))})
+    elif attrs.subresource != "attach":
+        return False
+    emit({**record, "status": 101, "phase": "start"})
+    return True
 
 
 def _taps(session: SessionRecord, *, websocket: bool) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:
