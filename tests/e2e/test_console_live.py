@@ -16,9 +16,7 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +24,8 @@ from playwright.sync_api import Browser, expect
 
 from kubejit.devcluster.cluster import DevCluster
 from tests.conftest import eventually
-from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env, namespace_with_pod
+from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, module_gateway_env, namespace_with_pod
+from tests.e2e.test_anomalies import session  # a grant and a kubeconfig that uses it
 from tests.e2e.test_console import chromium, person, shot, sign_in, web_sign_in  # noqa: F401 - the fixture too
 
 pytestmark = pytest.mark.cluster
@@ -38,20 +37,13 @@ ARRIVAL = 1.5  # seconds from kubectl's return to the row in the browser
 WEBSOCKET = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true"}  # the transport whose output the gateway records
 
 
-@pytest.fixture(scope="module")
-def env(devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayEnv]:
-    with gateway_env(devcluster, tmp_path_factory.mktemp("console-live"), name="console-live", policy=POLICY) as e:
-        yield e
+env = module_gateway_env("console-live", policy=POLICY)
 
 
 @pytest.fixture
 def ns(devcluster: DevCluster) -> str:
+    """A namespace with a running pod ``app``."""
     return namespace_with_pod(devcluster)
-
-
-def session(env: GatewayEnv, user: str, profile: str, ns: str) -> tuple[str, Path]:
-    grant = env.grant(user, profile, ns)
-    return grant, env.kubeconfig(env.token(user, grant), ns)
 
 
 def test_the_live_page_shows_a_request_and_its_alert_as_they_happen(
