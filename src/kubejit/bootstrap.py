@@ -76,6 +76,26 @@ log = logging.getLogger("kubejit.broker")
 gateway_log = logging.getLogger("kubejit.gateway")
 
 
+@dataclass
+class AuditSignal:
+    """Everyone told that audit events were just committed: the checkpointer, and whoever listens later (the
+    console's live pages wake their event streams with it, so a new event is pushed at once rather than polled
+    for). Every service's ``on_audit`` is this; a listener must be quick and must not raise (one that does is
+    logged, the others are still called)."""
+
+    listeners: list[Callable[[], None]] = field(default_factory=list)
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
+
+    def __call__(self) -> None:
+        for listener in tuple(self.listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("an audit listener failed")
+
+
 class AlwaysLeader:
     """Leader election switched off: a single broker acts alone."""
 
@@ -103,6 +123,7 @@ class Broker:
     _policy_watch: PolicyFileWatcher | None = None
     _loaded_digest: str | None = None  # the policy file's content as last loaded (or refused)
     _reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    audit_moved: AuditSignal = field(default_factory=AuditSignal)  # after every audit commit (checkpoints, console)
 
     def start(self) -> None:
         """Start the background work: notifications, leader election, the keeper, checkpoints, and the watch on
@@ -173,7 +194,7 @@ class Broker:
         with self.store() as uow:
             uow.audit.append(kind=kind, actor="kubejit", at=self.clock.now(), data=data)
             uow.commit()
-        self.checkpointer.moved()
+        self.audit_moved()
 
 
 def _policy_facts(path: Path) -> dict[str, object]:
@@ -211,6 +232,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
 
     audit = AuditService(holder, store, clock, checkpoints, checkpoint_max_age=config.audit.checkpoint_max_age)
     checkpointer = Checkpointer(audit, leader)
+    audit_moved = AuditSignal([checkpointer.moved])
 
     def audit_failed_delivery(notification: Notification, target: WebhookTarget, reason: str) -> None:
         with store() as uow:
@@ -222,7 +244,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
                 data={"event": notification.event, "target": target.label, "reason": reason},
             )
             uow.commit()
-        checkpointer.moved()
+        audit_moved()
 
     targets = [
         WebhookTarget(
@@ -258,12 +280,12 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             poll_interval=config.reconcile.poll_interval,
             sweep_interval=config.reconcile.sweep_interval,
             expiring_notice=config.notifications.expiring_notice,
-            on_audit=checkpointer.moved,
+            on_audit=audit_moved,
             replica=replica,
             observer=metrics,
         )
     )
-    access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=checkpointer.moved)
+    access = AccessService(holder, store, clock, notifier, wake_keeper=keeper.wake, on_audit=audit_moved)
     verifier = oidc_verifier(config.oidc, clock=clock)
     metrics.watch_keeper(keeper_view(keeper, checkpointer, leader))
     # The alert rules hear the gateways' recorded activity and the authorization webhook's denials.
@@ -274,7 +296,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         notifier,
         access.revoke_by_broker,
         alert_raised=metrics.alert_raised,
-        on_audit=checkpointer.moved,
+        on_audit=audit_moved,
     )
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
@@ -286,7 +308,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
             signer,
             config.gateway.token_ttl,
             signer.public_jwks(),
-            on_audit=checkpointer.moved,
+            on_audit=audit_moved,
             on_activity=_both(watch.observe, metrics.activity_recorded),
         )
     authorization: AuthorizationWebhook | None = None
@@ -318,6 +340,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         authorization,
         lease,
         _loaded_digest=initial_digest,
+        audit_moved=audit_moved,
     )
     broker._audit(AuditKind.POLICY_LOADED, {**_policy_facts(config.policy_file), "name": policy.name})
     return broker

@@ -209,6 +209,7 @@ def render(template: str, visitor: SignedIn | None, *, status: int = 200, **cont
             prefix=PREFIX,
             me=visitor.who if visitor else None,
             csrf=visitor.session.csrf if visitor else "",
+            reader=visitor.broker.audit.may_read_all(visitor.who) if visitor else False,  # the Audit link
             **context,
         )
     )

@@ -37,3 +37,53 @@
     timer = setTimeout(check, 300);
   });
 })();
+
+// The live page: new audit events (gateway activity, alerts) arrive over server-sent events and are added at the
+// top of the table. Every value goes in with textContent, never as markup. Without this script the page shows the
+// newest events when it was loaded, and a refresh link.
+(function () {
+  const holder = document.querySelector("[data-stream]");
+  if (!holder || !window.EventSource) return;
+  const rows = document.getElementById("live-events");
+  const status = document.getElementById("live-status");
+  const empty = document.getElementById("live-empty");
+  const MAX_ROWS = 200;
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = text;
+    row.appendChild(td);
+    return td;
+  }
+  function add(event) {
+    const row = document.createElement("tr");
+    row.className = "event event-" + event.tone + " event-new";
+    row.dataset.seq = String(event.seq);
+    cell(row, String(event.seq));
+    cell(row, event.at);
+    cell(row, event.actor);
+    const grant = cell(row, "");
+    if (event.request) {
+      const link = document.createElement("a");
+      link.href = holder.dataset.timeline + encodeURIComponent(event.request) + "/timeline";
+      link.textContent = event.request;
+      grant.appendChild(link);
+    }
+    const what = cell(row, "");
+    const kind = document.createElement("code");
+    kind.textContent = event.kind;
+    what.appendChild(kind);
+    what.appendChild(document.createTextNode(" " + event.summary));
+    rows.insertBefore(row, rows.firstChild);
+    while (rows.rows.length > MAX_ROWS) rows.deleteRow(rows.rows.length - 1);
+    if (empty) empty.hidden = true;
+  }
+  const source = new EventSource(holder.dataset.stream, { withCredentials: true });
+  source.addEventListener("open", function () { status.textContent = "Live: new events appear at the top."; });
+  source.addEventListener("audit", function (message) {
+    try { add(JSON.parse(message.data)); } catch (error) { /* a malformed message is skipped */ }
+  });
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) status.textContent = "Live updates stopped: refresh the page.";
+    else status.textContent = "Reconnecting…";
+  });
+})();
