@@ -1,7 +1,12 @@
 """Anomaly alerts end to end: the real control plane, a broker and a gateway (separate processes), real kubectl
-sessions that trigger rules of the policy's ``spec.alerts``, and a webhook receiver that takes ``alert.raised``
-only. Each alert arrives naming its grant, user, rule and evidence; a ``revoke`` rule ends the grant, and kubectl
-is refused afterwards."""
+sessions that trigger every rule kind of the policy's ``spec.alerts``, and a webhook receiver that takes
+``alert.raised`` only. Each alert arrives naming its grant, user, rule and evidence; a ``revoke`` rule ends the
+grant, and kubectl is refused afterwards. Where a rule has something below its threshold (a first refusal, a
+workload written before any RBAC change, an exec into an unwatched pod, activity within the quiet window), the
+session does that first and the test shows that only the triggering step raised the one alert.
+
+docs/alerts.md lists which test shows each rule kind firing.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any
 import pytest
 
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.devcluster.kwok import NODE_NAME
 from tests.conftest import eventually
 from tests.e2e.conftest import WebhookSink
 from tests.e2e.gateway_env import GATEWAY_POLICY, GatewayEnv, gateway_env, namespace_with_pod
@@ -32,14 +38,42 @@ EXTRA_PROFILES = """\
       requesters: {groups: [payments-leads]}
       approval: {approvers: {groups: [payments-leads]}}
       breakGlass: {allowed: {groups: [sre-oncall]}, maxDuration: 20m}
+    - name: builder
+      rules:
+        - {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: [get, create]}
+        - {apiGroups: [apps], resources: [deployments], verbs: [get, create]}
+        - {apiGroups: [""], resources: [pods], verbs: [get, list]}
+        - {apiGroups: [""], resources: [pods/ephemeralcontainers], verbs: [get, patch]}
+      namespaces: ["g-*"]
+      requesters: {groups: [payments-devs]}
+      approval: {approvers: {groups: [payments-leads]}}
+      reason: {required: false}
+      allowRisks:
+        - {id: rbac-write, justification: "binds a service's Role while setting it up"}
+        - {id: workloads-create, justification: "deploys the service"}
+        - {id: pods-exec, justification: "kubectl debug adds an ephemeral container"}
+    - name: observe
+      clusterRole: view
+      namespaces: ["g-*"]
+      requesters: {groups: [payments-devs]}
+      approval: {approvers: {groups: [payments-leads]}}
+      reason: {required: false}
 """
-ALERTS = """\
+IDLE_WINDOW = 2.0  # seconds: idle-grant's quiet window in this policy
+ALERTS = f"""\
   alerts:
-    - {kind: secret-burst, threshold: 3, profiles: [secrets-read]}
-    - {kind: forbidden-burst, threshold: 3, window: 1m, profiles: [debug]}
-    - {kind: event-deletion}
-    - {kind: break-glass}
-    - {name: cut-on-guardrail, kind: guardrail-denial, action: revoke, profiles: [cleanup]}
+    - {{kind: secret-burst, threshold: 3, profiles: [secrets-read]}}
+    - {{kind: forbidden-burst, threshold: 3, window: 1m, profiles: [debug]}}
+    - {{kind: event-deletion}}
+    - {{kind: break-glass}}
+    - {{name: cut-on-guardrail, kind: guardrail-denial, action: revoke, profiles: [cleanup]}}
+    - {{name: guardrail-notice, kind: guardrail-denial, threshold: 2, profiles: [ops]}}
+    - {{kind: delete-burst, threshold: 3, profiles: [ops]}}
+    - {{kind: privileged-exec, namespaces: ["g-priv-*"], names: ["*-privileged"], profiles: [ops]}}
+    - {{kind: ephemeral-container, profiles: [builder]}}
+    - {{kind: rbac-then-workload, profiles: [builder]}}
+    - {{kind: outside-namespaces, profiles: [observe]}}
+    - {{kind: idle-grant, window: {IDLE_WINDOW:g}s, profiles: [observe]}}
 """
 POLICY = GATEWAY_POLICY.replace("\n  guardrails:\n", "\n" + EXTRA_PROFILES + "  guardrails:\n", 1) + ALERTS
 ARRIVAL = 1.5  # seconds from kubectl's return to the receiver; bench/alert_latency.py measures the real figure
@@ -71,15 +105,18 @@ def session(env: GatewayEnv, user: str, profile: str, ns: str) -> tuple[str, Pat
     return grant, env.kubeconfig(env.token(user, grant), ns)
 
 
+def alerts_of(sink: WebhookSink, grant: str, rule: str) -> list[dict[str, Any]]:
+    """The alert.raised notifications of ``rule`` on ``grant`` received so far, oldest first."""
+    return [n for n in list(sink.received) if n["request"]["id"] == grant and n.get("alert", {}).get("rule") == rule]
+
+
 def alert_for(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[str, Any]:
     """The alert.raised notification of ``rule`` on ``grant``, waited for; fails if it is not there within
-    ARRIVAL seconds of ``since`` (a monotonic time)."""
+    ARRIVAL seconds of ``since`` (a monotonic time), or if it does not name the grant's user and its evidence."""
     found: list[dict[str, Any]] = []
 
     def arrived() -> bool:
-        found[:] = [
-            n for n in list(sink.received) if n["request"]["id"] == grant and n.get("alert", {}).get("rule") == rule
-        ]
+        found[:] = alerts_of(sink, grant, rule)
         return bool(found)
 
     assert eventually(arrived, timeout=10), f"no {rule} alert for {grant}; received: {sink.received}"
@@ -89,7 +126,32 @@ def alert_for(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[st
     assert notification["event"] == "alert.raised"
     assert notification["alert"]["rule"] == rule
     assert rule in notification["message"]
+    assert notification["alert"]["user"] == notification["request"]["requester"]
+    assert notification["alert"]["evidence"], notification
     return notification
+
+
+def only_alert(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[str, Any]:
+    """Like :func:`alert_for`, and the grant has no other alert of ``rule``: what the session did before its
+    triggering step stayed below the threshold. One receiver's notifications are delivered in the order they
+    were raised (one queue per webhook), so an earlier alert would have arrived first: no waiting needed."""
+    notification = alert_for(sink, grant, rule, since)
+    assert len(alerts_of(sink, grant, rule)) == 1, alerts_of(sink, grant, rule)
+    return notification
+
+
+def add_pod(cluster: DevCluster, ns: str, name: str) -> None:
+    """A running pod ``name`` (container ``main``, on the kwok node) in ``ns``, created by the admin."""
+    manifest = (
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n"
+        f"  nodeName: {NODE_NAME}\n  containers: [{{name: main, image: registry.example/app:1}}]\n"
+    )
+    cluster.kubectl("apply", "-f", "-", input_text=manifest, check=True)
+    cluster.kubectl("wait", "-n", ns, f"pod/{name}", "--for=condition=Ready", "--timeout=30s", check=True)
+
+
+def evidence_of(alert: dict[str, Any], *fields: str) -> list[tuple[Any, ...]]:
+    return [tuple(e.get(f) for f in fields) for e in alert["alert"]["evidence"]]
 
 
 def test_a_burst_of_secret_reads_raises_an_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
@@ -173,3 +235,126 @@ def test_a_revoke_rule_ends_the_grant_at_once(env: GatewayEnv, sink: WebhookSink
     assert eventually(gateway_refuses, timeout=5)
     kinds = [e["kind"] for e in env.audit(grant)]
     assert kinds.index("alert.raised") < kinds.index("grant.revoked")
+
+
+def test_guardrail_denials_through_the_gateway_raise_an_alert_at_the_threshold(
+    env: GatewayEnv, sink: WebhookSink, ns: str
+) -> None:
+    env.cluster.kubectl("create", "configmap", "keep-this", "-n", ns, check=True)
+    grant, config = session(env, "alice", "ops", ns)
+    kept = env.kubectl(config, "delete", "configmap", "keep-this")
+    assert "keep-* configmaps stay" in kept.stderr, kept.stderr  # the first refusal: below the threshold of 2
+    refused = env.kubectl(config, "exec", "app", "--", "rm", "-rf", "scratch")
+    assert "this command is refused in a JIT session" in refused.stderr, refused.stderr
+    alert = only_alert(sink, grant, "guardrail-notice", time.monotonic())
+    assert alert["alert"]["ruleKind"] == "guardrail-denial"
+    assert alert["alert"]["user"] == "alice"
+    # (an exec's verb is get or create, as kubectl's transport has it: not compared)
+    evidence = evidence_of(alert, "kind", "resource", "name", "status")
+    assert evidence == [
+        ("activity.refused", "configmaps", "keep-this", 403),
+        ("activity.refused", "pods/exec", "app", 403),
+    ]
+    guardrails = [str(e["guardrail"]) for e in alert["alert"]["evidence"]]
+    assert guardrails[0].startswith("no-destructive."), guardrails
+    assert guardrails[1].startswith("safe-exec."), guardrails
+
+
+def test_a_burst_of_deletes_raises_an_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
+    for name in ("c1", "c2", "c3"):
+        env.cluster.kubectl("create", "configmap", name, "-n", ns, check=True)
+    grant, config = session(env, "alice", "ops", ns)
+    for name in ("c1", "c2"):  # two deletes: below the threshold of 3
+        deleted = env.kubectl(config, "delete", "configmap", name)
+        assert deleted.returncode == 0, deleted.stderr
+    assert env.kubectl(config, "delete", "configmap", "c1").returncode != 0  # 404: a delete that did not go through
+    assert env.kubectl(config, "delete", "configmap", "c3").returncode == 0
+    alert = only_alert(sink, grant, "delete-burst", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert evidence_of(alert, "verb", "resource", "name", "status") == [
+        ("delete", "configmaps", name, 200) for name in ("c1", "c2", "c3")
+    ]
+
+
+def test_exec_into_a_watched_pod_raises_an_alert(
+    env: GatewayEnv, sink: WebhookSink, ns: str, devcluster: DevCluster
+) -> None:
+    add_pod(devcluster, ns, "agent-privileged")
+    grant, config = session(env, "alice", "ops", ns)
+    plain = env.kubectl(config, "exec", "app", "--", "echo", "plain")  # neither its namespace nor its name watched
+    assert plain.stdout == "plain\n", plain.stderr
+    watched = env.kubectl(config, "exec", "agent-privileged", "--", "echo", "watched")
+    assert watched.stdout == "watched\n", watched.stderr
+    alert = only_alert(sink, grant, "privileged-exec", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert evidence_of(alert, "kind", "resource", "namespace", "name", "status") == [
+        ("activity.exec", "pods/exec", ns, "agent-privileged", 101)
+    ]
+
+
+def test_exec_into_a_watched_namespace_raises_an_alert(
+    env: GatewayEnv, sink: WebhookSink, devcluster: DevCluster
+) -> None:
+    watched = namespace_with_pod(devcluster, "g-priv")
+    grant, config = session(env, "alice", "ops", watched)
+    ran = env.kubectl(config, "exec", "app", "--", "echo", "in-a-watched-namespace")
+    assert ran.returncode == 0, ran.stderr
+    alert = only_alert(sink, grant, "privileged-exec", time.monotonic())
+    assert evidence_of(alert, "kind", "namespace", "name") == [("activity.exec", watched, "app")]
+
+
+def test_kubectl_debug_raises_an_ephemeral_container_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
+    grant, config = session(env, "alice", "builder", ns)
+    assert env.kubectl(config, "get", "pod", "app").returncode == 0  # reading the pod: nothing to flag
+    debugged = env.kubectl(config, "debug", "app", "--image=busybox", "--", "ls", "/")
+    assert debugged.returncode == 0, debugged.stderr
+    alert = only_alert(sink, grant, "ephemeral-container", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert evidence_of(alert, "verb", "resource", "name", "status") == [
+        ("patch", "pods/ephemeralcontainers", "app", 200)
+    ]
+
+
+def test_an_rbac_change_then_a_workload_change_raises_an_alert(
+    env: GatewayEnv, sink: WebhookSink, ns: str, devcluster: DevCluster
+) -> None:
+    devcluster.kubectl("create", "role", "pod-reader", "--verb=get", "--resource=pods", "-n", ns, check=True)
+    grant, config = session(env, "alice", "builder", ns)
+    before = env.kubectl(config, "create", "deployment", "early", "--image=busybox")
+    assert before.returncode == 0, before.stderr  # a workload change with no RBAC change before it: nothing
+    bound = env.kubectl(config, "create", "rolebinding", "helper", "--role=pod-reader", "--user=someone-else")
+    assert bound.returncode == 0, bound.stderr  # an RBAC change alone: nothing yet
+    after = env.kubectl(config, "create", "deployment", "web", "--image=busybox")
+    assert after.returncode == 0, after.stderr
+    alert = only_alert(sink, grant, "rbac-then-workload", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert evidence_of(alert, "verb", "apiGroup", "resource", "name") == [
+        ("create", "rbac.authorization.k8s.io", "rolebindings", None),
+        ("create", "apps", "deployments", None),
+    ]
+
+
+def test_a_request_outside_the_grants_namespaces_raises_an_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
+    grant, config = session(env, "alice", "observe", ns)
+    assert env.kubectl(config, "get", "pods").returncode == 0  # inside the grant: nothing
+    outside = env.kubectl(config, "get", "pods", "-n", "default")
+    assert outside.returncode != 0
+    assert "does not cover namespace default" in outside.stderr, outside.stderr
+    alert = only_alert(sink, grant, "outside-namespaces", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert evidence_of(alert, "kind", "verb", "resource", "namespace", "status") == [
+        ("activity.refused", "list", "pods", "default", 403)
+    ]
+
+
+def test_activity_after_a_quiet_window_raises_an_idle_grant_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
+    grant, config = session(env, "alice", "observe", ns)
+    assert env.kubectl(config, "get", "pods").returncode == 0  # right after the grant started: not idle
+    time.sleep(IDLE_WINDOW + 0.3)
+    assert env.kubectl(config, "get", "pods").returncode == 0
+    alert = only_alert(sink, grant, "idle-grant", time.monotonic())
+    assert alert["alert"]["user"] == "alice"
+    assert "without activity" in alert["alert"]["summary"]
+    [evidence] = alert["alert"]["evidence"]
+    assert evidence["kind"] == "activity.request"
+    assert evidence["seq"] in {e["seq"] for e in env.audit(grant)}
