@@ -11,7 +11,7 @@ docs/alerts.md lists which test shows each rule kind firing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,16 +110,24 @@ def alerts_of(sink: WebhookSink, grant: str, rule: str) -> list[dict[str, Any]]:
     return [n for n in list(sink.received) if n["request"]["id"] == grant and n.get("alert", {}).get("rule") == rule]
 
 
-def alert_for(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[str, Any]:
-    """The alert.raised notification of ``rule`` on ``grant``, waited for; fails if it is not there within
-    ARRIVAL seconds of ``since`` (a monotonic time), or if it does not name the grant's user and its evidence."""
+Evidence = list[dict[str, Any]]
+
+
+def alert_for(
+    sink: WebhookSink, grant: str, rule: str, since: float, which: Callable[[Evidence], bool] = lambda _: True
+) -> dict[str, Any]:
+    """The first alert.raised notification of ``rule`` on ``grant`` whose evidence ``which`` accepts, waited for;
+    fails if it is not there within ARRIVAL seconds of ``since`` (a monotonic time), or if it does not name the
+    grant's user and its evidence."""
     found: list[dict[str, Any]] = []
 
     def arrived() -> bool:
-        found[:] = alerts_of(sink, grant, rule)
+        found[:] = [n for n in alerts_of(sink, grant, rule) if which(n["alert"]["evidence"])]
         return bool(found)
 
-    assert eventually(arrived, timeout=10), f"no {rule} alert for {grant}; received: {sink.received}"
+    if not eventually(arrived, timeout=10):
+        seen = [(n["alert"]["rule"], n["alert"]["evidence"]) for n in sink.received if n["request"]["id"] == grant]
+        pytest.fail(f"no such {rule} alert for {grant}; its alerts: {seen}")
     took = time.monotonic() - since
     assert took < ARRIVAL, f"the {rule} alert took {took:.2f} s"
     notification = found[0]
@@ -131,13 +139,45 @@ def alert_for(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[st
     return notification
 
 
-def only_alert(sink: WebhookSink, grant: str, rule: str, since: float) -> dict[str, Any]:
-    """Like :func:`alert_for`, and the grant has no other alert of ``rule``: what the session did before its
-    triggering step stayed below the threshold. One receiver's notifications are delivered in the order they
-    were raised (one queue per webhook), so an earlier alert would have arrived first: no waiting needed."""
-    notification = alert_for(sink, grant, rule, since)
-    assert len(alerts_of(sink, grant, rule)) == 1, alerts_of(sink, grant, rule)
+def only_alert(
+    sink: WebhookSink, grant: str, rule: str, since: float, triggered: Callable[[Evidence], bool]
+) -> dict[str, Any]:
+    """The alert of ``rule`` that the session's triggering step raised (``triggered`` recognises its evidence), and
+    no other alert of ``rule`` on ``grant``: what the session did before that step stayed below the threshold.
+    One receiver's notifications are delivered in the order they were raised (one queue per webhook), so an
+    alert raised by an earlier step would have arrived before this one: no waiting for silence needed."""
+    notification = alert_for(sink, grant, rule, since, triggered)
+    assert len(alerts_of(sink, grant, rule)) == 1, [n["alert"]["evidence"] for n in alerts_of(sink, grant, rule)]
     return notification
+
+
+def evidence_is(*expected: Mapping[str, Any]) -> Callable[[Evidence], bool]:
+    """Evidence of exactly these events, in this order, each with (at least) these fields."""
+
+    def matches(evidence: Evidence) -> bool:
+        return len(evidence) == len(expected) and all(
+            all(event.get(key) == value for key, value in wanted.items())
+            for event, wanted in zip(evidence, expected, strict=True)
+        )
+
+    return matches
+
+
+def recorded(env: GatewayEnv, grant: str, **fields: Any) -> int:
+    """The seq of the grant's newest activity event whose data has ``fields``, waited for (its batch arrived)."""
+    seqs: list[int] = []
+
+    def found() -> bool:
+        events = env.audit(grant)
+        seqs[:] = [
+            e["seq"]
+            for e in events
+            if e["kind"].startswith("activity.") and all(e["data"].get(k) == v for k, v in fields.items())
+        ]
+        return bool(seqs)
+
+    assert eventually(found, timeout=10), f"no activity {fields} recorded for {grant}"
+    return max(seqs)
 
 
 def add_pod(cluster: DevCluster, ns: str, name: str) -> None:
@@ -148,10 +188,6 @@ def add_pod(cluster: DevCluster, ns: str, name: str) -> None:
     )
     cluster.kubectl("apply", "-f", "-", input_text=manifest, check=True)
     cluster.kubectl("wait", "-n", ns, f"pod/{name}", "--for=condition=Ready", "--timeout=30s", check=True)
-
-
-def evidence_of(alert: dict[str, Any], *fields: str) -> list[tuple[Any, ...]]:
-    return [tuple(e.get(f) for f in fields) for e in alert["alert"]["evidence"]]
 
 
 def test_a_burst_of_secret_reads_raises_an_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
@@ -246,17 +282,16 @@ def test_guardrail_denials_through_the_gateway_raise_an_alert_at_the_threshold(
     assert "keep-* configmaps stay" in kept.stderr, kept.stderr  # the first refusal: below the threshold of 2
     refused = env.kubectl(config, "exec", "app", "--", "rm", "-rf", "scratch")
     assert "this command is refused in a JIT session" in refused.stderr, refused.stderr
-    alert = only_alert(sink, grant, "guardrail-notice", time.monotonic())
+    # (an exec's verb is get or create, as kubectl's transport has it: not compared)
+    denials = evidence_is(
+        {"kind": "activity.refused", "verb": "delete", "resource": "configmaps", "name": "keep-this", "status": 403},
+        {"kind": "activity.refused", "resource": "pods/exec", "name": "app", "status": 403},
+    )
+    alert = only_alert(sink, grant, "guardrail-notice", time.monotonic(), denials)
     assert alert["alert"]["ruleKind"] == "guardrail-denial"
     assert alert["alert"]["user"] == "alice"
-    # (an exec's verb is get or create, as kubectl's transport has it: not compared)
-    evidence = evidence_of(alert, "kind", "resource", "name", "status")
-    assert evidence == [
-        ("activity.refused", "configmaps", "keep-this", 403),
-        ("activity.refused", "pods/exec", "app", 403),
-    ]
     guardrails = [str(e["guardrail"]) for e in alert["alert"]["evidence"]]
-    assert guardrails[0].startswith("no-destructive."), guardrails
+    assert guardrails[0].startswith("no-destructive.deny["), guardrails
     assert guardrails[1].startswith("safe-exec."), guardrails
 
 
@@ -269,11 +304,11 @@ def test_a_burst_of_deletes_raises_an_alert(env: GatewayEnv, sink: WebhookSink, 
         assert deleted.returncode == 0, deleted.stderr
     assert env.kubectl(config, "delete", "configmap", "c1").returncode != 0  # 404: a delete that did not go through
     assert env.kubectl(config, "delete", "configmap", "c3").returncode == 0
-    alert = only_alert(sink, grant, "delete-burst", time.monotonic())
+    three = evidence_is(
+        *({"verb": "delete", "resource": "configmaps", "name": n, "status": 200} for n in ("c1", "c2", "c3"))
+    )
+    alert = only_alert(sink, grant, "delete-burst", time.monotonic(), three)
     assert alert["alert"]["user"] == "alice"
-    assert evidence_of(alert, "verb", "resource", "name", "status") == [
-        ("delete", "configmaps", name, 200) for name in ("c1", "c2", "c3")
-    ]
 
 
 def test_exec_into_a_watched_pod_raises_an_alert(
@@ -285,11 +320,11 @@ def test_exec_into_a_watched_pod_raises_an_alert(
     assert plain.stdout == "plain\n", plain.stderr
     watched = env.kubectl(config, "exec", "agent-privileged", "--", "echo", "watched")
     assert watched.stdout == "watched\n", watched.stderr
-    alert = only_alert(sink, grant, "privileged-exec", time.monotonic())
+    started = {"kind": "activity.exec", "resource": "pods/exec", "namespace": ns, "status": 101}
+    alert = only_alert(
+        sink, grant, "privileged-exec", time.monotonic(), evidence_is({**started, "name": "agent-privileged"})
+    )
     assert alert["alert"]["user"] == "alice"
-    assert evidence_of(alert, "kind", "resource", "namespace", "name", "status") == [
-        ("activity.exec", "pods/exec", ns, "agent-privileged", 101)
-    ]
 
 
 def test_exec_into_a_watched_namespace_raises_an_alert(
@@ -299,8 +334,8 @@ def test_exec_into_a_watched_namespace_raises_an_alert(
     grant, config = session(env, "alice", "ops", watched)
     ran = env.kubectl(config, "exec", "app", "--", "echo", "in-a-watched-namespace")
     assert ran.returncode == 0, ran.stderr
-    alert = only_alert(sink, grant, "privileged-exec", time.monotonic())
-    assert evidence_of(alert, "kind", "namespace", "name") == [("activity.exec", watched, "app")]
+    started = evidence_is({"kind": "activity.exec", "namespace": watched, "name": "app"})
+    only_alert(sink, grant, "privileged-exec", time.monotonic(), started)
 
 
 def test_kubectl_debug_raises_an_ephemeral_container_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
@@ -308,11 +343,9 @@ def test_kubectl_debug_raises_an_ephemeral_container_alert(env: GatewayEnv, sink
     assert env.kubectl(config, "get", "pod", "app").returncode == 0  # reading the pod: nothing to flag
     debugged = env.kubectl(config, "debug", "app", "--image=busybox", "--", "ls", "/")
     assert debugged.returncode == 0, debugged.stderr
-    alert = only_alert(sink, grant, "ephemeral-container", time.monotonic())
+    patched = evidence_is({"verb": "patch", "resource": "pods/ephemeralcontainers", "name": "app", "status": 200})
+    alert = only_alert(sink, grant, "ephemeral-container", time.monotonic(), patched)
     assert alert["alert"]["user"] == "alice"
-    assert evidence_of(alert, "verb", "resource", "name", "status") == [
-        ("patch", "pods/ephemeralcontainers", "app", 200)
-    ]
 
 
 def test_an_rbac_change_then_a_workload_change_raises_an_alert(
@@ -326,12 +359,14 @@ def test_an_rbac_change_then_a_workload_change_raises_an_alert(
     assert bound.returncode == 0, bound.stderr  # an RBAC change alone: nothing yet
     after = env.kubectl(config, "create", "deployment", "web", "--image=busybox")
     assert after.returncode == 0, after.stderr
-    alert = only_alert(sink, grant, "rbac-then-workload", time.monotonic())
+    sequence = evidence_is(
+        {"verb": "create", "apiGroup": "rbac.authorization.k8s.io", "resource": "rolebindings", "status": 201},
+        {"verb": "create", "apiGroup": "apps", "resource": "deployments", "status": 201},
+    )
+    alert = only_alert(sink, grant, "rbac-then-workload", time.monotonic(), sequence)
     assert alert["alert"]["user"] == "alice"
-    assert evidence_of(alert, "verb", "apiGroup", "resource", "name") == [
-        ("create", "rbac.authorization.k8s.io", "rolebindings", None),
-        ("create", "apps", "deployments", None),
-    ]
+    written = {e["seq"] for e in env.audit(grant) if e["kind"] == "activity.request"}
+    assert {e["seq"] for e in alert["alert"]["evidence"]} <= written
 
 
 def test_a_request_outside_the_grants_namespaces_raises_an_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
@@ -340,21 +375,23 @@ def test_a_request_outside_the_grants_namespaces_raises_an_alert(env: GatewayEnv
     outside = env.kubectl(config, "get", "pods", "-n", "default")
     assert outside.returncode != 0
     assert "does not cover namespace default" in outside.stderr, outside.stderr
-    alert = only_alert(sink, grant, "outside-namespaces", time.monotonic())
+    refused = evidence_is(
+        {"kind": "activity.refused", "verb": "list", "resource": "pods", "namespace": "default", "status": 403}
+    )
+    alert = only_alert(sink, grant, "outside-namespaces", time.monotonic(), refused)
     assert alert["alert"]["user"] == "alice"
-    assert evidence_of(alert, "kind", "verb", "resource", "namespace", "status") == [
-        ("activity.refused", "list", "pods", "default", 403)
-    ]
 
 
 def test_activity_after_a_quiet_window_raises_an_idle_grant_alert(env: GatewayEnv, sink: WebhookSink, ns: str) -> None:
     grant, config = session(env, "alice", "observe", ns)
     assert env.kubectl(config, "get", "pods").returncode == 0  # right after the grant started: not idle
-    time.sleep(IDLE_WINDOW + 0.3)
+    quiet_from = time.monotonic()
+    before = recorded(env, grant, verb="list", resource="pods")
+    # The broker times activity when a batch is recorded (every 0.3 s): quiet for the window whatever the phase.
+    time.sleep(max(0.0, quiet_from + IDLE_WINDOW + 0.5 - time.monotonic()))
     assert env.kubectl(config, "get", "pods").returncode == 0
-    alert = only_alert(sink, grant, "idle-grant", time.monotonic())
+    alert = only_alert(sink, grant, "idle-grant", time.monotonic(), lambda evidence: evidence[0]["seq"] > before)
     assert alert["alert"]["user"] == "alice"
     assert "without activity" in alert["alert"]["summary"]
     [evidence] = alert["alert"]["evidence"]
     assert evidence["kind"] == "activity.request"
-    assert evidence["seq"] in {e["seq"] for e in env.audit(grant)}
