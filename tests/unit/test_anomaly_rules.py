@@ -188,6 +188,20 @@ def test_rbac_change_then_workload_change_within_the_window() -> None:
     assert run(chain, [refused_binding, deploy]) == []
 
 
+@pytest.mark.parametrize("verb", ["create", "get"], ids=["spdy", "websocket"])
+@pytest.mark.parametrize("subresource", ["exec", "attach", "portforward"])
+def test_an_exec_after_an_rbac_change_counts_whichever_transport_kubectl_used(verb: str, subresource: str) -> None:
+    chain = rule(RuleKind.RBAC_THEN_WORKLOAD)
+    binding = act(0, verb="create", apiGroup="rbac.authorization.k8s.io", resource="rolebindings", status=201)
+    # kubectl opens exec, attach and port-forward with a POST over SPDY or a GET over WebSocket: recorded with the
+    # verb create or get; kube-apiserver authorizes both as create.
+    stream = act(5, EXEC if subresource == "exec" else REQUEST, verb=verb, resource=f"pods/{subresource}", status=101)
+    fired = run(chain, [binding, stream])
+    assert [[a.resource for a in alert.evidence] for alert in fired] == [["rolebindings", f"pods/{subresource}"]]
+    reading = act(5, verb="get", resource="pods/log", status=200)
+    assert run(chain, [binding, reading]) == []  # a read of a pod's subresource is not a workload change
+
+
 def test_break_glass_fires_once_per_grant_at_its_threshold() -> None:
     glass = GrantFacts("req-1", "alice", "ops", ("payments",), break_glass=True)
     two = rule(RuleKind.BREAK_GLASS, threshold=2)

@@ -28,6 +28,9 @@ WORKLOADS: Mapping[str, frozenset[str]] = {
     "batch": frozenset({"jobs", "cronjobs"}),
 }
 _STREAMS = frozenset({"pods/exec", "pods/attach"})
+# Upgraded connections: kubectl opens them with a POST (SPDY, verb create) or a GET (WebSocket, verb get), and
+# kube-apiserver authorizes both as create; the rules judge them alike, whichever transport kubectl picked.
+_UPGRADED = _STREAMS | {"pods/portforward"}
 
 Predicate = Callable[[AlertRule, Activity, GrantFacts], bool]
 
@@ -98,7 +101,7 @@ def is_workload_write(activity: Activity) -> bool:
     resource = activity.resource.partition("/")[0]
     return (
         activity.succeeded
-        and activity.verb in WRITE_VERBS
+        and (activity.verb in WRITE_VERBS or activity.resource in _UPGRADED)
         and resource in WORKLOADS.get(activity.api_group, frozenset())
     )
 
