@@ -5,8 +5,8 @@ each read whether the list changed: the list is read again (``services/live_sess
 identity: who sees which session is the services' rule) when a read brought a session's start or end or a
 grant's end, and every few seconds anyway (a session's standing moves with time: *closing*, then *unconfirmed*).
 A changed list goes out as one ``event: sessions`` message whose data is the whole list as JSON; ``console.js``
-puts it into the table with ``textContent`` and a revoke form per row (the page's CSRF token), so a command
-line is never markup.
+puts it into the table with ``textContent`` and, for those who may revoke the grant, a revoke form per row (the
+page's CSRF token, the request page's revoke route), so a command line is never markup.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from kubejit.domain.workflow import may_revoke
 from kubejit.entrypoints.console._web import SignedIn
 from kubejit.services.live_sessions import LiveSessions
 
@@ -39,6 +40,7 @@ class SessionRow:
     gateway: str
     standing: str
     why: str
+    may_revoke: bool  # the workflow's rule (requester, the profile's approvers, admins): else no button
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,12 +55,14 @@ class SessionRow:
             "gateway": self.gateway,
             "standing": self.standing,
             "why": self.why,
+            "mayRevoke": self.may_revoke,
         }
 
 
 def session_rows(visitor: SignedIn) -> list[SessionRow]:
     broker = visitor.broker
     found = LiveSessions(broker.access, broker.audit, broker.clock).read(visitor.who)
+    policy = broker.access.policy()
     return [
         SessionRow(
             grant=group.grant.id,
@@ -72,6 +76,7 @@ def session_rows(visitor: SignedIn) -> list[SessionRow]:
             gateway=s.start.gateway,
             standing=str(s.standing),
             why=s.why,
+            may_revoke=may_revoke(policy, group.grant, visitor.who),
         )
         for group in found
         for s in group.sessions

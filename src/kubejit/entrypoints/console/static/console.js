@@ -93,7 +93,7 @@
     button.type = "submit";
     button.className = "danger";
     button.textContent = "Revoke grant";
-    button.setAttribute("aria-label", "Revoke " + grant + " (ends this " + kind + " session)");
+    button.setAttribute("aria-label", "Revoke grant " + grant + " (ends this " + kind + " session)");
     form.appendChild(button);
     return form;
   }
@@ -124,7 +124,8 @@
         standing.appendChild(document.createElement("br"));
         standing.appendChild(why);
       }
-      cell(row, "").appendChild(revokeForm(s.grant, s.kind));
+      if (s.mayRevoke) cell(row, "").appendChild(revokeForm(s.grant, s.kind));
+      else cell(row, "not yours to revoke").className = "hint";
     }
     sessions.hidden = list.length === 0;
     noSessions.hidden = list.length !== 0;
