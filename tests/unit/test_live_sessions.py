@@ -203,3 +203,23 @@ def test_the_stream_sends_the_list_first_then_only_when_it_changes() -> None:
     assert same == b""
     assert unread == b""
     assert closed == b"event: sessions\ndata: []\n\n"
+
+
+def _as_events(records: list[dict[str, Any]]) -> list[AuditEvent]:
+    """What the broker's feed makes of a gateway's records (tests/unit/test_gateway_stream_start drives them)."""
+    return [
+        AuditEvent(n, T0, str(r["kind"]), r["user"], r["grant"], {k: v for k, v in r.items() if k != "kind"})
+        for n, r in enumerate(records, start=1)
+    ]
+
+
+def test_the_gateways_own_records_open_and_close_a_session() -> None:
+    from tests.unit.test_gateway_stream_start import _attach
+
+    for kind in ("exec", "attach"):
+        during, emitted = asyncio.run(_attach(kind))
+        (start,) = still_open(_as_events(during))
+        assert start.kind == kind
+        assert start.session
+        assert emitted[0]["session"] == emitted[1]["session"]
+        assert still_open(_as_events(emitted)) == []
