@@ -42,6 +42,7 @@ OPERATIONS = {
     ("GET", "/api/v1/requests"): "List Requests",
     ("POST", "/api/v1/requests"): "Create Request",
     ("GET", "/api/v1/requests/{request_id}"): "Get Request",
+    ("GET", "/api/v1/sessions"): "Sessions",
     ("POST", "/api/v1/requests/{request_id}/approve"): "Approve",
     ("POST", "/api/v1/requests/{request_id}/break-glass-review/{verdict}"): "Review Break Glass",
     ("POST", "/api/v1/requests/{request_id}/cancel"): "Cancel",

@@ -13,6 +13,8 @@ events after the last one it sent whenever the broker's audit signal rings (``_b
 in this process) and every few seconds anyway (commits of other replicas), sends each as ``event: audit`` with
 its ``seq`` as the id (a reconnecting browser sends ``Last-Event-ID`` and resumes there), and ends after a few
 minutes or when the session does, so that the reconnection checks the session and the visibility again.
+The open exec and attach sessions (``_live_sessions``) are listed above the activity and sent again on the same
+stream, as one ``event: sessions`` message, whenever their list changes.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from kubejit.domain.audit import AuditKind
+from kubejit.domain.live_sessions import moves_sessions
 from kubejit.domain.workflow import State
 from kubejit.entrypoints.console._bell import AuditBell
 from kubejit.entrypoints.console._event_views import EventView, event_view
+from kubejit.entrypoints.console._live_sessions import SessionsFeed, session_rows
 from kubejit.entrypoints.console._web import PREFIX, ConsoleRoute, SignedIn, Visitor, broker_of, render
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
@@ -56,12 +60,14 @@ def bell_of(request: Request) -> AuditBell:
     return bell
 
 
-def newer(visitor: SignedIn, after: int, since: datetime | None) -> tuple[list[EventView], int]:
+def newer(visitor: SignedIn, after: int, since: datetime | None) -> tuple[list[EventView], int, bool]:
     """The activity and alerts the visitor may see after event ``after`` (or, from the start, since ``since``),
-    and the seq to read on from (the last visible event read, of any kind)."""
+    the seq to read on from (the last visible event read, of any kind), and whether any of the events read may
+    change the open sessions (``_live_sessions``)."""
     events = visitor.broker.audit.query(visitor.who, since=since if after <= 0 else None, after=after, limit=PAGE)
     cursor = events[-1].seq if events else after
-    return [event_view(e) for e in events if e.kind in LIVE_KINDS], cursor
+    moved = any(moves_sessions(e) for e in events)
+    return [event_view(e) for e in events if e.kind in LIVE_KINDS], cursor, moved
 
 
 def recent(visitor: SignedIn, now: datetime) -> tuple[list[EventView], int]:
@@ -69,7 +75,7 @@ def recent(visitor: SignedIn, now: datetime) -> tuple[list[EventView], int]:
     shown: deque[EventView] = deque(maxlen=SHOWN)
     cursor = 0
     for _ in range(MAX_PAGES):
-        views, read_to = newer(visitor, cursor, now - RECENT)
+        views, read_to, _ = newer(visitor, cursor, now - RECENT)
         shown.extend(views)
         if read_to == cursor:
             break
@@ -85,7 +91,13 @@ def live_page(visitor: Visitor) -> Response:
     events, cursor = recent(visitor, now)
     stream = f"{PREFIX}/live/stream?after={cursor}&since={int(now.timestamp())}"
     return render(
-        "live.html", visitor, title="Active grants and live activity", grants=grants, events=events, stream=stream
+        "live.html",
+        visitor,
+        title="Active grants and live activity",
+        grants=grants,
+        sessions=session_rows(visitor),
+        events=events,
+        stream=stream,
     )
 
 
@@ -109,9 +121,13 @@ async def _stream(visitor: SignedIn, bell: AuditBell, after: int, since: datetim
     yield b"retry: 1000\n\n"
     ends = min(time.monotonic() + STREAM_SECONDS, time.monotonic() + visitor.session.expires_at - time.time())
     quiet_since = time.monotonic()
+    sessions = SessionsFeed(visitor)
     while time.monotonic() < ends:
         with bell.listening() as waiter:
-            views, cursor = await anyio.to_thread.run_sync(newer, visitor, after, since)
+            views, cursor, moved = await anyio.to_thread.run_sync(newer, visitor, after, since)
+            if changed := await sessions.update(moved):
+                yield changed
+                quiet_since = time.monotonic()
             if cursor != after or views:
                 yield _message(views, cursor)
                 after, quiet_since = cursor, time.monotonic()

@@ -9,6 +9,7 @@ and registers the connection with its grant so that it is cut when the grant end
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -102,12 +103,14 @@ async def splice_upgrade(
 
 def _record_start(emit: Emit, attrs: RequestAttributes, record: dict[str, Any]) -> bool:
     """Record an exec (with its command) or an attach as it starts, so that what watches the activity (the
-    broker's alert rules) hears of it now, not when the session ends; True when a start was recorded (the end
-    record then says ``phase: end``). Port-forwards are recorded at their end only."""
+    broker's alert rules, the console's open sessions) hears of it now, not when the session ends; True when a
+    start was recorded (the end record then says ``phase: end``; both carry the session's id). Port-forwards are
+    recorded at their end only."""
     if attrs.subresource == "exec":
         record.update({"kind": AuditKind.ACTIVITY_EXEC, "command": list(attrs.query_values("command"))})
     elif attrs.subresource != "attach":
         return False
+    record["session"] = secrets.token_hex(8)  # the start and the end carry it: what pairs them (domain/live_sessions)
     emit({**record, "status": 101, "phase": "start"})
     return True
 

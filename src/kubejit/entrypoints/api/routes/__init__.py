@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kubejit.entrypoints.api.routes import audit, authorization, gateway, health, login, profiles, requests
+from kubejit.entrypoints.api.routes import audit, authorization, gateway, health, login, profiles, requests, sessions
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -14,6 +14,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audit.router,
     authorization.router,
     profiles.router,
+    sessions.router,
 )
 
 __all__ = ["ROUTERS"]

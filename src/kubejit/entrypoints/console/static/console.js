@@ -39,7 +39,7 @@
 })();
 
 // The live page: new audit events (gateway activity, alerts) arrive over server-sent events and are added at the
-// top of the table. Every value goes in with textContent, never as markup. Without this script the page shows the
+// top of the table; the open sessions' list arrives whole (event "sessions") whenever it changes. Every value goes in with textContent, never as markup. Without this script the page shows the
 // newest events when it was loaded, and a refresh link.
 (function () {
   const holder = document.querySelector("[data-stream]");
@@ -77,7 +77,64 @@
     while (rows.rows.length > MAX_ROWS) rows.deleteRow(rows.rows.length - 1);
     if (empty) empty.hidden = true;
   }
+  const sessions = document.querySelector("table[data-sessions]");
+  const sessionRows = document.getElementById("live-sessions");
+  const noSessions = document.getElementById("sessions-empty");
+  function revokeForm(grant, kind) {
+    const form = document.createElement("form");
+    form.method = "post";
+    form.action = sessions.dataset.sessions + encodeURIComponent(grant) + "/revoke";
+    const csrf = document.createElement("input");
+    csrf.type = "hidden";
+    csrf.name = "csrf";
+    csrf.value = sessions.dataset.csrf;
+    form.appendChild(csrf);
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.className = "danger";
+    button.textContent = "Revoke grant";
+    button.setAttribute("aria-label", "Revoke grant " + grant + " (ends this " + kind + " session)");
+    form.appendChild(button);
+    return form;
+  }
+  function showSessions(list) {
+    // the whole list, as the server read it: rows replaced, every value as text
+    while (sessionRows.rows.length) sessionRows.deleteRow(0);
+    for (const s of list) {
+      const row = sessionRows.insertRow(-1);
+      row.className = "session session-" + s.standing;
+      const grant = cell(row, "");
+      const link = document.createElement("a");
+      link.href = sessions.dataset.sessions + encodeURIComponent(s.grant);
+      link.textContent = s.grant;
+      grant.appendChild(link);
+      cell(row, s.user);
+      cell(row, s.kind + " in " + s.namespace + "/" + s.pod);
+      const command = cell(row, "");
+      const code = document.createElement("code");
+      code.textContent = s.command;
+      command.appendChild(code);
+      cell(row, s.since);
+      cell(row, s.gateway);
+      const standing = cell(row, s.standing);
+      if (s.standing !== "open") {
+        const why = document.createElement("span");
+        why.className = "hint";
+        why.textContent = s.why;
+        standing.appendChild(document.createElement("br"));
+        standing.appendChild(why);
+      }
+      if (s.mayRevoke) cell(row, "").appendChild(revokeForm(s.grant, s.kind));
+      else cell(row, "not yours to revoke").className = "hint";
+    }
+    sessions.hidden = list.length === 0;
+    noSessions.hidden = list.length !== 0;
+  }
   const source = new EventSource(holder.dataset.stream, { withCredentials: true });
+  source.addEventListener("sessions", function (message) {
+    if (!sessions) return;
+    try { showSessions(JSON.parse(message.data)); } catch (error) { /* a malformed message is skipped */ }
+  });
   source.addEventListener("open", function () { status.textContent = "Live: new events appear at the top."; });
   source.addEventListener("audit", function (message) {
     try { add(JSON.parse(message.data)); } catch (error) { /* a malformed message is skipped */ }

@@ -1,0 +1,99 @@
+"""Open gateway sessions on the console's live page, end to end: a real broker and a real gateway (separate
+processes), a real ``kubectl exec`` held open through the gateway into a kwok pod, headless Chromium.
+
+alice's exec (``sh -c 'sleep 120'``) appears in erin's (admin) list of open sessions with its command, pod,
+start and gateway process, and in ``GET /api/v1/sessions``; dave (auditor) sees it without a revoke button (he may
+not revoke). erin revokes the grant from the session's row: kubectl's exec ends, the gateway records the session
+closed with the same session id, and erin's other tab on the live page shows the list empty without a reload
+(the stream's ``sessions`` message). Screenshots go to build/test-artifacts/console/; axe-core finds no serious
+or critical violation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from kubejit.devcluster.cluster import DevCluster
+from tests.conftest import eventually
+from tests.e2e.gateway_env import GatewayEnv, module_gateway_env, namespace_with_pod
+from tests.e2e.test_console import chromium, person, shot, sign_in  # noqa: F401 - the fixture too
+
+pytestmark = pytest.mark.cluster
+
+WEBSOCKET = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "true"}
+
+env = module_gateway_env("console-sessions")
+
+
+def held_exec(env: GatewayEnv, config: Path, command: str) -> subprocess.Popen[str]:
+    argv = [str(env.cluster.bins.kubectl), "--kubeconfig", str(config), "exec", "app", "--", "sh", "-c", command]
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **WEBSOCKET}
+    )
+
+
+def test_an_open_exec_session_is_listed_and_ended_from_the_live_page(
+    env: GatewayEnv,
+    devcluster: DevCluster,
+    chromium: Browser,  # noqa: F811
+) -> None:
+    ns = namespace_with_pod(devcluster)
+    grant = env.grant("alice", "ops", ns)
+    config = env.kubeconfig(env.token("alice", grant), ns)
+    exec_session = held_exec(env, config, "sleep 120")
+    try:
+        started = lambda: any(e["kind"] == "activity.exec" for e in env.audit(grant))  # noqa: E731
+        assert eventually(started, timeout=15), exec_session.stderr
+        with env.api("alice") as alice:
+            (listed,) = alice.get("/api/v1/sessions").json()
+        assert (listed["grantId"], listed["kind"], listed["pod"]) == (grant, "exec", "app")
+        assert listed["command"] == ["sh", "-c", "sleep 120"]
+        assert listed["standing"] == "open"
+
+        erin = person(chromium)
+        sign_in(erin, env.broker, "erin", "/console/live")
+        row = erin.locator("#live-sessions tr", has_text=grant)
+        expect(row).to_contain_text(f"exec in {ns}/app")
+        expect(row).to_contain_text("sh -c 'sleep 120'")
+        expect(row).to_contain_text("alice")
+        expect(row).to_contain_text(listed["gateway"])
+        expect(row).to_contain_text("open")
+
+        watcher = erin.context.new_page()  # a second tab that stays on the live page
+        watcher.goto(f"{env.broker.url}/console/live")
+        expect(watcher.locator("#live-status")).to_contain_text("Live:")
+        expect(watcher.locator("#live-sessions tr", has_text=grant)).to_have_count(1)
+        watcher.evaluate("() => { window.notReloaded = true; }")
+
+        dave = person(chromium)
+        sign_in(dave, env.broker, "dave", "/console/live")
+        his = dave.locator("#live-sessions tr", has_text=grant)
+        expect(his).to_contain_text("not yours to revoke")  # auditors read, they do not revoke
+        expect(his.get_by_role("button")).to_have_count(0)
+        shot(erin, "sessions-1-open")
+
+        erin.get_by_role("button", name=f"Revoke grant {grant} (ends this exec session)").click()
+        expect(erin.locator("body")).to_contain_text("revoked")
+        exec_session.wait(timeout=10)  # the gateway cut the stream
+        assert exec_session.returncode != 0
+
+        expect(watcher.locator("#live-sessions tr")).to_have_count(0, timeout=10_000)
+        expect(watcher.locator("#sessions-empty")).to_be_visible()
+        assert watcher.evaluate("() => window.notReloaded") is True  # the stream's sessions message, no reload
+        shot(watcher, "sessions-2-ended")
+    finally:
+        exec_session.kill()
+        exec_session.communicate()
+
+    events = env.audit(grant)
+    (start,) = [e for e in events if e["kind"] == "activity.exec"]
+    (closed,) = [e for e in events if e["kind"] == "activity.session-closed"]
+    assert start["data"]["session"] == closed["data"]["session"]
+    assert closed["data"]["closed"] != "closed"  # cut by the gateway, not ended by kubectl
+    with env.api("alice") as alice:
+        assert alice.get("/api/v1/sessions").json() == []
