@@ -37,9 +37,12 @@ def request_page(request_id: RequestId, visitor: Visitor) -> Response:
 
 
 def _back(request_id: str, posted: Form) -> Response:
-    """Where a form sends the browser afterwards: the page it came from (the inbox or the request's page)."""
+    """Where a form sends the browser afterwards: the page it came from (the inbox, the live page, or the request's
+    page)."""
     if posted.get("back") == "inbox":
         return see_other(f"{PREFIX}/inbox?done={request_id}")
+    if posted.get("back") == "live":
+        return see_other(f"{PREFIX}/live")
     return see_other(f"{PREFIX}/requests/{request_id}")
 
 

@@ -89,6 +89,11 @@
     csrf.name = "csrf";
     csrf.value = sessions.dataset.csrf;
     form.appendChild(csrf);
+    const back = document.createElement("input");
+    back.type = "hidden";
+    back.name = "back";
+    back.value = "live";
+    form.appendChild(back);
     const button = document.createElement("button");
     button.type = "submit";
     button.className = "danger";
