@@ -301,3 +301,32 @@ def test_carol_no_approver_neither_sees_nor_approves_alices_request(
             assert answer.status_code == 404, answer.text  # not even hers to see
             assert carol.get(f"/console/requests/{request_id}").status_code == 404
         assert state_of(alice, request_id) == "pending"
+
+
+def test_the_request_form_works_from_the_keyboard_alone(
+    console_broker: BrokerProcess, namespace: str, chromium: Browser
+) -> None:
+    """Tab reaches every field and the button in order, typing fills them, Enter sends: no mouse needed."""
+    alice = person(chromium)
+    sign_in(alice, console_broker, "alice", f"/console/request?profile=debug&namespace={namespace}")
+    alice.locator("body").focus()
+
+    def tab_to(wanted: str) -> list[str]:
+        passed: list[str] = []
+        for _ in range(40):
+            alice.keyboard.press("Tab")
+            focused = alice.evaluate("() => document.activeElement.id || document.activeElement.textContent.trim()")
+            passed.append(str(focused))
+            if focused == wanted:
+                return passed
+        raise AssertionError(f"Tab never reached {wanted!r}; it went through {passed}")
+
+    order = tab_to("profile") + tab_to("duration")
+    assert "namespaces" in order  # the fields come in the order they are read
+    alice.keyboard.type("15m")
+    tab_to("reason")
+    alice.keyboard.type("INC-77 keyboard only")
+    tab_to("Send the request")
+    alice.keyboard.press("Enter")
+    alice.wait_for_url(re.compile(r".*/console/requests/req-[0-9a-f]+$"))
+    expect(alice.locator(".lead")).to_contain_text("pending")
