@@ -42,6 +42,11 @@ DEFAULT_SERVICE_ACCOUNT = "kubejit-broker"
 DEFAULT_LEASE = "kubejit-broker"
 DEFAULT_CHECKPOINT_CONFIGMAP = "kubejit-audit-checkpoint"
 
+# What the broker does to bindings: all of it when grants are bound (RBAC mode), and only finding and deleting its
+# own leftovers when they are not (authorization-webhook mode with bindings: false).
+BINDING_VERBS = ("get", "list", "watch", "create", "delete", "patch")
+LEFTOVER_BINDING_VERBS = ("list", "delete")
+
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _RBAC_NAME = re.compile(r"[a-z0-9]([-a-z0-9.:]*[a-z0-9])?")
 
@@ -143,6 +148,7 @@ def broker_rbac(
     lease_name: str = DEFAULT_LEASE,
     checkpoint_configmap: str = DEFAULT_CHECKPOINT_CONFIGMAP,
     role_name: str = BROKER_ROLE,
+    bindings: bool = True,
 ) -> list[dict[str, Any]]:
     """The manifests that let the broker enforce ``policy`` and do nothing else, in ``kubectl apply`` order.
 
@@ -152,6 +158,11 @@ def broker_rbac(
     ``namespace`` for the leader-election Lease and the audit checkpoint ConfigMap, and its RoleBinding; one
     ClusterRole per inline-rules profile. ``role_name`` names the broker's roles and bindings (change it only to
     run a second broker, e.g. in tests, next to the default one).
+
+    ``bindings=False`` is for authorization-webhook mode with ``authorizationWebhook.bindings: false``, where the
+    broker binds nothing (:class:`kubejit.adapters.no_bindings.NoBindings`): no ``bind``, no ``create`` or
+    ``patch`` of bindings and no ``kubejit:broker:bind`` Roles. It keeps ``list`` and ``delete`` of bindings,
+    which it still uses to remove the ones left from RBAC mode (its own, by label), and reading roles.
     """
     for what, value in (
         ("namespace", namespace),
@@ -166,16 +177,13 @@ def broker_rbac(
     subjects = _subject(namespace, service_account)
     cluster_roles = bound_cluster_roles(policy)
 
+    binding_verbs = BINDING_VERBS if bindings else LEFTOVER_BINDING_VERBS
     broker_rules = [
-        _rule(
-            [RBAC_GROUP],
-            ["rolebindings", "clusterrolebindings"],
-            ["get", "list", "watch", "create", "delete", "patch"],
-        ),
+        _rule([RBAC_GROUP], ["rolebindings", "clusterrolebindings"], binding_verbs),
         # Read-only view of roles: the risk analysis resolves what each profile really grants.
         _rule([RBAC_GROUP], ["clusterroles", "roles"], ["get", "list"]),
     ]
-    if cluster_roles:
+    if cluster_roles and bindings:
         broker_rules.append(_bind_rule("clusterroles", cluster_roles))
 
     manifests: list[dict[str, Any]] = [
@@ -192,7 +200,7 @@ def broker_rbac(
     # `bind` on a Role is granted only in the Role's own namespace: a Role of the same name elsewhere stays
     # out of reach.
     bind_role = f"{role_name}:bind"
-    for role_namespace, names in bound_roles(policy).items():
+    for role_namespace, names in bound_roles(policy).items() if bindings else ():
         manifests.append(
             {
                 "apiVersion": RBAC_API_VERSION,

@@ -1,4 +1,5 @@
-"""``kubejit policy check|explain``: is this policy usable, and what does a profile really grant?
+"""``kubejit policy check|explain|rbac``: is this policy usable, what does a profile really grant, and which RBAC
+does the broker need for it?
 
 ``check`` exits 0 when the file is valid and every analyzed profile is usable, 1 when the syntax is valid but
 a profile is refused by its risk findings, 2 when the file is invalid. Without ``--kubeconfig`` only rules
@@ -270,9 +271,18 @@ def rbac(
     service_account: Annotated[str, typer.Option("--service-account", help="The broker's ServiceAccount.")] = (
         "kubejit-broker"
     ),
+    bindings: Annotated[
+        bool,
+        typer.Option(
+            "--bindings/--no-bindings",
+            help="--no-bindings: for authorizationWebhook.bindings: false, where grants bind nothing; the broker "
+            "gets no bind and no create/patch of bindings, only list/delete to remove its leftovers.",
+        ),
+    ] = True,
 ) -> None:
     """Print the broker's least-privilege RBAC for FILE's profiles (pipe it to `kubectl apply -f -`)."""
     from kubejit.adapters.kube.install import broker_rbac, render_yaml
 
     policy = load_policy_file(file)
-    print(render_yaml(broker_rbac(policy, namespace=namespace, service_account=service_account)), end="")
+    manifests = broker_rbac(policy, namespace=namespace, service_account=service_account, bindings=bindings)
+    print(render_yaml(manifests), end="")
