@@ -72,6 +72,15 @@ https://{{ include "kubejit.componentName" (dict "root" . "component" "gateway")
 {{- end -}}
 {{- end -}}
 
+{{/* The console a gateway's refusals link: gateway.consoleUrl, else the broker's console when its URL is given. */}}
+{{- define "kubejit.gatewayConsoleUrl" -}}
+{{- if .Values.gateway.consoleUrl -}}
+{{ .Values.gateway.consoleUrl }}
+{{- else if and .Values.broker.console.enabled .Values.broker.console.publicUrl -}}
+{{ trimSuffix "/" .Values.broker.console.publicUrl }}/console
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret holding tls.crt, tls.key and ca.crt. */}}
 {{- define "kubejit.tlsSecret" -}}
 {{- if .Values.tls.existingSecret -}}
@@ -161,6 +170,14 @@ already in the cluster, else a new one; computed once per rendering so that both
 {{- end -}}
 {{- end -}}
 {{- $byNamespace | toJson -}}
+{{- end -}}
+
+{{/* "true" when the broker makes RBAC bindings: always, except in authorization-webhook mode without bindings. */}}
+{{- define "kubejit.brokerBinds" -}}
+{{- $webhook := .Values.broker.authorizationWebhook -}}
+{{- if or (not $webhook.enabled) $webhook.bindings -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/* The pod settings both components share: (dict "root" $ "component" "broker" "values" .Values.broker). */}}
