@@ -20,21 +20,35 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from kubejit.adapters.grant_tokens import load_or_create_key
 from kubejit.adapters.kube.checkpoint import load_signing_key
+from kubejit.adapters.kube.bindings import RbacBindings
+from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.install import broker_rbac, gateway_rbac
+from kubejit.adapters.no_bindings import NoBindings
 from kubejit.adapters.policy_file import load_policy
 from kubejit.adapters.store.seals import load_or_create_seal_key
 from kubejit.config import load_config, load_gateway_config
+from kubejit.devcluster import configfiles
+from kubejit.devcluster.authorization import AuthorizationWebhook, authorization_configuration, webhook_kubeconfig
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.helm import ensure_helm
+from kubejit.devcluster.in_cluster import request_token
+from kubejit.entrypoints.cli.main import build_app
 from tests.conftest import Kubectl, eventually
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "kubejit"
 MINIMAL = CHART / "ci" / "minimal-values.yaml"
 Manifest = dict[str, Any]
 Render = Callable[..., list[Manifest]]
+# kube-apiserver's webhook token: only its sha256 is ever given to the chart.
+WEBHOOK_TOKEN = "webhook-token-only-kube-apiserver-holds-0123456789"
+WEBHOOK_HASH = hashlib.sha256(WEBHOOK_TOKEN.encode()).hexdigest()
+WEBHOOK_ON = (
+    f"--set=broker.authorizationWebhook.enabled=true,broker.authorizationWebhook.clientTokenSha256={WEBHOOK_HASH}"
+)
 
 
 @pytest.fixture(scope="session")
@@ -178,6 +192,20 @@ def test_the_gateways_probes_ask_its_monitoring_listener_when_it_is_on(render: R
         ("gateway.publicUrl=http://gateway.example.com", "at '/gateway/publicUrl'"),
         ("broker.instance=Not_A_Name", "at '/broker/instance'"),
         ("tls.certManager.enabled=true", "at '/tls/certManager/issuerRef/name'"),
+        # authorization-webhook mode: a hash (64 lower-case hex digits), never the token; none at all when enabled.
+        ("broker.authorizationWebhook.clientTokenSha256=" + WEBHOOK_HASH.upper(), "clientTokenSha256': '"),
+        ("broker.authorizationWebhook.clientTokenSha256=" + WEBHOOK_HASH[:63], "clientTokenSha256': '"),
+        ("broker.authorizationWebhook.clientTokenSha256=" + WEBHOOK_TOKEN, "does not match pattern"),
+        ("broker.authorizationWebhook.enabled=true", "at '/broker/authorizationWebhook/clientTokenSha256': minLength"),
+        ("broker.authorizationWebhook.bindings=no", "at '/broker/authorizationWebhook/bindings'"),
+        ("broker.authorizationWebhook.url=https://jit.example.com/review", "at '/broker/authorizationWebhook/url'"),
+        ("broker.authorizationWebhook.failurePolicy=Allow", "at '/broker/authorizationWebhook/failurePolicy'"),
+        ("broker.authorizationWebhook.token=x", "additional properties 'token' not allowed"),
+        ("broker.console.publicUrl=http://jit.example.com", "at '/broker/console/publicUrl'"),
+        ("broker.console.publicUrl=https://jit.example.com/console", "at '/broker/console/publicUrl'"),
+        ("broker.console.issuer=Corp_IdP", "at '/broker/console/issuer'"),
+        ("broker.console.enabled=yes", "at '/broker/console/enabled'"),
+        ("gateway.consoleUrl=http://jit.example.com/console", "at '/gateway/consoleUrl'"),
     ],
 )
 def test_schema_refuses_a_bad_value_and_says_where(
@@ -202,6 +230,16 @@ def test_a_missing_required_value_is_a_clear_error(
     result = helm("template", "kubejit", str(CHART), "-f", str(MINIMAL), setting)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
+
+
+def test_the_webhook_without_a_hash_is_refused_behind_the_schema_too(
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    args = ("--set=broker.authorizationWebhook.enabled=true", "--skip-schema-validation")
+    result = helm("template", "kubejit", str(CHART), "-f", str(MINIMAL), *args)
+    assert result.returncode != 0
+    assert "broker.authorizationWebhook: enabled needs clientTokenSha256" in result.stderr, result.stderr
+    assert "sha256sum" in result.stderr  # says how to make one
 
 
 # -- what the chart renders is what kubejit itself would make --------------------------------------------------
@@ -261,6 +299,141 @@ def test_rendered_configs_are_valid_kubejit_configs(render: Render, tmp_path: Pa
     token = base64.b64decode(one(manifests, "Secret", "kubejit-gateway-client")["data"]["token"])
     assert broker.gateway is not None
     assert broker.gateway.client_token_sha256 == hashlib.sha256(token).hexdigest()
+
+
+def _broker_config(manifests: list[Manifest], directory: Path) -> Any:
+    return load_config(_config_file(manifests, "kubejit-broker", "kubejit.yaml", directory))
+
+
+def _no_webhook_token_in(manifests: list[Manifest]) -> None:
+    text = yaml.safe_dump_all(manifests)
+    encoded = base64.b64encode(WEBHOOK_TOKEN.encode()).decode()
+    assert WEBHOOK_TOKEN not in text
+    assert encoded not in text
+
+
+def test_the_authorization_webhook_is_off_by_default_and_on_renders_only_the_tokens_hash(
+    render: Render, tmp_path: Path
+) -> None:
+    off = render()
+    assert _broker_config(off, tmp_path).authorization_webhook is None
+    assert not find(off, "ConfigMap", "kubejit-apiserver-authorization")
+
+    on = render(WEBHOOK_ON)
+    webhook = _broker_config(on, tmp_path).authorization_webhook
+    assert webhook is not None
+    assert webhook.client_token_sha256 == WEBHOOK_HASH
+    assert webhook.bindings is False  # the default: grants bind nothing
+    _no_webhook_token_in(on)
+    for manifest in on:  # and no Secret holds it (base64) either
+        for value in (manifest.get("data") or {}).values() if manifest["kind"] == "Secret" else ():
+            assert WEBHOOK_TOKEN.encode() not in base64.b64decode(value)
+
+    with_bindings = render(WEBHOOK_ON, "--set=broker.authorizationWebhook.bindings=true")
+    webhook = _broker_config(with_bindings, tmp_path).authorization_webhook
+    assert webhook is not None
+    assert webhook.bindings is True
+
+
+def test_kube_apiservers_files_are_those_kubejit_writes_for_its_own_control_plane(render: Render) -> None:
+    """The AuthorizationConfiguration and the webhook kubeconfig the cluster's owner gives kube-apiserver, in the
+    ConfigMap <fullname>-apiserver-authorization: the same documents as kubejit.devcluster.authorization (which the
+    webhook e2e tests run), with the token left as a placeholder and the CA as a file to copy from the TLS Secret."""
+    prefixed = '--set-json=oidc=[{"issuer":"https://idp.example.com","audience":"kubejit","usernamePrefix":"staff:"}]'
+    url = "--set=broker.authorizationWebhook.url=https://jit-review.example.com:8443/"
+    data = one(render(WEBHOOK_ON, prefixed, url), "ConfigMap", "kubejit-apiserver-authorization")["data"]
+    kubeconfig_path = Path("/etc/kubernetes/kubejit-webhook.kubeconfig")
+    expected = AuthorizationWebhook(url="https://jit-review.example.com:8443", token="", user_prefix="staff:")
+    assert yaml.safe_load(data["authorization-config.yaml"]) == authorization_configuration(expected, kubeconfig_path)
+    kubeconfig = yaml.safe_load(data["webhook.kubeconfig"])
+    token = kubeconfig["users"][0]["user"].pop("token")
+    assert token.startswith("<") and "clientTokenSha256" in token  # a placeholder, never a token
+    wanted = webhook_kubeconfig(expected)
+    wanted["users"][0]["user"].pop("token")
+    wanted["clusters"][0]["cluster"]["certificate-authority"] = "/etc/kubernetes/kubejit-ca.crt"
+    assert kubeconfig == wanted
+
+    # Defaults: the broker Service's DNS name, every non-system: user asked (no usernamePrefix), failurePolicy Deny.
+    data = one(render(WEBHOOK_ON), "ConfigMap", "kubejit-apiserver-authorization")["data"]
+    server = yaml.safe_load(data["webhook.kubeconfig"])["clusters"][0]["cluster"]["server"]
+    assert server == "https://kubejit-broker.kubejit-system.svc:8443/api/v1/authorization/review"
+    plain = AuthorizationWebhook(url="https://kubejit-broker.kubejit-system.svc:8443", token="")
+    assert yaml.safe_load(data["authorization-config.yaml"]) == authorization_configuration(plain, kubeconfig_path)
+    no_opinion = one(
+        render(WEBHOOK_ON, "--set=broker.authorizationWebhook.failurePolicy=NoOpinion"),
+        "ConfigMap",
+        "kubejit-apiserver-authorization",
+    )
+    webhook = yaml.safe_load(no_opinion["data"]["authorization-config.yaml"])["authorizers"][0]["webhook"]
+    assert webhook["failurePolicy"] == "NoOpinion"
+
+
+def test_without_bindings_the_brokers_rbac_is_kubejit_policy_rbac_no_bindings(render: Render) -> None:
+    values = minimal_values()
+    policy = load_policy(yaml.safe_dump(values["policy"]))
+    rendered = [m for m in render(WEBHOOK_ON) if m["kind"].endswith(("Role", "RoleBinding"))]
+    gateway = gateway_rbac()
+    gateway[1]["subjects"] = [{"kind": "ServiceAccount", "name": "kubejit-gateway", "namespace": "kubejit-system"}]
+    expected = broker_rbac(policy, namespace="kubejit-system", service_account="kubejit-broker", bindings=False)
+    expected = [m for m in expected if m["kind"] not in ("Namespace", "ServiceAccount")]
+    assert _rules_by_object(rendered) == _rules_by_object(expected + gateway)
+    broker_roles = [
+        m for m in rendered if m["kind"].endswith("Role") and m["metadata"]["name"].startswith("kubejit:broker")
+    ]
+    broker_rules = [rule for role in broker_roles for rule in role["rules"]]
+    assert not [r for r in broker_rules if {"bind", "escalate"} & set(r["verbs"])]
+    on_bindings = [r for r in broker_rules if "rolebindings" in r.get("resources", ())]
+    assert on_bindings == [
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings", "clusterrolebindings"],
+            "verbs": ["list", "delete"],  # leftovers from RBAC mode are still found and deleted
+        }
+    ]
+    assert not find(rendered, "Role", "kubejit:broker:bind")
+    # With bindings: true (or the webhook off) the broker binds again: the full RBAC of section 1.
+    full = render(WEBHOOK_ON, "--set=broker.authorizationWebhook.bindings=true")
+    full = [m for m in full if m["kind"].endswith(("Role", "RoleBinding"))]
+    assert _rules_by_object(full) == _rules_by_object(
+        [m for m in broker_rbac(policy) if m["kind"] not in ("Namespace", "ServiceAccount")] + gateway
+    )
+
+
+def test_kubejit_policy_rbac_no_bindings_prints_the_rbac_without_binding_rights(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(minimal_values()["policy"]))
+    for flag, bindings in (("--no-bindings", False), ("--bindings", True), (None, True)):
+        args = ["policy", "rbac", str(policy_file), *([flag] if flag else [])]
+        result = CliRunner().invoke(build_app(), args)
+        assert result.exit_code == 0, result.output
+        expected = broker_rbac(load_policy(policy_file.read_text()), bindings=bindings)
+        assert [m for m in yaml.safe_load_all(result.stdout) if m] == expected
+
+
+def test_console_values_reach_the_broker_and_default_the_gateways_console_url(render: Render, tmp_path: Path) -> None:
+    def gateway_console(*args: str) -> str | None:
+        config = load_gateway_config(_config_file(render(*args), "kubejit-gateway", "gateway.yaml", tmp_path))
+        return config.broker.console_url
+
+    default = _broker_config(render(), tmp_path)
+    assert default.console.enabled is True
+    assert default.console.public_url is None
+    assert gateway_console() is None  # no public URL known: refusals name the kubejit command only
+
+    public = "--set=broker.console.publicUrl=https://jit.example.com/,broker.console.issuer=corp"
+    broker = _broker_config(render(public), tmp_path)
+    assert broker.console.public_url == "https://jit.example.com"
+    assert broker.console.issuer == "corp"
+    assert broker.console_url == "https://jit.example.com/console"
+    assert gateway_console(public) == "https://jit.example.com/console"
+    assert gateway_console(public, "--set=gateway.consoleUrl=https://portal.example.com/jit") == (
+        "https://portal.example.com/jit"
+    )
+
+    off = _broker_config(render(public, "--set=broker.console.enabled=false"), tmp_path)
+    assert off.console.enabled is False
+    assert off.console_url is None
+    assert gateway_console(public, "--set=broker.console.enabled=false") is None
 
 
 def test_generated_keys_are_keys_the_broker_loads(render: Render, tmp_path: Path) -> None:
