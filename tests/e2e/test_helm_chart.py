@@ -23,8 +23,8 @@ import yaml
 from typer.testing import CliRunner
 
 from kubejit.adapters.grant_tokens import load_or_create_key
-from kubejit.adapters.kube.checkpoint import load_signing_key
 from kubejit.adapters.kube.bindings import RbacBindings
+from kubejit.adapters.kube.checkpoint import load_signing_key
 from kubejit.adapters.kube.client import make_client
 from kubejit.adapters.kube.install import broker_rbac, gateway_rbac
 from kubejit.adapters.no_bindings import NoBindings
@@ -347,7 +347,8 @@ def test_kube_apiservers_files_are_those_kubejit_writes_for_its_own_control_plan
     assert yaml.safe_load(data["authorization-config.yaml"]) == authorization_configuration(expected, kubeconfig_path)
     kubeconfig = yaml.safe_load(data["webhook.kubeconfig"])
     token = kubeconfig["users"][0]["user"].pop("token")
-    assert token.startswith("<") and "clientTokenSha256" in token  # a placeholder, never a token
+    assert token.startswith("<")  # a placeholder, never a token
+    assert "clientTokenSha256" in token
     wanted = webhook_kubeconfig(expected)
     wanted["users"][0]["user"].pop("token")
     wanted["clusters"][0]["cluster"]["certificate-authority"] = "/etc/kubernetes/kubejit-ca.crt"
@@ -475,8 +476,10 @@ def test_a_policy_change_reloads_the_broker_in_place_and_rolls_the_gateways(rend
 # -- against the real control plane ---------------------------------------------------------------------------
 
 
-def _values_for(namespace: str, directory: Path) -> Path:
+def _values_for(namespace: str, directory: Path, **broker: Any) -> Path:
     values = minimal_values()
+    if broker:
+        values["broker"] = broker
     values["policy"]["spec"]["profiles"][1]["role"]["namespace"] = namespace
     values["policy"]["spec"]["profiles"][1]["namespaces"] = [namespace]
     values["fullnameOverride"] = f"kj-{namespace}"[:40]
@@ -580,3 +583,95 @@ def test_helm_install_pods_reach_running_on_the_kwok_node(
 
     assert eventually(running, timeout=60.0, interval=0.5), [(p["metadata"]["name"], p["status"]) for p in pods()]
     assert {p["spec"]["nodeName"] for p in pods()} == {"kwok-node"}
+
+
+# -- authorization-webhook mode without bindings, installed ------------------------------------------------------
+
+
+@pytest.fixture
+def installed_webhook(
+    helm: Callable[..., subprocess.CompletedProcess[str]],
+    devcluster: DevCluster,
+    kubectl: Kubectl,
+    namespace: str,
+    tmp_path: Path,
+) -> Iterator[tuple[str, str]]:
+    """The chart installed with the webhook on and bindings: false; yields (fullname, helm's install output)."""
+    _prerequisites(kubectl, namespace)
+    kubeconfig = f"--kubeconfig={devcluster.admin_kubeconfig}"
+    webhook = {"enabled": True, "clientTokenSha256": WEBHOOK_HASH, "bindings": False}
+    values = _values_for(namespace, tmp_path, instance="helm-webhook", authorizationWebhook=webhook)
+    result = helm("install", "kubejit", str(CHART), "-n", namespace, "-f", str(values), kubeconfig)
+    assert result.returncode == 0, result.stderr
+    yield f"kj-{namespace}"[:40], result.stdout
+    helm("uninstall", "kubejit", "-n", namespace, kubeconfig)
+
+
+def _leftover_binding(kubectl: Kubectl, namespace: str, grant_id: str) -> None:
+    """A RoleBinding as the broker made it in RBAC mode, before the switch to the webhook without bindings."""
+    name = f"kubejit-{grant_id}"
+    kubectl("create", "rolebinding", name, "-n", namespace, "--clusterrole=view", "--user=staff:alice")
+    labels = [
+        "app.kubernetes.io/managed-by=kubejit",
+        "kubejit.io/instance=helm-webhook",
+        f"kubejit.io/grant-id={grant_id}",
+        "kubejit.io/profile=team-view",
+    ]
+    kubectl("label", "rolebinding", name, "-n", namespace, *labels)
+
+
+def test_helm_install_with_the_webhook_and_no_bindings_lets_the_broker_only_remove_its_leftovers(
+    installed_webhook: tuple[str, str], devcluster: DevCluster, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """Against kube-apiserver: the broker's ServiceAccount may list and delete bindings, and the broker's own
+    adapter (NoBindings over RbacBindings, as bootstrap builds it) finds and removes a leftover with exactly that;
+    it may not create, patch or bind anything."""
+    fullname, output = installed_webhook
+    account = f"{fullname}-broker"
+    sa = f"system:serviceaccount:{namespace}:{account}"
+
+    def can(*what: str) -> str:
+        return kubectl("auth", "can-i", *what, f"--as={sa}", check=False).stdout.strip()
+
+    for allowed in (("list", "rolebindings", "-A"), ("delete", "rolebindings", "-n", namespace)):
+        assert can(*allowed) == "yes", allowed
+    for denied in (
+        ("create", "rolebindings", "-n", namespace),
+        ("create", "clusterrolebindings"),
+        ("patch", "rolebindings", "-n", namespace),
+        ("bind", "clusterroles/view"),
+        ("bind", "roles/deployer", "-n", namespace),
+        ("escalate", "clusterroles"),
+        ("get", "secrets", "-n", namespace),
+    ):
+        assert can(*denied) == "no", denied
+    kubectl("get", "configmap", f"{fullname}-apiserver-authorization", "-n", namespace)
+    kubectl("get", "role", f"{fullname}:broker", "-n", namespace)
+    assert kubectl("get", "role", f"{fullname}:broker:bind", "-n", namespace, check=False).returncode != 0
+
+    grant_id = "req-" + hashlib.sha256(namespace.encode()).hexdigest()[:12]
+    _leftover_binding(kubectl, namespace, grant_id)
+    token = request_token(devcluster, namespace, account, "10m")
+    document = configfiles.kubeconfig(
+        devcluster.server_url, devcluster.ca.cert_pem, sa, configfiles.token_credentials(token)
+    )
+    broker_kubeconfig = configfiles.write_yaml(tmp_path / "broker.kubeconfig", document, private=True)
+    client = make_client(broker_kubeconfig)
+    try:
+        cluster = NoBindings(RbacBindings(client, instance="helm-webhook"))
+        assert [ref.grant_id for ref in cluster.managed_bindings()] == [grant_id]
+        assert [ref.name for ref in cluster.unbind(grant_id)] == [f"kubejit-{grant_id}"]
+        assert cluster.managed_bindings() == []
+    finally:
+        client.close()
+    refused = kubectl(
+        "create", "rolebinding", "kubejit-req-0", "-n", namespace, "--clusterrole=view", "--user=x", f"--as={sa}",
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "forbidden" in refused.stderr
+
+    # helm's NOTES tell kube-apiserver's owner what to do, with the placeholder and never the token.
+    assert "kind: AuthorizationConfiguration" in output
+    assert f"get configmap {fullname}-apiserver-authorization" in output
+    assert WEBHOOK_TOKEN not in output
