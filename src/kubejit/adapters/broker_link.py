@@ -189,10 +189,15 @@ class BrokerLink:
             await asyncio.sleep(interval)
             try:
                 size = await self.deliver(size, batch)
-                if not self._queue and time.monotonic() - self._posted >= self.heartbeat:
-                    await self._post([])
+                await self.beat_if_idle()
             except Exception:  # the sender must not die quietly: a fail-closed gateway would then refuse forever
                 log.exception("delivering activity failed unexpectedly; trying again")
+
+    async def beat_if_idle(self) -> None:
+        """Post an empty batch when nothing waits and nothing got through for ``heartbeat`` seconds: the broker
+        hears that this process is alive (and its streams with it) even when nobody uses it."""
+        if not self._queue and time.monotonic() - self._posted >= self.heartbeat:
+            await self._post([])
 
     async def deliver(self, size: int, batch: int) -> int:
         """Send what is queued, ``size`` events a POST; return the size to use next time.

@@ -1,4 +1,5 @@
-"""The live page's list of open gateway sessions (exec, attach, port-forward, watch), and its updates on the page's event stream.
+"""The live page's list of open gateway sessions (exec, attach, port-forward, watch) and its updates on the
+page's event stream.
 
 ``_live`` renders :func:`session_rows` into ``live.html`` and, in its stream, asks a :class:`SessionsFeed` after
 each read whether the list changed: the list is read again (``services/live_sessions``, with the visitor's
