@@ -29,6 +29,7 @@ class SessionOut(BaseModel):
     namespace: str
     pod: str  # a watch's object name ("" for a collection)
     resource: str  # as RBAC names it: pods/exec, pods/attach, pods/portforward, or what a watch watches
+    where: str  # for people: namespace/pod, or a watch's namespace/resource[/name]
     command: list[str]
     since: datetime
     gateway: str
@@ -58,6 +59,7 @@ def _outs(group: GrantSessions) -> list[SessionOut]:
             namespace=s.start.namespace,
             pod=s.start.pod,
             resource=s.start.resource,
+            where=s.start.where,
             command=list(s.start.command),
             since=s.start.at,
             gateway=s.start.gateway,
