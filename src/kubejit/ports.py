@@ -169,7 +169,14 @@ class IdempotencyRepository(Protocol):
         """The highest activity number recorded from this gateway process (0 if none); locks it until commit."""
         ...
 
-    def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None: ...
+    def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None:
+        """Record the highest number and when the broker last heard from the process (``at``)."""
+        ...
+
+    def last_heard(self, instances: Sequence[str]) -> dict[str, datetime]:
+        """When the broker last recorded a batch (empty ones too) from each of these gateway processes; a process
+        it never heard from is missing."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -7,20 +7,25 @@ not revoke). erin revokes the grant from the session's row: kubectl's exec ends,
 closed with the same session id, and erin's other tab on the live page shows the list empty without a reload
 (the stream's ``sessions`` message). Screenshots go to build/test-artifacts/console/; axe-core finds no serious
 or critical violation.
+
+A gateway process killed (SIGKILL) while its grant is active takes its exec and its watch down without recording
+their ends: once the broker has not heard from it for ``GATEWAY_SILENCE``, both are listed *unconfirmed*.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.domain.live_sessions import GATEWAY_SILENCE
 from tests.conftest import eventually
-from tests.e2e.gateway_env import GatewayEnv, module_gateway_env, namespace_with_pod
+from tests.e2e.gateway_env import GatewayEnv, gateway_env, module_gateway_env, namespace_with_pod
 from tests.e2e.test_console import chromium, person, shot, sign_in  # noqa: F401 - the fixture too
 
 pytestmark = pytest.mark.cluster
@@ -98,3 +103,41 @@ def test_an_open_exec_session_is_listed_and_ended_from_the_live_page(
     assert closed["data"]["closed"] != "closed"  # cut by the gateway, not ended by kubectl
     with env.api("alice") as alice:
         assert alice.get("/api/v1/sessions").json() == []
+
+
+def test_the_sessions_of_a_killed_gateway_become_unconfirmed(
+    devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with gateway_env(devcluster, tmp_path_factory.mktemp("sessions-crash"), name="sessions-crash") as crash:
+        ns = namespace_with_pod(devcluster)
+        grant = crash.grant("alice", "ops", ns)
+        config = crash.kubeconfig(crash.token("alice", grant), ns)
+        kubectl = str(crash.cluster.bins.kubectl)
+        streams = [
+            held_exec(crash, config, "sleep 120"),
+            subprocess.Popen(
+                [kubectl, "--kubeconfig", str(config), "get", "configmaps", "-w", "-o", "name"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        ]
+        try:
+
+            def listed() -> list[tuple[str, str]]:
+                with crash.api("alice") as alice:
+                    return sorted((s["kind"], s["standing"]) for s in alice.get("/api/v1/sessions").json())
+
+            assert eventually(lambda: listed() == [("exec", "open"), ("watch", "open")], timeout=20), listed()
+            crash.gateway.process.kill()  # no end is recorded for either stream
+            killed_at = time.monotonic()
+            unconfirmed = [("exec", "unconfirmed"), ("watch", "unconfirmed")]
+            assert eventually(lambda: listed() == unconfirmed, timeout=GATEWAY_SILENCE.total_seconds() + 20)
+            assert time.monotonic() - killed_at >= GATEWAY_SILENCE.total_seconds() - 6  # not before it went silent
+            with crash.api("dave") as dave:
+                whys = [s["why"] for s in dave.get("/api/v1/sessions").json()]
+            assert all("has not been heard from since" in why for why in whys), whys
+        finally:
+            for stream in streams:
+                stream.kill()
+                stream.communicate()

@@ -144,6 +144,16 @@ def test_watch_streams_and_is_cut_when_the_grant_is_revoked(env: GatewayEnv, ns:
     assert after.returncode == 1
     assert "not active" in after.stderr
 
+    def watch_records() -> list[dict[str, object]]:
+        return [e["data"] for e in env.audit(grant) if e["data"].get("verb") == "watch" and e["data"].get("session")]
+
+    # recorded as a session: its start when kube-apiserver began streaming, its end (same id) at the cut
+    assert eventually(lambda: any(r["phase"] == "end" for r in watch_records()), timeout=10)
+    starts = [r for r in watch_records() if r["phase"] == "start"]
+    ends = [r for r in watch_records() if r["phase"] == "end"]
+    assert {r["session"] for r in starts} == {r["session"] for r in ends}
+    assert all(r["closed"] != "ended by kube-apiserver" for r in ends)
+
 
 def test_an_exec_session_is_cut_at_the_end_of_its_grant(env: GatewayEnv, ns: str) -> None:
     grant, config = ops_session(env, ns, duration="4s")

@@ -407,6 +407,22 @@ def test_activity_marks_start_at_zero_and_follow_the_highest_number(store: SqlSt
         assert uow.idempotency.activity_mark("gw/2") == 0
 
 
+def test_a_marks_time_is_when_its_gateway_process_was_last_heard_from(store: SqlStore) -> None:
+    with store() as uow:
+        uow.idempotency.set_activity_mark("gw/1", 0, T0)  # an empty first batch: a heartbeat
+        uow.idempotency.set_activity_mark("gw/2", 3, T0 + timedelta(seconds=2))
+        uow.commit()
+    with store() as uow:
+        uow.idempotency.set_activity_mark("gw/1", 0, T0 + timedelta(seconds=5))
+        uow.commit()
+    with store(read_only=True) as uow:
+        assert uow.idempotency.last_heard(["gw/1", "gw/2", "gw/3"]) == {
+            "gw/1": T0 + timedelta(seconds=5),
+            "gw/2": T0 + timedelta(seconds=2),
+        }
+        assert uow.idempotency.last_heard([]) == {}
+
+
 def test_events_stream_in_order_and_query_filters(store: SqlStore) -> None:
     plus_two = timezone(timedelta(hours=2))
     with store() as uow:

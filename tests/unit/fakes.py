@@ -184,6 +184,11 @@ class _Keys:
 
     def set_activity_mark(self, instance: str, seq: int, at: datetime) -> None:
         self.pending[("activity-mark", instance)] = str(seq)
+        self.pending[("activity-heard", instance)] = at.isoformat()
+
+    def last_heard(self, instances: Sequence[str]) -> dict[str, datetime]:
+        found = {i: self.pending.get(("activity-heard", i)) for i in instances}
+        return {i: datetime.fromisoformat(at) for i, at in found.items() if at is not None}
 
 
 class FakeUnitOfWork:

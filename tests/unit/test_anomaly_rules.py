@@ -275,3 +275,44 @@ def test_an_activity_reads_the_structured_guardrail_and_its_source() -> None:
     assert (older.guardrail, older.source) == (None, "gateway")  # an older gateway's record: the wording decides
     assert "source" not in older.evidence()
     assert len(run(rule(RuleKind.GUARDRAIL_DENIAL), [older])) == 1
+
+
+# ---- sessions: a stream recorded at its start and at its end is one request -----------------------------------
+
+
+@pytest.mark.parametrize(("kind", "counted", "_ignored"), COUNTING, ids=[c[0].value for c in COUNTING])
+def test_a_sessions_end_record_is_not_counted_again(
+    kind: RuleKind, counted: dict[str, Any], _ignored: dict[str, Any]
+) -> None:
+    """Every counting kind: a start and its end count one, two starts count two."""
+    two = rule(kind, threshold=2, window=timedelta(minutes=1))
+    assert run(two, [act(0, **counted, phase="start"), act(1, **counted, phase="end")]) == []
+    assert len(run(two, [act(0, **counted, phase="start"), act(1, **counted, phase="start")])) == 1
+
+
+def test_a_watch_of_secrets_counts_one_read_even_when_its_end_comes_after_the_window() -> None:
+    """A watch of a namespace's Secrets is one read of them all, at its start; its end, minutes later (after the
+    start left the window), is not a second read that could make a burst with the next one."""
+    two = rule(RuleKind.SECRET_BURST, threshold=2, window=timedelta(minutes=2))
+    watch = {"resource": "secrets", "verb": "watch", "name": ""}
+    started, ended = act(0, **watch, phase="start"), act(150, **watch, phase="end")
+    assert run(two, [started, ended, act(151, resource="secrets", name="db")]) == []
+    assert len(run(two, [started, act(1, resource="secrets", name="db")])) == 1  # the start itself counts
+    old_gateway = act(150, **watch)  # recorded at its end only (no phase): counted then, as before
+    assert len(run(two, [old_gateway, act(151, resource="secrets", name="db")])) == 1
+
+
+def test_a_port_forward_after_an_rbac_change_counts_at_its_start_only() -> None:
+    then = rule(RuleKind.RBAC_THEN_WORKLOAD)
+    rbac = act(0, verb="create", resource="rolebindings", apiGroup="rbac.authorization.k8s.io", status=201)
+    forward = {"verb": "create", "resource": "pods/portforward", "status": 101}
+    fired = run(then, [rbac, act(1, **forward, phase="start"), act(2, **forward, phase="end")])
+    assert [[a.seq for a in alert.evidence] for alert in fired] == [[1, 11]]
+
+
+def test_a_long_session_is_use_of_the_grant_until_it_ends() -> None:
+    """idle-grant: a watch held for 40 minutes ends without an alert (its end is not a new use), and a request
+    right after is not activity after a quiet time (the stream was in use until then)."""
+    idle = rule(RuleKind.IDLE_GRANT, window=timedelta(minutes=30))
+    watch = {"verb": "watch", "name": ""}
+    assert run(idle, [act(0, **watch, phase="start"), act(40 * 60, **watch, phase="end"), act(41 * 60)]) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -69,3 +70,23 @@ def test_bad_batches_are_refused_whole(events: list[dict[str, Any]], instance: s
     with pytest.raises(InvalidInput, match=problem):
         gateway.record_activity("gateway", [event(1), *events], instance)
     assert store.db.audit == []
+
+
+def test_every_batch_from_a_process_says_when_it_was_last_heard_from_an_empty_one_too() -> None:
+    """An idle gateway's empty batch is its heartbeat: nothing is recorded, its mark's time moves, its number
+    stays (services/live_sessions reads the time)."""
+    gateway, store = feed()
+    clock = gateway.clock
+    assert isinstance(clock, FakeClock)
+    first = clock.now()
+    gateway.record_activity("gateway", [event(1), event(2)], "gw/a")
+    clock.advance(seconds=5)
+    head = store.db.audit[-1]
+    assert gateway.record_activity("gateway", [], "gw/a") == 0
+    assert store.db.audit[-1] == head  # an empty batch records nothing
+    clock.advance(seconds=5)
+    gateway.record_activity("gateway", [event(1)], "gw/a")  # sent again: skipped, yet heard from
+    with store(read_only=True) as uow:
+        assert uow.idempotency.last_heard(["gw/a", "gw/b"]) == {"gw/a": first + timedelta(seconds=10)}
+        assert uow.idempotency.activity_mark("gw/a") == 2
+    assert gateway.record_activity("gateway", [event(3)], "gw/a") == 1

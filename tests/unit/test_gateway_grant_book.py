@@ -190,3 +190,30 @@ def test_activity_the_broker_finds_too_large_is_split_and_a_refused_event_is_dro
     assert [e["n"] for batch in posted for e in batch] == [0, 1, 2, 4, 5, 6]  # in order, nothing lost but n=3
     assert (link.delivered, link.dropped, len(link._queue)) == (6, 1, 0)
     assert link.ready()
+
+
+def test_an_idle_gateway_posts_an_empty_batch_as_its_heartbeat_and_a_busy_one_does_not() -> None:
+    """The broker hears from every live gateway process (services/live_sessions rates a silent one's sessions
+    unconfirmed); a batch that got through counts as hearing from it."""
+    posted: list[tuple[str, list[dict[str, Any]]]] = []
+
+    def broker(request: httpx.Request) -> httpx.Response:
+        posted.append((request.headers["Kubejit-Gateway-Instance"], json.loads(request.content)))
+        return httpx.Response(204)
+
+    async def scenario() -> BrokerLink:
+        link = link_to(Broker(0), Sessions())
+        link._pooled = httpx.AsyncClient(base_url=link.url, transport=httpx.MockTransport(broker))
+        await link.beat_if_idle()  # just started: nothing yet
+        link.heartbeat = 0.0
+        link.emit({"kind": "activity.request", "user": "alice", "grant": "g1"})
+        await link.beat_if_idle()  # something waits: it is delivered, no empty batch before it
+        await link.deliver(8, 8)
+        link.heartbeat = 60.0
+        await link.beat_if_idle()  # heard from just now
+        link.heartbeat = 0.0
+        await link.beat_if_idle()
+        return link
+
+    link = asyncio.run(scenario())
+    assert [(instance, len(events)) for instance, events in posted] == [(link.instance, 1), (link.instance, 0)]

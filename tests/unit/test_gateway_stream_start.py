@@ -30,11 +30,16 @@ spec:
   defaults: {defaultDuration: 10m, maxDuration: 4h, pendingTimeout: 1h}
   profiles:
     - name: ops
-      rules: [{apiGroups: [""], resources: [pods/attach, pods/exec], verbs: [get, create]}]
+      rules:
+        - {apiGroups: [""], resources: [pods/attach, pods/exec, pods/portforward], verbs: [get, create]}
+        - {apiGroups: [""], resources: [pods], verbs: [watch]}
       namespaces: ["kube-system"]
       requesters: {groups: [devs]}
       approval: {approvers: {groups: [leads]}}
-      allowRisks: [{id: pods-attach, justification: unit}, {id: pods-exec, justification: unit}]
+      allowRisks:
+        - {id: pods-attach, justification: unit}
+        - {id: pods-exec, justification: unit}
+        - {id: pods-portforward, justification: unit}
 """)
 NOW = datetime.now(UTC)
 GRANT = GrantFacts("g1", "alice", "ops", ("kube-system",), starts_at=NOW)

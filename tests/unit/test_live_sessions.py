@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, cast
 from fastapi.testclient import TestClient
 
 from kubejit.domain.audit import AuditEvent, AuditKind, chain_next
-from kubejit.domain.live_sessions import CLOSING_GRACE, Standing, moves_sessions, standing, still_open
+from kubejit.domain.live_sessions import (
+    CLOSING_GRACE,
+    GATEWAY_SILENCE,
+    Standing,
+    moves_sessions,
+    standing,
+    still_open,
+)
 from kubejit.domain.workflow import State
 from kubejit.entrypoints.api.app import create_app
 from kubejit.services.live_sessions import LiveSessions
@@ -137,7 +144,7 @@ def world(*events: AuditEvent, **grant: Any) -> StandInBroker:
 
 
 def read(broker: StandInBroker, who: Any) -> list[tuple[str, str]]:
-    found = LiveSessions(broker.access, broker.audit, broker.clock).read(who)
+    found = LiveSessions(broker.access, broker.audit, broker.clock, broker.store).read(who)
     return [(g.grant.id, str(s.standing)) for g in found for s in g.sessions]
 
 
@@ -223,3 +230,54 @@ def test_the_gateways_own_records_open_and_close_a_session() -> None:
         assert start.session
         assert emitted[0]["session"] == emitted[1]["session"]
         assert still_open(_as_events(emitted)) == []
+
+
+# ---- watches, port-forwards, and gateways not heard from -------------------------------------------------------
+
+
+def test_watches_and_port_forwards_recorded_at_their_start_are_sessions() -> None:
+    watch = event(AuditKind.ACTIVITY_REQUEST, "start", resource="pods", session="w", verb="watch", name="")
+    forward = event(AuditKind.ACTIVITY_REQUEST, "start", resource="pods/portforward", session="f", verb="create")
+    listed = still_open([watch, forward])
+    assert [(s.kind, s.where, s.resource) for s in listed] == [
+        ("watch", "payments/pods", "pods"),
+        ("port-forward", "payments/api-7f", "pods/portforward"),
+    ]
+    ends = [
+        event(AuditKind.ACTIVITY_REQUEST, "end", resource="pods", session="w", verb="watch", name=""),
+        event(AuditKind.ACTIVITY_REQUEST, "end", resource="pods/portforward", session="f", verb="create"),
+    ]
+    assert still_open([watch, forward, *ends]) == []
+    assert all(moves_sessions(e) for e in (watch, forward, *ends))
+    assert not moves_sessions(event(AuditKind.ACTIVITY_REQUEST, "", resource="pods", session="", verb="watch"))
+
+
+def test_a_session_whose_gateway_went_silent_is_unconfirmed_while_its_grant_is_active() -> None:
+    starts = still_open([exec_start()])
+    now = T0 + timedelta(minutes=10)
+    (heard,) = standing(starts, {"req-1": None}, now, heard={"gw/1": now - GATEWAY_SILENCE + timedelta(seconds=1)})
+    assert heard.standing is Standing.OPEN
+    (silent,) = standing(starts, {"req-1": None}, now, heard={"gw/1": now - GATEWAY_SILENCE})
+    assert silent.standing is Standing.UNCONFIRMED
+    assert "gw/1" in silent.why
+    assert "10:11:30" in silent.why  # when it was last heard from
+    (unknown,) = standing(starts, {"req-1": None}, now, heard={"gw/2": now - timedelta(hours=1)})
+    assert unknown.standing is Standing.OPEN  # another process's silence says nothing of this one
+    (ended,) = standing(starts, {"req-1": now}, now, heard={"gw/1": now - GATEWAY_SILENCE})
+    assert ended.standing is Standing.UNCONFIRMED  # not "closing": no live gateway is closing it
+
+
+def test_the_service_reads_when_each_gateway_was_last_heard_from() -> None:
+    broker = world(exec_start())
+    with broker.store() as uow:
+        uow.idempotency.set_activity_mark("gw/1", 1, broker.clock.at)
+        uow.commit()
+    assert read(broker, DAVE) == [("req-1", "open")]
+    broker.clock.at += GATEWAY_SILENCE
+    assert read(broker, DAVE) == [("req-1", "unconfirmed")]
+    without_store = LiveSessions(broker.access, broker.audit, broker.clock).read(DAVE)
+    assert [str(s.standing) for g in without_store for s in g.sessions] == ["open"]
+    client = TestClient(create_app(cast("Broker", broker)))
+    (listed,) = client.get("/api/v1/sessions", headers={"Authorization": "Bearer dave"}).json()
+    assert (listed["standing"], listed["resource"]) == ("unconfirmed", "pods/exec")
+    assert "has not been heard from" in listed["why"]

@@ -8,6 +8,11 @@ the broker's current snapshot).
 The gateway keeps no database. If the grant stream goes silent for longer than the configured staleness, the
 grant book stops being fresh and every request is refused (fail closed). Activity is sent in batches; with
 ``failMode: closed`` (the default) the gateway refuses requests while it cannot deliver what it recorded.
+
+An idle gateway still posts an empty batch every :data:`HEARTBEAT_SECONDS`: the broker stores when it last heard
+from each gateway process (by its ``Kubejit-Gateway-Instance``), shared by every broker replica, and calls the
+sessions of a process silent for longer *unconfirmed* (``domain/live_sessions``). The grant stream could not
+serve for that: it names no process, and only the broker replica holding it knows it is connected.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from httpx_sse import aconnect_sse
 from kubejit.domain.grant_book import ActiveGrant, GrantBook, snapshot_digest
 
 log = logging.getLogger("kubejit.gateway")
+HEARTBEAT_SECONDS = 5.0  # an empty batch when nothing was delivered for this long (well under GATEWAY_SILENCE)
 
 
 @dataclass
@@ -55,6 +61,8 @@ class BrokerLink:
     failed_batches: int = 0  # POSTs of activity that did not get through (the events stay queued)
     instance: str = field(init=False)  # this process, as the broker knows it: the gateway's name and a random part
     _numbered: int = 0  # the last number given to an activity event of this process
+    heartbeat: float = HEARTBEAT_SECONDS
+    _posted: float = field(default_factory=time.monotonic)  # when a batch last got through (monotonic)
 
     def __post_init__(self) -> None:
         self.instance = f"{re.sub(r'[^A-Za-z0-9._:-]', '-', self.gateway_name)[:200]}/{uuid.uuid4().hex[:16]}"
@@ -181,8 +189,15 @@ class BrokerLink:
             await asyncio.sleep(interval)
             try:
                 size = await self.deliver(size, batch)
+                await self.beat_if_idle()
             except Exception:  # the sender must not die quietly: a fail-closed gateway would then refuse forever
                 log.exception("delivering activity failed unexpectedly; trying again")
+
+    async def beat_if_idle(self) -> None:
+        """Post an empty batch when nothing waits and nothing got through for ``heartbeat`` seconds: the broker
+        hears that this process is alive (and its streams with it) even when nobody uses it."""
+        if not self._queue and time.monotonic() - self._posted >= self.heartbeat:
+            await self._post([])
 
     async def deliver(self, size: int, batch: int) -> int:
         """Send what is queued, ``size`` events a POST; return the size to use next time.
@@ -191,13 +206,8 @@ class BrokerLink:
         dropped with an error in the log (it would never be accepted, and behind it nothing else would be)."""
         while self._queue:
             chunk = [event for _, event in itertools.islice(self._queue, size)]
-            try:
-                response = await self.pooled.post(
-                    "/api/v1/gateway/activity", json=chunk, headers={"Kubejit-Gateway-Instance": self.instance}
-                )
-            except httpx.HTTPError as error:
-                log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
-                self.failed_batches += 1
+            response = await self._post(chunk)
+            if response is None:
                 return size
             if response.status_code in (400, 413, 422):
                 if len(chunk) > 1:
@@ -214,8 +224,6 @@ class BrokerLink:
                 )
                 continue
             if response.is_error:
-                log.warning("could not deliver %d activity events (HTTP %d)", len(chunk), response.status_code)
-                self.failed_batches += 1
                 return size
             for _ in chunk:
                 self._queue.popleft()
@@ -224,3 +232,21 @@ class BrokerLink:
                 break  # the rest waits for the next tick (unless a split is still draining what was refused)
             size = min(batch, size * 2)
         return size
+
+    async def _post(self, chunk: list[dict[str, Any]]) -> httpx.Response | None:
+        """POST one batch (empty: a heartbeat); None when it did not reach the broker. A refusal is logged here
+        only when it is not one that :meth:`deliver` handles by splitting the batch (400, 413, 422)."""
+        try:
+            response = await self.pooled.post(
+                "/api/v1/gateway/activity", json=chunk, headers={"Kubejit-Gateway-Instance": self.instance}
+            )
+        except httpx.HTTPError as error:
+            log.warning("could not deliver %d activity events (%s)", len(chunk), type(error).__name__)
+            self.failed_batches += 1
+            return None
+        if not response.is_error:
+            self._posted = time.monotonic()
+        elif response.status_code not in (400, 413, 422) or not chunk:
+            log.warning("could not deliver %d activity events (HTTP %d)", len(chunk), response.status_code)
+            self.failed_batches += 1
+        return response

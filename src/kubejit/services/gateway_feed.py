@@ -121,7 +121,8 @@ class GatewayFeed:
 
         A gateway process (``instance``) numbers its events (``gatewaySeq``, increasing, sent in order); events
         at or below the highest number already recorded from it are skipped, so a batch sent again after its
-        answer was lost is not recorded twice."""
+        answer was lost is not recorded twice. Every batch from a named process, an empty one too (an idle
+        gateway's heartbeat), moves when the broker last heard from it (``services/live_sessions`` reads that)."""
         if len(events) > MAX_ACTIVITY_BATCH:
             raise InvalidInput(f"send at most {MAX_ACTIVITY_BATCH} activity events per batch")
         if instance is not None and not _INSTANCE.fullmatch(instance):
@@ -147,13 +148,13 @@ class GatewayFeed:
         with self.uow() as uow:
             mark = uow.idempotency.activity_mark(instance) if instance is not None else 0
             fresh = [entry for seq, entry in entries if seq is None or seq > mark]
-            recorded = uow.audit.append_many(fresh, at=now)
-            numbered = [seq for seq, _ in entries if seq is not None]
-            if instance is not None and numbered and max(numbered) > mark:
-                uow.idempotency.set_activity_mark(instance, max(numbered), now)
+            recorded = uow.audit.append_many(fresh, at=now) if fresh else []
+            if instance is not None:  # every batch, empty ones too: when the process was last heard from
+                numbered = [seq for seq, _ in entries if seq is not None]
+                uow.idempotency.set_activity_mark(instance, max([mark, *numbered]), now)
             uow.commit()
-        self.on_audit()
         if recorded:
+            self.on_audit()
             self.on_activity(recorded)
         return len(fresh)
 

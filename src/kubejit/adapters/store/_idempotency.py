@@ -1,8 +1,10 @@
 """Idempotency keys and the gateways' activity marks on SQLAlchemy: what a retried request or a re-sent activity
-batch finds already done. A :class:`~kubejit.adapters.store.sql.SqlUnitOfWork` makes one per transaction."""
+batch finds already done, and when each gateway process was last heard from (a mark's ``updated_at``). A
+:class:`~kubejit.adapters.store.sql.SqlUnitOfWork` makes one per transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -55,3 +57,9 @@ class SqlIdempotency:
                 .where(ActivityMarkRow.instance == instance)
                 .values(seq=seq, updated_at=values["updated_at"])
             )
+
+    def last_heard(self, instances: Sequence[str]) -> dict[str, datetime]:
+        query = select(ActivityMarkRow.instance, ActivityMarkRow.updated_at).where(
+            ActivityMarkRow.instance.in_(list(instances))
+        )
+        return {str(instance): at for instance, at in self._uow.connection().execute(query)}

@@ -43,7 +43,15 @@ class Activity:
     reason: str = ""  # why it was refused
     guardrail: str | None = None  # the guardrail rule that refused it ("" none); None: the record does not say
     source: str = "gateway"  # who saw it: a gateway, or the authorization webhook ("webhook")
-    phase: str = ""  # of an exec or attach session: "start" when it began, "end" when it closed ("" not said)
+    # Of a session (exec, attach, port-forward, watch): "start" when its stream began, "end" when it closed;
+    # "" for a plain request, and for streams from gateways that recorded them only at their end.
+    phase: str = ""
+
+    @property
+    def repeats_start(self) -> bool:
+        """A session's end record: the request its start record already stated (with the same verb, resource and
+        outcome), so no rule counts it again."""
+        return self.phase == "end"
 
     @property
     def refused(self) -> bool:

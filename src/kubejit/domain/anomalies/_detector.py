@@ -97,10 +97,12 @@ class Detector:
     _grants: OrderedDict[str, _GrantState] = field(default_factory=OrderedDict)
 
     def observe(self, rules: Sequence[AlertRule], activity: Activity, grant: GrantFacts) -> list[Alert]:
-        """The alerts ``activity`` raises under ``rules`` (usually none)."""
+        """The alerts ``activity`` raises under ``rules`` (usually none). A session's end raises none: its start
+        was counted (a watch of Secrets is one read, a port-forward one workload write, a break-glass exec one
+        request), and its stream was in use until it ended, so the end only moves when the grant was last used."""
         state = self._state(grant.id)
         alerts = []
-        for rule in rules:
+        for rule in () if activity.repeats_start else rules:
             if rule.profiles and grant.profile not in rule.profiles:
                 continue
             alert = self._apply(rule, activity, grant, state)

@@ -45,6 +45,7 @@ def build_app() -> typer.Typer:
         requests,
         scan,
         serve,
+        sessions,
         token_plugin,
         version,
         whoami,
@@ -68,6 +69,7 @@ def build_app() -> typer.Typer:
     login.register(app)
     whoami.register(app)
     scan.register(app)
+    sessions.register(app)
     app.add_typer(audit.app, name="audit")
     app.command("demo")(demo.demo)
 

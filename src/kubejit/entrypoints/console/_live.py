@@ -13,7 +13,7 @@ events after the last one it sent whenever the broker's audit signal rings (``_b
 in this process) and every few seconds anyway (commits of other replicas), sends each as ``event: audit`` with
 its ``seq`` as the id (a reconnecting browser sends ``Last-Event-ID`` and resumes there), and ends after a few
 minutes or when the session does, so that the reconnection checks the session and the visibility again.
-The open exec and attach sessions (``_live_sessions``) are listed above the activity and sent again on the same
+The open gateway sessions (``_live_sessions``) are listed above the activity and sent again on the same
 stream, as one ``event: sessions`` message, whenever their list changes.
 """
 

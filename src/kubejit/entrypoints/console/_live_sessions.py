@@ -1,4 +1,5 @@
-"""The live page's list of open gateway sessions (exec and attach), and its updates on the page's event stream.
+"""The live page's list of open gateway sessions (exec, attach, port-forward, watch) and its updates on the
+page's event stream.
 
 ``_live`` renders :func:`session_rows` into ``live.html`` and, in its stream, asks a :class:`SessionsFeed` after
 each read whether the list changed: the list is read again (``services/live_sessions``, with the visitor's
@@ -35,6 +36,7 @@ class SessionRow:
     kind: str
     namespace: str
     pod: str
+    where: str  # namespace/pod; for a watch namespace/resource[/name]
     command: str  # the exec's command line as a shell would read it; "" for an attach
     since: datetime
     gateway: str
@@ -50,6 +52,7 @@ class SessionRow:
             "kind": self.kind,
             "namespace": self.namespace,
             "pod": self.pod,
+            "where": self.where,
             "command": self.command,
             "since": self.since.strftime("%Y-%m-%d %H:%M:%S"),
             "gateway": self.gateway,
@@ -61,7 +64,7 @@ class SessionRow:
 
 def session_rows(visitor: SignedIn) -> list[SessionRow]:
     broker = visitor.broker
-    found = LiveSessions(broker.access, broker.audit, broker.clock).read(visitor.who)
+    found = LiveSessions(broker.access, broker.audit, broker.clock, broker.store).read(visitor.who)
     policy = broker.access.policy()
     return [
         SessionRow(
@@ -71,6 +74,7 @@ def session_rows(visitor: SignedIn) -> list[SessionRow]:
             kind=s.start.kind,
             namespace=s.start.namespace,
             pod=s.start.pod,
+            where=s.start.where,
             command=shlex.join(s.start.command),
             since=s.start.at,
             gateway=s.start.gateway,

@@ -2,12 +2,15 @@
 
 The connection handler calls :func:`forward` once a request has been checked and its body read. The response
 is passed on as it arrives (a watch is never buffered), and the exchange is registered with its grant for as
-long as it lasts, so a revoke or the grant's end cuts a watch off mid-stream.
+long as it lasts, so a revoke or the grant's end cuts a watch off mid-stream. The handler hears when a
+successful answer turns out to be a stream (``on_stream``: it records a watch's start there) and how a
+response that broke off ended (:class:`ResponseBroken`: it records the watch's end).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import h11
 
@@ -19,6 +22,16 @@ from kubejit.entrypoints.gateway._status import send_status
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming
 from kubejit.services.gateway_access import Allowed
 from kubejit.services.gateway_sessions import Sessions
+
+
+class ResponseBroken(ConnectionError):
+    """The response broke off after its head was passed on: the grant's cut-off, the client gone, or
+    kube-apiserver gone. ``status`` is what the head said; ``closed`` says why, for the record."""
+
+    def __init__(self, status: int, closed: str) -> None:
+        super().__init__(f"upstream failed mid-response ({closed})")
+        self.status = status
+        self.closed = closed
 
 
 async def forward(
@@ -33,9 +46,11 @@ async def forward(
     deadline: float,
     *,
     client_closes: bool,
+    on_stream: Callable[[int], None] | None = None,
 ) -> tuple[int, int, bool]:
     """Forward the request and stream the response back; (status, body bytes, whether to keep the
-    connection)."""
+    connection). ``on_stream`` is called with the status before the body when the answer is a success whose
+    body has no announced length (a watch's stream)."""
     try:
         upstream = await pool.acquire()
     except Unavailable as error:
@@ -65,8 +80,11 @@ async def forward(
             http_10=request.http_version == b"1.0",
             client_closes=client_closes,
         )
+        head = framing.head(upstream.status, upstream.reason, out_headers)
+        if on_stream is not None and framing.streamed and 200 <= upstream.status < 300:
+            on_stream(upstream.status)
         responded = True
-        size = await _relay(upstream, framing, framing.head(upstream.status, upstream.reason, out_headers), writer)
+        size = await _relay(upstream, framing, head, writer)
         pool.release(upstream)
         return upstream.status, size, framing.keep_alive
     except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
@@ -77,7 +95,8 @@ async def forward(
             return code, 0, True
         if cut.is_set():
             writer.close()  # the grant ended mid-stream: cut the client off too
-        raise ConnectionError("upstream failed mid-response") from error
+            raise ResponseBroken(upstream.status, why["reason"]) from error
+        raise ResponseBroken(upstream.status, f"the connection broke ({type(error).__name__})") from error
     finally:
         sessions.remove(key)
 

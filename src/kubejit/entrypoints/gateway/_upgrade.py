@@ -1,9 +1,10 @@
 """Upgraded connections (exec, attach and port-forward over WebSocket or SPDY): switched, then spliced.
 
 The connection handler calls :func:`splice_upgrade` once an upgrade request has been checked. kube-apiserver
-decides the upgrade (RBAC, admission); after its 101 the gateway records an exec or attach as started, copies
-bytes both ways unchanged, reads an exec session's output passively off a WebSocket for the record (recorder.py),
-and registers the connection with its grant so that it is cut when the grant ends or is revoked.
+decides the upgrade (RBAC, admission); after its 101 the gateway records an exec, attach or port-forward as
+started, copies bytes both ways unchanged, reads an exec session's output passively off a WebSocket for the
+record (recorder.py), and registers the connection with its grant so that it is cut when the grant ends or is
+revoked.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from kubejit.services.gateway_access import Allowed
 from kubejit.services.gateway_sessions import Sessions
 
 Emit = Callable[[dict[str, Any]], None]
+RECORDED_AT_START = frozenset({"attach", "portforward"})  # besides exec, the upgrades recorded as they start
 
 
 async def splice_upgrade(
@@ -102,17 +104,23 @@ async def splice_upgrade(
 
 
 def _record_start(emit: Emit, attrs: RequestAttributes, record: dict[str, Any]) -> bool:
-    """Record an exec (with its command) or an attach as it starts, so that what watches the activity (the
-    broker's alert rules, the console's open sessions) hears of it now, not when the session ends; True when a
-    start was recorded (the end record then says ``phase: end``; both carry the session's id). Port-forwards are
-    recorded at their end only."""
+    """Record an exec (with its command), an attach or a port-forward as it starts, so that what watches the
+    activity (the broker's alert rules, the console's open sessions) hears of it now, not when the session ends;
+    True when a start was recorded (the end record then says ``phase: end``; both carry the session's id). Any
+    other upgrade is recorded at its end only."""
     if attrs.subresource == "exec":
         record.update({"kind": AuditKind.ACTIVITY_EXEC, "command": list(attrs.query_values("command"))})
-    elif attrs.subresource != "attach":
+    elif attrs.subresource not in RECORDED_AT_START:
         return False
-    record["session"] = secrets.token_hex(8)  # the start and the end carry it: what pairs them (domain/live_sessions)
-    emit({**record, "status": 101, "phase": "start"})
+    record_session_start(emit, record, 101)
     return True
+
+
+def record_session_start(emit: Emit, record: dict[str, Any], status: int) -> None:
+    """Emit ``record`` as a session's start and give it the session's id, which its end carries too: what pairs
+    them (``domain/live_sessions``). The proxy calls it for watches as well."""
+    record["session"] = secrets.token_hex(8)
+    emit({**record, "status": status, "phase": "start"})
 
 
 def _taps(session: SessionRecord, *, websocket: bool) -> tuple[Callable[[bytes], None], Callable[[bytes], None]]:

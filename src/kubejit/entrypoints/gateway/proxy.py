@@ -4,8 +4,9 @@ forwarded to kube-apiserver as the user (impersonation) with the gateway's own c
 Clients are read with h11 (strict HTTP/1.1 framing) over asyncio streams. This module reads requests and
 composes the parts that do the rest: the header policy (``_headers``: credentials and hop-by-hop tricks),
 authentication (``services.gateway_authentication``), the grant check (``services.gateway_access``), plain
-forwarding (``_forwarding``), upgrades (``_upgrade``), the registry of open streams
-(``services.gateway_sessions``) and the gateway's own ``Status`` answers (``_status``); each request's latency,
+forwarding (``_forwarding``; a watch's stream recorded at its start and its end, as a session), upgrades
+(``_upgrade``), the registry of open streams (``services.gateway_sessions``) and the gateway's own ``Status``
+answers (``_status``); each request's latency,
 upstream failures, open sessions and guardrail denials go to the gateway's metrics (``adapters.metrics``).
 ``main.py`` builds a :class:`Gateway` and :func:`serve` runs it.
 """
@@ -31,10 +32,10 @@ from kubejit.domain.errors import InvalidInput, KubejitError, Unavailable
 from kubejit.domain.pod_commands import RequestBody, writes_pod_commands
 from kubejit.domain.requestinfo import RequestAttributes, parse_request
 from kubejit.entrypoints.gateway._anonymous import AnonymousRefusals
-from kubejit.entrypoints.gateway._forwarding import forward
+from kubejit.entrypoints.gateway._forwarding import ResponseBroken, forward
 from kubejit.entrypoints.gateway._headers import bearer_token, check_headers, forward_headers
 from kubejit.entrypoints.gateway._status import refusal_for, send_status
-from kubejit.entrypoints.gateway._upgrade import Emit, splice_upgrade
+from kubejit.entrypoints.gateway._upgrade import Emit, record_session_start, splice_upgrade
 from kubejit.services.gateway_access import GatewayAccess, GuardrailRefusal
 from kubejit.services.gateway_authentication import Identity
 from kubejit.services.gateway_sessions import Sessions
@@ -225,20 +226,39 @@ class Gateway:
             )
             self._record(record, started, attrs)
             return False
-        status, size, keep_alive = await self._upstream_counted(
-            forward(
-                self.upstream,
-                self.sessions,
-                connection,
-                request,
-                forwarded,
-                body,
-                writer,
-                allowed,
-                deadline,
-                client_closes=client_closes,
-            )
+        forwarding = forward(
+            self.upstream,
+            self.sessions,
+            connection,
+            request,
+            forwarded,
+            body,
+            writer,
+            allowed,
+            deadline,
+            client_closes=client_closes,
+            on_stream=partial(record_session_start, self.emit, record) if attrs.verb == "watch" else None,
         )
+        return await self._forwarded(forwarding, record, started, attrs)
+
+    async def _forwarded(
+        self,
+        forwarding: Awaitable[tuple[int, int, bool]],
+        record: dict[str, Any],
+        started: float,
+        attrs: RequestAttributes,
+    ) -> bool:
+        """Await :func:`forward` and record the request: a watch whose stream began (its start recorded, with a
+        ``session`` id) is recorded as that session's end, however it ended; whether to keep the connection."""
+        try:
+            status, size, keep_alive = await self._upstream_counted(forwarding)
+        except ResponseBroken as broken:
+            if "session" in record:
+                record.update({"status": broken.status, "phase": "end", "closed": broken.closed})
+                self._record(record, started, attrs)
+            raise
+        if "session" in record:
+            record.update({"phase": "end", "closed": "ended by kube-apiserver"})
         record.update({"status": status, "bytes": size})
         self._record(record, started, attrs)
         return keep_alive

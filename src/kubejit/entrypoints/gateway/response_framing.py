@@ -53,6 +53,11 @@ class ResponseFraming:
         parts.append(b"\r\n")
         return b"".join(parts)
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the body has no announced length (a watch): it goes on until kube-apiserver ends it."""
+        return self._mode in ("chunked", "close")
+
     def data(self, data: bytes) -> bytes:
         if not data or self._mode == "none":
             return b""

@@ -1,4 +1,4 @@
-"""``GET /api/v1/sessions``: the exec and attach sessions open through the gateways, one entry each, for
+"""``GET /api/v1/sessions``: the sessions open through the gateways (exec, attach, port-forward, watch), one each, for
 ``kubejit sessions`` and scripts. Who sees which is the services' rule (``services/live_sessions``: the grant must
 be visible to the caller and so must its events); the console's live page shows the same list.
 """
@@ -27,7 +27,9 @@ class SessionOut(BaseModel):
     grant_ends_at: datetime | None
     kind: str
     namespace: str
-    pod: str
+    pod: str  # a watch's object name ("" for a collection)
+    resource: str  # as RBAC names it: pods/exec, pods/attach, pods/portforward, or what a watch watches
+    where: str  # for people: namespace/pod, or a watch's namespace/resource[/name]
     command: list[str]
     since: datetime
     gateway: str
@@ -38,9 +40,9 @@ class SessionOut(BaseModel):
 
 @router.get("", response_model=list[SessionOut])
 def sessions(who: Caller, broker: BrokerDep) -> list[SessionOut]:
-    """Oldest first; ``standing`` is ``open``, ``closing`` (its grant just ended) or ``unconfirmed`` (its grant
-    ended and its gateway never recorded the end)."""
-    found = LiveSessions(broker.access, broker.audit, broker.clock).read(who)
+    """Oldest first; ``standing`` is ``open``, ``closing`` (its grant just ended) or ``unconfirmed`` (its gateway
+    has gone silent, or its grant ended and its gateway never recorded the end)."""
+    found = LiveSessions(broker.access, broker.audit, broker.clock, broker.store).read(who)
     return [out for group in found for out in _outs(group)]
 
 
@@ -56,6 +58,8 @@ def _outs(group: GrantSessions) -> list[SessionOut]:
             kind=s.start.kind,
             namespace=s.start.namespace,
             pod=s.start.pod,
+            resource=s.start.resource,
+            where=s.start.where,
             command=list(s.start.command),
             since=s.start.at,
             gateway=s.start.gateway,

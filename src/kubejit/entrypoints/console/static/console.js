@@ -114,7 +114,7 @@
       link.textContent = s.grant;
       grant.appendChild(link);
       cell(row, s.user);
-      cell(row, s.kind + " in " + s.namespace + "/" + s.pod);
+      cell(row, s.kind + " in " + s.where);
       const command = cell(row, "");
       const code = document.createElement("code");
       code.textContent = s.command;
