@@ -301,3 +301,16 @@ def test_planted_approved_rows_never_keep_real_grants_waiting(world: World) -> N
     assert real in world.cluster.bindings
     assert not any(request_id.startswith("req-planted-") for request_id in world.cluster.bindings)
     assert world.keeper.stats.refused == world.keeper.batch + 10  # each reported once
+
+
+def test_the_activation_pass_itself_refuses_a_row_written_behind_the_brokers_back(world: World) -> None:
+    """Defence in depth: the activation pass checks the row again, whatever the trust pass did before it."""
+    forged = replace(
+        AccessRequest("req-forged", ALICE, "payments-debug", ("payments",), timedelta(minutes=30), "INC-1", AT),
+        state=State.APPROVED,
+        reviews=(Review("bob", Verdict.APPROVE, AT),),
+    )
+    world.store.db.requests[forged.id] = Stored(forged, 1, Seal.MISSING)
+    assert world.keeper.activate_approved() == 0  # this pass alone, not refuse_untrusted
+    assert forged.id not in world.cluster.bindings
+    assert world.store.db.requests[forged.id].request.state is State.APPROVED  # left as found
