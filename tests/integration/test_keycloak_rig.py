@@ -33,6 +33,13 @@ from tests.keycloak import (
 pytestmark = pytest.mark.timeout(600)
 
 
+def assert_lifespan(claims: dict[str, object]) -> None:
+    """The ID token lives the realm's lifespan. ``exp`` and ``iat`` are whole seconds Keycloak takes at different
+    moments of one token exchange, so across a second boundary the difference can be a second off (seen in CI: 19)."""
+    lifespan = int(str(claims["exp"])) - int(str(claims["iat"]))
+    assert abs(lifespan - ID_TOKEN_SECONDS) <= 1, lifespan
+
+
 def test_keycloak_serves_the_realm_over_https_only(keycloak: KeycloakRig) -> None:
     idp = keycloak.keycloak
     discovery = idp.discovery()
@@ -57,7 +64,7 @@ def test_code_flow_through_the_login_page_gives_an_id_token_kube_apiserver_accep
     assert claims["groups"] == list(dev_user("alice").groups)
     assert claims["email"] == email_of(dev_user("alice"))
     assert claims["email_verified"] is True
-    assert claims["exp"] - claims["iat"] == ID_TOKEN_SECONDS
+    assert_lifespan(claims)
     assert tokens["refresh_token"]
 
     user = self_subject_review(keycloak, tokens["id_token"])
@@ -136,7 +143,7 @@ def test_refresh_gives_a_new_id_token_and_retires_the_old_refresh_token(
     claims = verified_claims(keycloak, renewed["id_token"])
     assert claims["preferred_username"] == "dave"
     assert claims["iat"] > first["iat"]
-    assert claims["exp"] - claims["iat"] == ID_TOKEN_SECONDS
+    assert_lifespan(claims)
     assert renewed["refresh_token"] != tokens["refresh_token"]
     # The realm rotates refresh tokens: the one just used is spent.
     reused = refresh(keycloak, tokens["refresh_token"], check=False)
