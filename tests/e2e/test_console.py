@@ -243,6 +243,20 @@ def test_the_session_cookie_is_http_only_same_site_and_ends_with_the_token(
     assert "kubejit-console-sign-in" not in cookies  # the sign-in's secrets are dropped once it is done
 
 
+def test_signing_out_drops_the_session_and_says_the_dev_issuer_has_no_sign_out(
+    console_broker: BrokerProcess, chromium: Browser
+) -> None:
+    alice = person(chromium)
+    sign_in(alice, console_broker, "alice")
+    alice.get_by_role("button", name="Sign out").click()
+    expect(alice.get_by_role("status")).to_have_text("You are signed out of the console.")
+    expect(alice.locator("main")).to_contain_text("offers no sign-out to the console")
+    shot(alice, "9-signed-out")
+    assert "kubejit-console" not in {cookie["name"] for cookie in alice.context.cookies()}
+    alice.goto(f"{console_broker.url}/console/requests")
+    expect(alice.locator("button[value=alice]")).to_be_visible()  # the dev issuer's login page again
+
+
 def test_a_signed_out_visitor_is_sent_to_the_sign_in(console_broker: BrokerProcess) -> None:
     page = httpx.get(f"{console_broker.url}/console/requests", timeout=30)
     assert page.status_code == 303

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kubejit.devcluster.cluster import DevCluster
+from kubejit.entrypoints.gateway._forwarding import CLIENT_CHECK_SECONDS, CLIENT_LEFT
 from tests.conftest import Kubectl, eventually
 from tests.e2e.gateway_env import GatewayEnv, module_gateway_env, namespace_with_pod
 
@@ -153,6 +154,37 @@ def test_watch_streams_and_is_cut_when_the_grant_is_revoked(env: GatewayEnv, ns:
     ends = [r for r in watch_records() if r["phase"] == "end"]
     assert {r["session"] for r in starts} == {r["session"] for r in ends}
     assert all(r["closed"] != "ended by kube-apiserver" for r in ends)
+
+
+def test_the_watch_of_a_stopped_kubectl_ends_without_waiting_for_an_event(env: GatewayEnv, ns: str) -> None:
+    """kubectl killed mid-watch, and nothing changes in the namespace after: the gateway notices the closed
+    connection itself (within CLIENT_CHECK_SECONDS), ends the upstream watch and records the session's end."""
+    grant, config = ops_session(env, ns)
+    watch = subprocess.Popen(
+        [str(env.cluster.bins.kubectl), "--kubeconfig", str(config), "get", "configmaps", "-w", "-o", "name"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def open_watches() -> int:
+        with env.api("alice") as me:
+            return len([s for s in me.get("/api/v1/sessions").json() if s["grantId"] == grant and s["kind"] == "watch"])
+
+    try:
+        assert watch.stdout is not None
+        assert watch.stdout.readline().strip() == "configmap/kube-root-ca.crt"
+        assert eventually(lambda: open_watches() == 1, timeout=15)
+    finally:
+        watch.kill()
+        watch.communicate()
+    assert eventually(lambda: open_watches() == 0, timeout=CLIENT_CHECK_SECONDS + 10)
+    ends = [
+        e["data"]
+        for e in env.audit(grant)
+        if e["data"].get("verb") == "watch" and e["data"].get("phase") == "end"  # type: ignore[union-attr]
+    ]
+    assert [end["closed"] for end in ends] == [CLIENT_LEFT]  # type: ignore[index]
 
 
 def test_an_exec_session_is_cut_at_the_end_of_its_grant(env: GatewayEnv, ns: str) -> None:

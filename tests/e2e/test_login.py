@@ -115,6 +115,8 @@ def test_login_through_the_login_page_then_every_command_works_without_a_token(p
     assert result.returncode == 0, result.stderr
     assert f"signed in to {person.server} through " in result.stdout
     assert "as alice\ngroups  payments-devs" in result.stdout
+    assert "you may request debug, quorum, oncall" in result.stdout  # what the policy lets alice request
+    assert "next: kubejit request debug -n NAMESPACE" in result.stdout
     session = person.session()
     assert (session["user"], session["server"], session["issuer"]) == (
         "alice",

@@ -3,7 +3,8 @@
 The broker trusts the test rig's Keycloak (tests/keycloak.py) as its one issuer, with the prefix ``kc:`` that
 kube-apiserver uses too, so the person the broker sees is the person the cluster sees. The person's side is the
 real ``kubejit`` program with nothing in its environment but its own cache directory (no KUBEJIT_TOKEN, no
-KUBEJIT_SERVER); the browser is headless Chromium typing the password into Keycloak's form.
+KUBEJIT_SERVER); the browser is headless Chromium typing the password into Keycloak's form. The broker's web
+console signs in at the same Keycloak, and signing out of it ends Keycloak's session too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from kubejit.devcluster.broker import BrokerProcess, broker_config, start_broker
 from kubejit.devcluster.gateway import broker_link, gateway_config, prepare_gateway, start_gateway
@@ -213,3 +214,33 @@ def test_kubectl_through_the_gateway_after_login_with_no_token_in_the_environmen
         [*kubectl, "get", "secrets", "-n", "kube-system"], capture_output=True, text=True, env=alice.env
     )
     assert refused.returncode != 0
+
+
+def test_signing_out_of_the_console_ends_the_keycloak_session_too(
+    keycloak: KeycloakRig, keycloak_broker: BrokerProcess, keycloak_page: Page
+) -> None:
+    """Keycloak keeps its own session: while it lives, the console's sign-in needs no password. Signing out of the
+    console ends it (RP-initiated logout, the ID token sent in a form body, never in a URL), so the next sign-in
+    asks for the password again."""
+    page, console = keycloak_page, f"{keycloak_broker.url}/console"
+    login_page = keycloak.keycloak.discovery()["authorization_endpoint"]
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url))
+
+    page.goto(f"{console}/requests")
+    assert page.url.startswith(login_page)
+    sign_in(page, "alice")
+    page.wait_for_url(f"{console}/requests")
+    expect(page.locator(".who")).to_contain_text("kc:alice")
+    page.context.clear_cookies(name="kubejit-console")  # the console forgets alice; Keycloak does not
+    page.goto(f"{console}/requests")
+    page.wait_for_url(f"{console}/requests")  # back without a password: Keycloak's session signed her in
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{console}/signed-out")
+    expect(page.get_by_role("status")).to_have_text("You are signed out of the console and of your identity provider.")
+    assert "kubejit-console" not in {cookie["name"] for cookie in page.context.cookies()}
+    page.goto(f"{console}/requests")
+    assert page.url.startswith(login_page)
+    expect(page.locator("#password")).to_be_visible()  # Keycloak asks for the password again
+    assert not [url for url in visited if "id_token" in url], visited

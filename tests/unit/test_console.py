@@ -1,6 +1,6 @@
 """The console's pieces without a browser: its cookies (encrypted, of one kind, ending), the page it goes back to
-after the sign-in (never another site), its cookie flags, where it is (config), and the links that refusals and
-notifications carry to it."""
+after the sign-in (never another site), the provider's sign-out form, its cookie flags, where it is (config), and
+the links that refusals and notifications carry to it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import Response
 from pydantic import ValidationError
 
 from kubejit.adapters.notify._rendering import render
+from kubejit.adapters.oidc_login import LoginIssuer, Provider, web_sign_out
 from kubejit.adapters.policy_file import load_policy
 from kubejit.config import BrokerConfig, ConsoleConfig, ListenConfig
 from kubejit.domain.errors import Refused
@@ -22,7 +23,7 @@ from kubejit.domain.requestinfo import parse_request
 from kubejit.domain.workflow import AccessRequest
 from kubejit.entrypoints.console._cookies import CookieBox, PendingSignIn, Session, console_key
 from kubejit.entrypoints.console._request_page import RequestForm, check
-from kubejit.entrypoints.console._web import Console, back_path
+from kubejit.entrypoints.console._web import Console, back_path, content_security_policy
 from kubejit.ports import Notification
 from kubejit.services.gateway_access import GatewayAccess
 
@@ -89,6 +90,34 @@ def test_the_sign_in_goes_back_to_the_console_page_it_came_from() -> None:
         back_path("/console/request?profile=debug&namespace=team-a")
         == "/console/request?profile=debug&namespace=team-a"
     )
+
+
+# ---- signing out at the provider ----------------------------------------------------------------------------------
+
+ISSUER = LoginIssuer("corp", "https://idp.example/realms/corp", "kubejit")
+
+
+def test_the_sign_out_form_names_the_session_the_client_and_where_to_come_back() -> None:
+    provider = Provider(ISSUER, "https://idp.example/token", end_session_endpoint="https://idp.example/logout?x=1")
+    form = web_sign_out(provider, id_token="the.id.token", post_logout_redirect_uri="https://jit.example/console/x")
+    assert form is not None
+    assert form.endpoint == "https://idp.example/logout?x=1"
+    assert form.fields == {
+        "id_token_hint": "the.id.token",
+        "client_id": "kubejit",
+        "post_logout_redirect_uri": "https://jit.example/console/x",
+    }
+    assert form.origin == "https://idp.example"
+
+
+def test_a_provider_without_an_end_session_endpoint_has_no_sign_out_form() -> None:
+    provider = Provider(ISSUER, "https://idp.example/token")
+    assert web_sign_out(provider, id_token="t", post_logout_redirect_uri="https://jit.example/console/x") is None
+
+
+def test_forms_go_to_the_console_only_unless_a_page_names_the_providers_origin() -> None:
+    assert "form-action 'self';" in content_security_policy()
+    assert "form-action 'self' https://idp.example;" in content_security_policy("https://idp.example")
 
 
 def cookie_header(console: Console) -> str:

@@ -5,7 +5,7 @@
 :func:`sign_in_with_browser` runs the authorization code flow with PKCE (S256), ``state`` and ``nonce`` on a
 one-shot loopback redirect (RFC 8252), or :func:`sign_in_with_device` the device authorization grant (RFC 8628).
 The broker's console runs the same code flow split over two browser requests (:func:`begin_web_sign_in`, then
-:func:`finish_web_sign_in` at its redirect URI).
+:func:`finish_web_sign_in` at its redirect URI), and signs people out at the provider with :func:`web_sign_out`.
 Both check the returned ID token (issuer, audience, nonce, expiry: the broker checks its signature) and answer a
 :class:`SignIn`. :func:`revoke` hands a refresh token back at logout. The refresh itself lives in
 ``kubejit.login_sessions`` (the token plugin renews sessions with the standard library alone).
@@ -17,7 +17,13 @@ Behind this API: ``_provider`` (the issuer's settings, discovery, the HTTP clien
 from kubejit.adapters.oidc_login._code_flow import BrowserOpener, sign_in_with_browser
 from kubejit.adapters.oidc_login._device_flow import DeviceCode, sign_in_with_device
 from kubejit.adapters.oidc_login._provider import LoginIssuer, Provider, SignIn, discover, revoke
-from kubejit.adapters.oidc_login._web_flow import WebSignIn, begin_web_sign_in, finish_web_sign_in
+from kubejit.adapters.oidc_login._web_flow import (
+    WebSignIn,
+    WebSignOut,
+    begin_web_sign_in,
+    finish_web_sign_in,
+    web_sign_out,
+)
 
 __all__ = [
     "BrowserOpener",
@@ -26,10 +32,12 @@ __all__ = [
     "Provider",
     "SignIn",
     "WebSignIn",
+    "WebSignOut",
     "begin_web_sign_in",
     "discover",
     "finish_web_sign_in",
     "revoke",
     "sign_in_with_browser",
     "sign_in_with_device",
+    "web_sign_out",
 ]

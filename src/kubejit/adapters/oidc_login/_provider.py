@@ -60,6 +60,7 @@ class Provider:
     authorization_endpoint: str | None = None
     device_authorization_endpoint: str | None = None
     revocation_endpoint: str | None = None
+    end_session_endpoint: str | None = None  # OpenID Connect RP-Initiated Logout 1.0
     document: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def client(self, **settings: Any) -> OAuth2Client:
@@ -111,7 +112,13 @@ def discover(issuer: LoginIssuer) -> Provider:
         )
     endpoints = {
         name: checked_url(document[name], name) if isinstance(document.get(name), str) else None
-        for name in ("token_endpoint", "authorization_endpoint", "device_authorization_endpoint", "revocation_endpoint")
+        for name in (
+            "token_endpoint",
+            "authorization_endpoint",
+            "device_authorization_endpoint",
+            "revocation_endpoint",
+            "end_session_endpoint",
+        )
     }
     token_endpoint = endpoints.pop("token_endpoint")
     if token_endpoint is None:

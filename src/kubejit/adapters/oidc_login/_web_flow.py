@@ -5,8 +5,9 @@ two HTTP requests of the browser. :func:`begin_web_sign_in` makes the fresh secr
 challenge, ``state``, ``nonce``) and the URL of the provider's login page; the console keeps the secrets in an
 encrypted, short-lived cookie. :func:`finish_web_sign_in` takes the redirect's parameters back, checks ``state``
 (constant time) and an RFC 9207 ``iss``, exchanges the code with the verifier and checks the ID token (issuer,
-audience, nonce, expiry; the broker's verifier then checks its signature). Called by
-``kubejit.entrypoints.console``.
+audience, nonce, expiry; the broker's verifier then checks its signature). :func:`web_sign_out` is the way back
+out: the form that ends the person's session at the provider too (OpenID Connect RP-Initiated Logout 1.0), so the
+next sign-in asks for the password again. Called by ``kubejit.entrypoints.console``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from authlib.common.security import generate_token
 
@@ -60,3 +62,36 @@ def finish_web_sign_in(
             redirect_uri=redirect_uri,
         )
     return finish(provider, dict(tokens), nonce=nonce)
+
+
+@dataclass(frozen=True)
+class WebSignOut:
+    """The form that ends the person's session at the provider: POSTed by the browser to ``endpoint``.
+
+    A form, not a redirect with the fields in the query: ``id_token_hint`` is the person's ID token, which
+    kube-apiserver accepts as a credential until it expires, and a URL would keep it in the browser's history
+    and the provider's access logs. The specification requires providers to accept POST at this endpoint.
+    """
+
+    endpoint: str
+    fields: dict[str, str]
+
+    @property
+    def origin(self) -> str:
+        """Where the form goes (for the page's Content-Security-Policy ``form-action``)."""
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+def web_sign_out(provider: Provider, *, id_token: str, post_logout_redirect_uri: str) -> WebSignOut | None:
+    """The provider's sign-out form for the session ``id_token`` came from, returning the browser to
+    ``post_logout_redirect_uri`` (which must be registered at the provider); None when the provider's discovery
+    document names no ``end_session_endpoint``."""
+    if provider.end_session_endpoint is None:
+        return None
+    fields = {
+        "id_token_hint": id_token,
+        "client_id": provider.issuer.client_id,
+        "post_logout_redirect_uri": post_logout_redirect_uri,
+    }
+    return WebSignOut(provider.end_session_endpoint, fields)

@@ -5,7 +5,8 @@
 the authorization code flow + PKCE on a loopback redirect, or the device flow with ``--device``
 (``kubejit.adapters.oidc_login``). The broker is then asked who it sees behind the new ID token (whoami); only
 then is the session stored (``kubejit.login_sessions``: 0600 file in a 0700 directory) and the broker
-remembered as the current server, so later commands and ``kubejit token`` need no token in the environment.
+remembered as the current server, so later commands and ``kubejit token`` need no token in the environment. It
+ends with what to do next for this person: the profiles they may request, and what waits for their review.
 
 ``logout`` removes the session(s), revokes the refresh token at the IdP when it has a revocation endpoint (best
 effort: a warning when it cannot) and deletes the cached grant tokens obtained through the session.
@@ -32,7 +33,7 @@ from kubejit.adapters.oidc_login import (
     sign_in_with_browser,
     sign_in_with_device,
 )
-from kubejit.domain.errors import InvalidInput, NotFound
+from kubejit.domain.errors import InvalidInput, KubejitError, NotFound
 from kubejit.entrypoints.cli.broker_options import CaOption, ServerOption
 from kubejit.entrypoints.cli.client import BrokerClient
 from kubejit.entrypoints.cli.token_plugin import forget_cached
@@ -66,13 +67,47 @@ def login(
     else:
         opener = None if no_browser else _browser()
         signed_in = sign_in_with_browser(provider, show=_show_url(opener is not None), open_browser=opener, port=port)
-    me = broker.with_token(signed_in.id_token).call("GET", "/api/v1/whoami")
+    signed = broker.with_token(signed_in.id_token)
+    me = signed.call("GET", "/api/v1/whoami")
     _forget_previous(broker.server, chosen.issuer)
     login_sessions.save_session(os.environ, session_document(broker.server, provider, signed_in, str(me["user"])))
     groups = ", ".join(me.get("groups") or []) or "(none)"
     print(f"signed in to {broker.server} through {chosen.name} as {me['user']}\ngroups  {groups}")
-    print(
-        "next: kubejit request PROFILE -n NAMESPACE --for 1h --reason ...; then kubejit kubeconfig --grant ID "
+    print(next_steps(*_what_awaits(signed)))
+
+
+def _what_awaits(broker: BrokerClient) -> tuple[list[str] | None, int | None]:
+    """The profiles this person may request and how many requests wait for their review (None: not known; the
+    hint is only a hint, so a broker that cannot say does not fail the login)."""
+    try:
+        profiles = [str(p["name"]) for p in broker.call("GET", "/api/v1/profiles")]
+        waiting = len(broker.call("GET", "/api/v1/requests", params={"reviewable": True}))
+    except (KubejitError, KeyError, TypeError):
+        return None, None
+    return profiles, waiting
+
+
+def next_steps(profiles: list[str] | None, waiting: int | None) -> str:
+    """What to do next, for this person: the profiles they may request, and what waits for their review."""
+    if profiles is None:
+        return _request_hint("PROFILE")
+    lines = []
+    if waiting:
+        lines.append(
+            f"{waiting} request{'s wait' if waiting > 1 else ' waits'} for your review: kubejit list --pending"
+        )
+    if profiles:
+        shown = ", ".join(profiles[:5]) + (f" and {len(profiles) - 5} more" if len(profiles) > 5 else "")
+        lines.append(f"you may request {shown} (kubejit profiles says what each allows)")
+        lines.append(_request_hint(profiles[0]))
+    elif not waiting:
+        lines.append("the policy lets you request no profile yet: ask your kubejit admins to add you as a requester")
+    return "\n".join(lines)
+
+
+def _request_hint(profile: str) -> str:
+    return (
+        f"next: kubejit request {profile} -n NAMESPACE --for 1h --reason ...; then kubejit kubeconfig --grant ID "
         "(no KUBEJIT_TOKEN needed: commands use this session until kubejit logout)"
     )
 

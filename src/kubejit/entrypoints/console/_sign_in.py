@@ -5,7 +5,11 @@ issuer the broker config offers for login (``oidc[].login``: the same client as 
 URI ``{publicUrl}/console/callback`` must be registered at the provider). The secrets of a sign-in under way live
 in an encrypted cookie scoped to the callback path for 10 minutes; the callback checks them, has the ID token
 verified by the broker's own verifier (the identity the API would see) and starts a session that ends with the
-token. Logout is a POST (CSRF-checked) that drops the session cookie.
+token. Logout is a POST (CSRF-checked) that drops the session cookie and, when the provider offers RP-initiated
+logout (``end_session_endpoint``), answers with the provider's sign-out form, which the page's script sends at once
+(a button without scripts). The provider ends its own session and sends the browser to ``/console/signed-out``
+(register ``{publicUrl}/console/signed-out`` as a post-logout redirect URI), so the next sign-in asks for the
+password again.
 """
 
 from __future__ import annotations
@@ -19,11 +23,14 @@ from fastapi import APIRouter, Query, Request, Response
 from kubejit.adapters.oidc_login import (
     LoginIssuer,
     Provider,
+    WebSignOut,
     begin_web_sign_in,
     discover,
     finish_web_sign_in,
+    web_sign_out,
 )
 from kubejit.config import OidcIssuerConfig
+from kubejit.domain.errors import KubejitError
 from kubejit.entrypoints.console._cookies import PendingSignIn, Session
 from kubejit.entrypoints.console._web import (
     PREFIX,
@@ -35,6 +42,7 @@ from kubejit.entrypoints.console._web import (
     back_path,
     broker_of,
     console_of,
+    content_security_policy,
     render,
     see_other,
     signed_in,
@@ -43,6 +51,7 @@ from kubejit.entrypoints.console._web import (
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
 _SIGN_IN_COOKIE = "kubejit-console-sign-in"
 _CALLBACK = f"{PREFIX}/callback"
+_SIGNED_OUT = f"{PREFIX}/signed-out"
 _SIGN_IN_SECONDS = 600
 
 
@@ -126,8 +135,34 @@ def callback(request: Request) -> Response:
 
 @router.post("/logout")
 def logout(posted: Posted) -> Response:
-    """Drop the session cookie (the ID token stays valid at the provider until it expires: docs/console.md)."""
+    """Drop the session cookie, and hand the browser the provider's sign-out form when it has one."""
     console = posted.visitor.console
-    response = render("signed_out.html", None, title="Signed out", signed_out=True)
+    provider_sign_out, trouble = _provider_sign_out(console, posted.visitor.session.id_token)
+    response = render(
+        "signed_out.html",
+        None,
+        title="Signed out",
+        signed_out=True,
+        provider_sign_out=provider_sign_out,
+        issuer_name=console.issuer.name if console.issuer else "",
+        trouble=trouble,
+    )
+    if provider_sign_out is not None:
+        response.headers["Content-Security-Policy"] = content_security_policy(provider_sign_out.origin)
     response.delete_cookie(console.session_cookie, path="/", secure=console.secure, httponly=True, samesite="lax")
     return response
+
+
+@router.get("/signed-out")
+def signed_out() -> Response:
+    """Where the provider sends the browser back once its own session has ended."""
+    return render("signed_out.html", None, title="Signed out", signed_out=True, at_provider=True)
+
+
+def _provider_sign_out(console: Console, id_token: str) -> tuple[WebSignOut | None, str]:
+    """The provider's sign-out form for this session, or None and why not (empty: the provider has none)."""
+    redirect_uri = console.url.removesuffix(PREFIX) + _SIGNED_OUT
+    try:
+        return web_sign_out(_provider(console), id_token=id_token, post_logout_redirect_uri=redirect_uri), ""
+    except (ConsoleProblem, KubejitError) as error:  # the console's session is dropped all the same
+        return None, str(error)

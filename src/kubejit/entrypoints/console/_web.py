@@ -40,11 +40,20 @@ if TYPE_CHECKING:
 PREFIX = "/console"
 _TEMPLATES = Path(__file__).parent / "templates"
 _MAX_FORM_BYTES = 64 * 1024
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
+
+
+def content_security_policy(*form_targets: str) -> str:
+    """The console's Content-Security-Policy; forms may go to the console itself and to ``form_targets`` (origins:
+    the signed-out page's form to the identity provider)."""
+    form_action = " ".join(("'self'", *form_targets))
+    return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
+        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": content_security_policy(),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" with forms
@@ -232,7 +241,7 @@ def back_path(wanted: str | None) -> str:
 
 class ConsoleRoute(APIRoute):
     """A console route: errors become pages, a missing session a trip to the sign-in, and every answer carries the
-    security headers."""
+    security headers (those a handler did not set itself)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
@@ -246,7 +255,8 @@ class ConsoleRoute(APIRoute):
                 response = problem_page(problem)
             except KubejitError as error:
                 response = problem_page(ConsoleProblem(meaning_of(error).http_status, "Not done", str(error)))
-            response.headers.update(SECURITY_HEADERS)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)  # a page may widen its own policy (the sign-out form)
             return response
 
         return console_handler

@@ -4,13 +4,16 @@ The connection handler calls :func:`forward` once a request has been checked and
 is passed on as it arrives (a watch is never buffered), and the exchange is registered with its grant for as
 long as it lasts, so a revoke or the grant's end cuts a watch off mid-stream. The handler hears when a
 successful answer turns out to be a stream (``on_stream``: it records a watch's start there) and how a
-response that broke off ended (:class:`ResponseBroken`: it records the watch's end).
+response that broke off ended (:class:`ResponseBroken`: it records the watch's end). A quiet stream (a watch with
+no events) is checked every :data:`CLIENT_CHECK_SECONDS` for a client that went away (``client_gone``), so the
+watch of a kubectl that was stopped ends then, not at the next event.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import suppress
 
 import h11
 
@@ -22,6 +25,9 @@ from kubejit.entrypoints.gateway._status import send_status
 from kubejit.entrypoints.gateway.response_framing import ResponseFraming
 from kubejit.services.gateway_access import Allowed
 from kubejit.services.gateway_sessions import Sessions
+
+CLIENT_CHECK_SECONDS = 2.0
+CLIENT_LEFT = "the client left"
 
 
 class ResponseBroken(ConnectionError):
@@ -47,10 +53,12 @@ async def forward(
     *,
     client_closes: bool,
     on_stream: Callable[[int], None] | None = None,
+    client_gone: Callable[[], bool] | None = None,
 ) -> tuple[int, int, bool]:
     """Forward the request and stream the response back; (status, body bytes, whether to keep the
     connection). ``on_stream`` is called with the status before the body when the answer is a success whose
-    body has no announced length (a watch's stream)."""
+    body has no announced length (a watch's stream); ``client_gone`` says whether the client has closed its side
+    (asked while such a stream is quiet)."""
     try:
         upstream = await pool.acquire()
     except Unavailable as error:
@@ -84,7 +92,8 @@ async def forward(
         if on_stream is not None and framing.streamed and 200 <= upstream.status < 300:
             on_stream(upstream.status)
         responded = True
-        size = await _relay(upstream, framing, head, writer)
+        watching = client_gone if framing.streamed else None
+        size = await _relay(upstream, framing, head, writer, watching)
         pool.release(upstream)
         return upstream.status, size, framing.keep_alive
     except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
@@ -96,13 +105,23 @@ async def forward(
         if cut.is_set():
             writer.close()  # the grant ended mid-stream: cut the client off too
             raise ResponseBroken(upstream.status, why["reason"]) from error
+        if isinstance(error, _ClientLeft):
+            raise ResponseBroken(upstream.status, CLIENT_LEFT) from error
         raise ResponseBroken(upstream.status, f"the connection broke ({type(error).__name__})") from error
     finally:
         sessions.remove(key)
 
 
+class _ClientLeft(ConnectionError):
+    """The client closed its side while its stream was quiet."""
+
+
 async def _relay(
-    upstream: UpstreamConnection, framing: ResponseFraming, head: bytes, writer: asyncio.StreamWriter
+    upstream: UpstreamConnection,
+    framing: ResponseFraming,
+    head: bytes,
+    writer: asyncio.StreamWriter,
+    client_gone: Callable[[], bool] | None,
 ) -> int:
     """Pass the response on as it arrives; the number of body bytes.
 
@@ -122,7 +141,25 @@ async def _relay(
         await writer.drain()
         if upstream.complete:
             return size
-        await upstream.read_more()
+        if client_gone is None:
+            await upstream.read_more()
+        else:
+            await _read_while_client_stays(upstream, client_gone)
+
+
+async def _read_while_client_stays(upstream: UpstreamConnection, client_gone: Callable[[], bool]) -> None:
+    """``upstream.read_more()``, asking every :data:`CLIENT_CHECK_SECONDS` whether the client is still there."""
+    reading = asyncio.ensure_future(upstream.read_more())
+    try:
+        while not (await asyncio.wait({reading}, timeout=CLIENT_CHECK_SECONDS))[0]:
+            if client_gone():
+                raise _ClientLeft(CLIENT_LEFT)
+        reading.result()
+    finally:
+        if not reading.done():
+            reading.cancel()
+            with suppress(asyncio.CancelledError):
+                await reading
 
 
 def _failure(grant_id: str, cut_reason: str | None, sent: bool, error: BaseException) -> tuple[int, str, str]:

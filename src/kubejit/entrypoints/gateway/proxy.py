@@ -238,6 +238,7 @@ class Gateway:
             deadline,
             client_closes=client_closes,
             on_stream=partial(record_session_start, self.emit, record) if attrs.verb == "watch" else None,
+            client_gone=partial(_client_gone, reader, writer),
         )
         return await self._forwarded(forwarding, record, started, attrs)
 
@@ -299,6 +300,13 @@ class Gateway:
         )
         if "user" in record:
             self.emit(record)
+
+
+def _client_gone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Whether the client closed its side: its end of the stream read (a FIN), a reset, or the transport closed.
+    Nothing is read: bytes a client sent after its request stay for the next one. A client that only shut its
+    sending side counts as gone too, as kube-apiserver (Go's net/http) counts it."""
+    return reader.at_eof() or reader.exception() is not None or writer.transport.is_closing()
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

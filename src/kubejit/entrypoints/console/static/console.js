@@ -149,3 +149,10 @@
     else status.textContent = "Reconnecting…";
   });
 })();
+
+// Signing out: the identity provider's sign-out form (the console has already dropped its own session) goes at
+// once, so the provider ends its session too. Without this script the page shows the form's button.
+(function () {
+  const form = document.querySelector("form[data-auto-submit]");
+  if (form) form.submit();
+})();
