@@ -392,6 +392,7 @@ def test_without_bindings_the_brokers_rbac_is_kubejit_policy_rbac_no_bindings(re
         }
     ]
     assert not find(rendered, "Role", "kubejit:broker:bind")
+    assert not [m for m in rendered if m["metadata"]["name"].startswith("kubejit:profile:")]  # nothing binds them
     # With bindings: true (or the webhook off) the broker binds again: the full RBAC of section 1.
     full = render(WEBHOOK_ON, "--set=broker.authorizationWebhook.bindings=true")
     full = [m for m in full if m["kind"].endswith(("Role", "RoleBinding"))]

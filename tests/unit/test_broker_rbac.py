@@ -184,3 +184,12 @@ def test_a_separate_role_name_keeps_a_second_broker_apart() -> None:
 def test_bad_names_are_refused(keyword: str, value: str) -> None:
     with pytest.raises(InvalidInput):
         broker_rbac(sample_policy(), **{keyword: value})
+
+
+def test_without_bindings_no_clusterrole_is_made_for_an_inline_profile() -> None:
+    def inline_roles(manifests: list[dict[str, Any]]) -> list[str]:
+        names = [m["metadata"]["name"] for m in manifests if m["kind"] == "ClusterRole"]
+        return [name for name in names if name.startswith("kubejit:profile:")]
+
+    assert inline_roles(broker_rbac(sample_policy()))  # bound in RBAC mode
+    assert inline_roles(broker_rbac(sample_policy(), bindings=False)) == []  # nothing would bind it

@@ -161,7 +161,8 @@ def broker_rbac(
 
     ``bindings=False`` is for authorization-webhook mode with ``authorizationWebhook.bindings: false``, where the
     broker binds nothing (:class:`kubejit.adapters.no_bindings.NoBindings`): no ``bind``, no ``create`` or
-    ``patch`` of bindings and no ``kubejit:broker:bind`` Roles. It keeps ``list`` and ``delete`` of bindings,
+    ``patch`` of bindings, no ``kubejit:broker:bind`` Roles and no inline profiles' ClusterRoles (nothing would
+    bind them; the webhook decides on the rules in the policy). It keeps ``list`` and ``delete`` of bindings,
     which it still uses to remove the ones left from RBAC mode (its own, by label), and reading roles.
     """
     for what, value in (
@@ -228,9 +229,10 @@ def broker_rbac(
     )
     manifests.append(_binding("RoleBinding", role_name, namespace, "Role", role_name, subjects))
 
-    manifests.extend(
-        inline_profile_role(profile) for profile in policy.profiles if profile.role.kind is RoleKind.INLINE
-    )
+    if bindings:  # unbound, an inline profile's ClusterRole is never used: the webhook reads the policy's rules
+        manifests.extend(
+            inline_profile_role(profile) for profile in policy.profiles if profile.role.kind is RoleKind.INLINE
+        )
     return manifests
 
 
