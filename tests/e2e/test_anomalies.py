@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kubejit.devcluster.broker import start_broker
 from kubejit.devcluster.cluster import DevCluster
 from kubejit.devcluster.kwok import NODE_NAME
 from tests.conftest import eventually
@@ -395,3 +396,31 @@ def test_activity_after_a_quiet_window_raises_an_idle_grant_alert(env: GatewayEn
     assert "without activity" in alert["alert"]["summary"]
     [evidence] = alert["alert"]["evidence"]
     assert evidence["kind"] == "activity.request"
+
+
+def test_a_burst_that_straddles_a_broker_restart_raises_its_alert(
+    devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink, ns: str
+) -> None:
+    """Two refusals, the broker killed (SIGKILL) and started again on the same database, then the third refusal:
+    the new process refilled its windows from the audit trail, so forbidden-burst fires with all three."""
+    hook = {"url": sink.url, "format": "generic", "events": ["alert.raised"]}
+    directory = tmp_path_factory.mktemp("alerts-restart")
+    with gateway_env(devcluster, directory, name="alerts-restart", policy=POLICY, webhooks=[hook]) as restart:
+        grant, config = session(restart, "alice", "debug", ns)
+        for _ in range(2):
+            assert restart.kubectl(config, "get", "secrets").returncode != 0
+
+        def refusals() -> int:
+            return len([e for e in restart.audit(grant) if e["kind"] == "activity.refused"])
+
+        assert eventually(lambda: refusals() == 2, timeout=10)  # both recorded before the crash
+        restart.broker.kill()
+        again = start_broker(restart.broker.config, log_name="alerts-restart-broker-2")
+        try:
+            # the gateway refuses while it cannot record: wait until it works again through the new process
+            assert eventually(lambda: restart.kubectl(config, "get", "pods").returncode == 0, timeout=30)
+            assert restart.kubectl(config, "get", "secrets").returncode != 0
+            alert = alert_for(sink, grant, "forbidden-burst", time.monotonic())
+            assert [e["status"] for e in alert["alert"]["evidence"]] == [403, 403, 403]
+        finally:
+            again.stop()

@@ -212,3 +212,70 @@ def test_bad_alert_rules_are_refused_where_they_are(rules: str, problem: str) ->
 
 def test_the_file_format_names_every_rule_kind() -> None:
     assert set(typing.get_args(AlertKindName)) == {kind.value for kind in RuleKind}
+
+
+# ---- a restart: the windows refilled from the recorded activity ---------------------------------------------------
+
+
+def restarted(watch: AnomalyWatch, store: FakeStore, access: AccessService, *, warm: bool = True) -> GatewayFeed:
+    """The broker started again on the same store: a new watch (warmed up, as bootstrap does) and its feed."""
+    again = AnomalyWatch(watch.policy, store, access.clock, watch.notifier, access.revoke_by_broker)
+    if warm:
+        again.warm_up()
+    return GatewayFeed(watch.policy, store, access.clock, _Signer(), on_activity=again.observe)
+
+
+def alerts_in(store: FakeStore) -> int:
+    return len([e for e in store.db.audit if e.kind == AuditKind.ALERT_RAISED])
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_burst_that_straddles_a_restart_is_still_seen(warm: bool) -> None:
+    feed, watch, access, store, _, _ = setup(rule_with_defaults("too-many-403", RuleKind.FORBIDDEN_BURST, threshold=3))
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 2))
+    restarted(watch, store, access, warm=warm).record_activity("gw", forbidden(grant, 3)[2:])
+    if not warm:  # with empty windows the third refusal is the first one seen
+        assert alerts_in(store) == 0
+        return
+    alert = next(e for e in store.db.audit if e.kind == AuditKind.ALERT_RAISED)
+    assert len(alert.data["evidence"]) == 3  # two of them recorded before the restart
+    assert [item["name"] for item in alert.data["evidence"]] == ["s0", "s1", "s2"]
+
+
+def test_the_replay_raises_nothing_again_and_restores_an_emptied_window() -> None:
+    feed, watch, access, store, notifier, _ = setup(
+        rule_with_defaults("too-many-403", RuleKind.FORBIDDEN_BURST, threshold=3)
+    )
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 3))
+    assert alerts_in(store) == 1
+    sent = len(notifier.sent)
+    again = restarted(watch, store, access)
+    assert (alerts_in(store), len(notifier.sent)) == (1, sent)  # raised once, when it happened
+    again.record_activity("gw", forbidden(grant, 2))
+    assert alerts_in(store) == 1  # the window emptied when it fired, as it did then
+    again.record_activity("gw", forbidden(grant, 1))
+    assert alerts_in(store) == 2
+
+
+def test_activity_older_than_the_longest_window_is_not_replayed() -> None:
+    rule = rule_with_defaults("too-many-403", RuleKind.FORBIDDEN_BURST, threshold=3, window=timedelta(minutes=5))
+    feed, watch, access, store, _, _ = setup(rule)
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 2))
+    access.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    fresh = AnomalyWatch(watch.policy, store, access.clock, watch.notifier, access.revoke_by_broker)
+    assert fresh.warm_up() == 0
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_grant_quiet_across_a_restart_is_idle_when_used_again(warm: bool) -> None:
+    feed, watch, access, store, _, _ = setup(rule_with_defaults("idle", RuleKind.IDLE_GRANT))  # quiet for 30m
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 1))
+    access.clock.advance(minutes=45)  # type: ignore[attr-defined]
+    restarted(watch, store, access, warm=warm).record_activity("gw", forbidden(grant, 1))
+    # Without the replay the quiet time before the start is not counted; the replay read 30 minutes back and
+    # found nothing, so the grant was quiet that long at least.
+    assert alerts_in(store) == (1 if warm else 0)

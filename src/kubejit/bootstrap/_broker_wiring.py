@@ -158,6 +158,7 @@ def build_broker(config: BrokerConfig, *, clock: Clock | None = None) -> Broker:
         alert_raised=metrics.alert_raised,
         on_audit=audit_moved,
     )
+    watch.warm_up()  # the windows as they were before this start, from the recorded activity
     gateway: GatewayFeed | None = None
     if config.gateway is not None:
         signer = GrantTokenSigner(load_or_create_key(config.gateway.signing_key_file))

@@ -6,8 +6,10 @@ the grant at once.
 commit, in the request that delivered it, so an alert follows its triggering request by the gateway's batch delay
 and a few milliseconds (docs/alerts.md has the measured figure); the authorization webhook hands over its denials
 as it answers them (``AuthorizationWebhook.on_decision``). The windows live in this process's memory
-(:class:`~kubejit.domain.anomalies.Detector`): a restart starts them empty (a burst that straddles a restart may
-go unnoticed), and with several broker replicas each judges the batches it receives. An alert is:
+(:class:`~kubejit.domain.anomalies.Detector`); at start, :meth:`AnomalyWatch.warm_up` refills them from the
+activity recorded within the longest rule window (alerts those events raised were raised when they came, so the
+replay raises none), so a burst that straddles a restart is still seen. With several broker replicas each judges
+the batches it receives. An alert is:
 
 * an audit event ``alert.raised`` (actor ``kubejit``, the grant as its request id; rule, user, summary and the
   evidence: the counted events with their audit seq), which the audit API lists with ``kind=alert.raised``;
@@ -27,6 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, AlertRule, Detector, GrantFacts, activity_of
@@ -40,6 +43,15 @@ log = logging.getLogger("kubejit.alerts")
 
 BROKER_ACTOR = "kubejit"  # who the audit trail names for what the broker does on its own
 _CACHED_GRANTS = 10_000
+_ACTIVITY_KINDS = (
+    AuditKind.ACTIVITY_REQUEST,
+    AuditKind.ACTIVITY_REFUSED,
+    AuditKind.ACTIVITY_EXEC,
+    AuditKind.ACTIVITY_SESSION_CLOSED,
+)
+WARM_UP_LIMIT = timedelta(hours=4)  # the replay reads no further back than this, whatever a rule's window
+WARM_UP_MAX_EVENTS = 200_000  # nor more events than this: a bound on the start-up time (a warning says so)
+_WARM_UP_PAGE = 2_000
 
 
 class AlertCounter(Protocol):
@@ -68,6 +80,38 @@ class AnomalyWatch:
 
     def __post_init__(self) -> None:
         self.detector = Detector(started=self.clock.now())
+
+    def warm_up(self) -> int:
+        """Refill the windows from the activity recorded within the longest rule window (at most
+        :data:`WARM_UP_LIMIT` back); the number of events replayed. Called once at start, before batches arrive.
+        Nothing is raised for replayed events: they were judged when they came, and a replay of the events the
+        previous process saw gives its windows back, one that fired emptied as it was then. Never raises: without
+        the replay the windows start empty."""
+        try:
+            rules = self.policy().alerts
+            if not rules:
+                return 0
+            since = self.clock.now() - min(max(rule.window for rule in rules), WARM_UP_LIMIT)
+            replayed, after = 0, 0
+            with self._lock:
+                self.detector = Detector(started=since)  # quiet time is counted from the replay's start
+                while replayed < WARM_UP_MAX_EVENTS:
+                    with self.uow(read_only=True) as uow:
+                        page = uow.audit.query(since=since, kinds=_ACTIVITY_KINDS, after_seq=after, limit=_WARM_UP_PAGE)
+                    if not page:
+                        break
+                    self._detect(rules, page)  # what it would raise was raised, or not, when the events came
+                    replayed, after = replayed + len(page), page[-1].seq
+            if replayed >= WARM_UP_MAX_EVENTS:
+                log.warning("alert windows refilled from the first %d activity events since %s only", replayed, since)
+            else:
+                log.info("alert windows refilled from %d activity events since %s", replayed, since.isoformat())
+            return replayed
+        except Exception:
+            log.exception("could not refill the alert windows from the audit trail: they start empty")
+            with self._lock:
+                self.detector = Detector(started=self.clock.now())
+            return 0
 
     def observe(self, events: Sequence[AuditEvent]) -> list[Alert]:
         """Check activity events against the policy's alert rules; raise what fires. Never raises.
