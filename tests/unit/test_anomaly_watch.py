@@ -17,6 +17,7 @@ from kubejit.domain.audit import AuditKind
 from kubejit.domain.policy import AccessPolicy, PolicyError
 from kubejit.domain.workflow import State
 from kubejit.entrypoints.cli.audit_text import describe
+from kubejit.services import anomaly_watch
 from kubejit.services.access import AccessService
 from kubejit.services.anomaly_watch import AnomalyWatch
 from kubejit.services.gateway_feed import GatewayFeed
@@ -259,14 +260,54 @@ def test_the_replay_raises_nothing_again_and_restores_an_emptied_window() -> Non
     assert alerts_in(store) == 2
 
 
-def test_activity_older_than_the_longest_window_is_not_replayed() -> None:
+@pytest.mark.parametrize(("minutes", "replayed"), [(4, 2), (6, 0)])
+def test_activity_older_than_the_longest_window_is_not_replayed(minutes: int, replayed: int) -> None:
     rule = rule_with_defaults("too-many-403", RuleKind.FORBIDDEN_BURST, threshold=3, window=timedelta(minutes=5))
     feed, watch, access, store, _, _ = setup(rule)
     grant = active_grant(store, access)
     feed.record_activity("gw", forbidden(grant, 2))
-    access.clock.advance(minutes=6)  # type: ignore[attr-defined]
+    access.clock.advance(minutes=minutes)  # type: ignore[attr-defined]
+    fresh = AnomalyWatch(watch.policy, store, access.clock, watch.notifier, access.revoke_by_broker)
+    assert fresh.warm_up() == replayed
+
+
+def test_a_replay_too_long_for_the_start_is_given_up_not_half_done(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed, watch, access, store, _, _ = setup(rule_with_defaults("too-many-403", RuleKind.FORBIDDEN_BURST, threshold=3))
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 2))
+    monkeypatch.setattr(anomaly_watch, "WARM_UP_MAX_EVENTS", 1)
+    monkeypatch.setattr(anomaly_watch, "_WARM_UP_PAGE", 1)
     fresh = AnomalyWatch(watch.policy, store, access.clock, watch.notifier, access.revoke_by_broker)
     assert fresh.warm_up() == 0
+    assert "alert windows start empty" in caplog.text
+
+
+def test_a_replayed_revoke_clears_the_grants_windows_as_the_revoke_did() -> None:
+    cut = rule_with_defaults("cut", RuleKind.FORBIDDEN_BURST, threshold=2, action=Action.REVOKE)
+    notice = rule_with_defaults("notice", RuleKind.FORBIDDEN_BURST, threshold=3)
+    feed, watch, access, store, _, _ = setup(cut, notice)
+    grant = active_grant(store, access)
+    feed.record_activity("gw", forbidden(grant, 2))  # cut fires and revokes: notice's two are forgotten with it
+    assert [e.data["rule"] for e in store.db.audit if e.kind == AuditKind.ALERT_RAISED] == ["cut"]
+    restarted(watch, store, access).record_activity("gw", forbidden(grant, 3)[2:])
+    assert alerts_in(store) == 1  # notice holds one refusal, as the process that saw them all would
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_break_glass_alert_is_not_raised_again_after_a_restart(warm: bool) -> None:
+    feed, watch, access, store, _, _ = setup(rule_with_defaults("glass", RuleKind.BREAK_GLASS))
+    grant = active_grant(store, access)
+    with store() as uow:
+        stored = uow.requests.get(grant)
+        uow.requests.update(replace(stored.request, break_glass=True), stored.version)
+        uow.commit()
+    feed.record_activity("gw", forbidden(grant, 1))
+    assert alerts_in(store) == 1
+    access.clock.advance(hours=5)  # type: ignore[attr-defined]  # beyond the rule's 4h window
+    restarted(watch, store, access, warm=warm).record_activity("gw", forbidden(grant, 1))
+    assert alerts_in(store) == (1 if warm else 2)  # once per grant, restart or not
 
 
 @pytest.mark.parametrize("warm", [True, False])

@@ -115,6 +115,24 @@ def test_a_provider_without_an_end_session_endpoint_has_no_sign_out_form() -> No
     assert web_sign_out(provider, id_token="t", post_logout_redirect_uri="https://jit.example/console/x") is None
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "origin"),
+    [
+        ("https://idp.example:8443/logout", "https://idp.example:8443"),
+        ("https://[::1]:9443/logout", "https://[::1]:9443"),
+        ("https://user@idp.example/logout", None),  # user info would go into the page's policy
+        ("https://idp;x.example/logout", None),
+        ("https://idp.example:port/logout", None),
+    ],
+)
+def test_the_sign_out_forms_origin_is_scheme_host_and_port_or_there_is_no_form(
+    endpoint: str, origin: str | None
+) -> None:
+    provider = Provider(ISSUER, "https://idp.example/token", end_session_endpoint=endpoint)
+    form = web_sign_out(provider, id_token="t", post_logout_redirect_uri="https://jit.example/console/x")
+    assert (form.origin if form else None) == origin
+
+
 def test_forms_go_to_the_console_only_unless_a_page_names_the_providers_origin() -> None:
     assert "form-action 'self';" in content_security_policy()
     assert "form-action 'self' https://idp.example;" in content_security_policy("https://idp.example")

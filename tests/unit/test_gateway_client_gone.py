@@ -1,6 +1,7 @@
-"""A quiet stream (a watch with no events) notices a client that went away, without reading from it: the wait for
-kube-apiserver's next bytes is interrupted, and cancelled, once the client is gone; data that arrives first is
-read as usual."""
+"""The watchdog of a stream (a watch with no events for minutes): it asks every CLIENT_CHECK_SECONDS whether the
+client went away and, once it has, ends the exchange once and stops; while the client stays it keeps asking and
+does nothing. The exchange's ending keeps its first reason: a client gone after the grant's cut-off does not
+turn the cut-off into "the client left"."""
 
 from __future__ import annotations
 
@@ -9,22 +10,7 @@ import asyncio
 import pytest
 
 from kubejit.entrypoints.gateway import _forwarding
-from kubejit.entrypoints.gateway._forwarding import _ClientLeft, _read_while_client_stays
-
-
-class QuietUpstream:
-    """An upstream whose next bytes come when ``arrive`` is set; remembers whether its read was cancelled."""
-
-    def __init__(self) -> None:
-        self.arrive = asyncio.Event()
-        self.cancelled = False
-
-    async def read_more(self) -> None:
-        try:
-            await self.arrive.wait()
-        except asyncio.CancelledError:
-            self.cancelled = True
-            raise
+from kubejit.entrypoints.gateway._forwarding import CLIENT_LEFT, _Ending, watch_client
 
 
 @pytest.fixture(autouse=True)
@@ -32,38 +18,53 @@ def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_forwarding, "CLIENT_CHECK_SECONDS", 0.01)
 
 
-def test_a_client_gone_while_the_stream_is_quiet_ends_the_wait_and_cancels_the_read() -> None:
-    async def scenario() -> QuietUpstream:
-        upstream = QuietUpstream()
-        checks = iter([False, False, True])
-        with pytest.raises(_ClientLeft):
-            await _read_while_client_stays(upstream, lambda: next(checks))  # type: ignore[arg-type]
-        return upstream
+def test_a_client_gone_ends_the_exchange_once_and_the_watchdog_stops() -> None:
+    answers = iter([False, False, True])
+    ended: list[str] = []
 
-    assert asyncio.run(scenario()).cancelled
+    async def scenario() -> None:
+        await asyncio.wait_for(watch_client(lambda: next(answers), lambda: ended.append("left")), timeout=5)
 
-
-def test_bytes_that_arrive_while_the_client_stays_are_read() -> None:
-    async def scenario() -> QuietUpstream:
-        upstream = QuietUpstream()
-        asyncio.get_running_loop().call_later(0.05, upstream.arrive.set)
-        asked: list[float] = []
-
-        def still_there() -> bool:
-            asked.append(asyncio.get_running_loop().time())
-            return False
-
-        await _read_while_client_stays(upstream, still_there)  # type: ignore[arg-type]
-        assert len(asked) >= 2  # it asked while waiting, and kept waiting
-        return upstream
-
-    assert not asyncio.run(scenario()).cancelled
+    asyncio.run(scenario())
+    assert ended == ["left"]
 
 
-def test_an_upstream_failure_is_not_hidden() -> None:
-    class Broken(QuietUpstream):
-        async def read_more(self) -> None:
-            raise ConnectionError("kube-apiserver closed the connection")
+def test_while_the_client_stays_the_watchdog_asks_again_and_ends_nothing() -> None:
+    asked: list[int] = []
+    ended: list[str] = []
 
-    with pytest.raises(ConnectionError, match="kube-apiserver closed"):
-        asyncio.run(_read_while_client_stays(Broken(), lambda: False))  # type: ignore[arg-type]
+    def still_there() -> bool:
+        asked.append(1)
+        return False
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(watch_client(still_there, lambda: ended.append("left")))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        task.cancel()
+
+    asyncio.run(scenario())
+    assert len(asked) >= 3
+    assert ended == []
+
+
+class _Upstream:
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_the_first_reason_to_end_an_exchange_stays() -> None:
+    upstream = _Upstream()
+    ending = _Ending(upstream)  # type: ignore[arg-type]
+    ending.end("grant req-1 was revoked", grant_ended=True)
+    ending.end(CLIENT_LEFT)
+    assert (ending.reason, ending.grant_reason, upstream.closed) == (
+        "grant req-1 was revoked",
+        "grant req-1 was revoked",
+        2,
+    )
+    left = _Ending(_Upstream())  # type: ignore[arg-type]
+    left.end(CLIENT_LEFT)
+    assert (left.reason, left.grant_ended, left.grant_reason) == (CLIENT_LEFT, False, None)

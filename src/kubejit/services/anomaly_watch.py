@@ -26,13 +26,23 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from kubejit.domain.anomalies import ALERT_EVENT, Action, Alert, AlertRule, Detector, GrantFacts, activity_of
+from kubejit.domain.anomalies import (
+    ALERT_EVENT,
+    Action,
+    Alert,
+    AlertRule,
+    Detector,
+    GrantFacts,
+    RuleKind,
+    activity_of,
+)
 from kubejit.domain.audit import AuditEvent, AuditKind
 from kubejit.domain.errors import KubejitError, NotFound
 from kubejit.domain.policy import AccessPolicy
@@ -50,7 +60,9 @@ _ACTIVITY_KINDS = (
     AuditKind.ACTIVITY_SESSION_CLOSED,
 )
 WARM_UP_LIMIT = timedelta(hours=4)  # the replay reads no further back than this, whatever a rule's window
-WARM_UP_MAX_EVENTS = 200_000  # nor more events than this: a bound on the start-up time (a warning says so)
+WARM_UP_MAX_EVENTS = 200_000  # nor more events than this, and for no longer than WARM_UP_SECONDS: a bound on
+WARM_UP_SECONDS = 15  # the start-up time (the liveness probe waits for the broker); beyond it, no replay at all
+FIRED_HORIZON = timedelta(hours=24)  # how far back the once-per-grant alerts already raised are looked up
 _WARM_UP_PAGE = 2_000
 
 
@@ -84,34 +96,62 @@ class AnomalyWatch:
     def warm_up(self) -> int:
         """Refill the windows from the activity recorded within the longest rule window (at most
         :data:`WARM_UP_LIMIT` back); the number of events replayed. Called once at start, before batches arrive.
-        Nothing is raised for replayed events: they were judged when they came, and a replay of the events the
-        previous process saw gives its windows back, one that fired emptied as it was then. Never raises: without
-        the replay the windows start empty."""
+
+        Nothing is raised for replayed events: they were judged when they came. A replayed alert of a ``revoke``
+        rule clears its grant's windows as the revoke did then, and the break-glass rules that already fired (the
+        ``alert.raised`` events of the last :data:`FIRED_HORIZON`) are not fired again. A replay that would read
+        more than :data:`WARM_UP_MAX_EVENTS` events or take more than :data:`WARM_UP_SECONDS` is given up (with a
+        warning): half a replay would miss the newest events, the ones that matter. Never raises: without the
+        replay the windows start empty."""
         try:
             rules = self.policy().alerts
             if not rules:
                 return 0
-            since = self.clock.now() - min(max(rule.window for rule in rules), WARM_UP_LIMIT)
-            replayed, after = 0, 0
+            now = self.clock.now()
+            since = now - min(max(rule.window for rule in rules), WARM_UP_LIMIT)
             with self._lock:
                 self.detector = Detector(started=since)  # quiet time is counted from the replay's start
-                while replayed < WARM_UP_MAX_EVENTS:
-                    with self.uow(read_only=True) as uow:
-                        page = uow.audit.query(since=since, kinds=_ACTIVITY_KINDS, after_seq=after, limit=_WARM_UP_PAGE)
-                    if not page:
-                        break
-                    self._detect(rules, page)  # what it would raise was raised, or not, when the events came
-                    replayed, after = replayed + len(page), page[-1].seq
-            if replayed >= WARM_UP_MAX_EVENTS:
-                log.warning("alert windows refilled from the first %d activity events since %s only", replayed, since)
-            else:
-                log.info("alert windows refilled from %d activity events since %s", replayed, since.isoformat())
+                replayed = self._replay(rules, since)
+                if replayed is None:
+                    self.detector = Detector(started=now)
+                    log.warning(
+                        "alert windows start empty: more activity since %s than a start-up replay reads (%d events "
+                        "or %d s)",
+                        since.isoformat(),
+                        WARM_UP_MAX_EVENTS,
+                        WARM_UP_SECONDS,
+                    )
+                    return 0
+                self._mark_fired(now - FIRED_HORIZON)
+            log.info("alert windows refilled from %d activity events since %s", replayed, since.isoformat())
             return replayed
         except Exception:
             log.exception("could not refill the alert windows from the audit trail: they start empty")
             with self._lock:
                 self.detector = Detector(started=self.clock.now())
             return 0
+
+    def _replay(self, rules: Sequence[AlertRule], since: datetime) -> int | None:
+        """Feed the recorded activity since ``since`` through the windows; how many events, None if too many."""
+        replayed, after, budget = 0, 0, time.monotonic() + WARM_UP_SECONDS
+        while True:
+            with self.uow(read_only=True) as uow:
+                page = uow.audit.query(since=since, kinds=_ACTIVITY_KINDS, after_seq=after, limit=_WARM_UP_PAGE)
+            if not page:
+                return replayed
+            replayed, after = replayed + len(page), page[-1].seq
+            if replayed > WARM_UP_MAX_EVENTS or time.monotonic() > budget:
+                return None
+            for alert, _ in self._detect(rules, page):  # raised, or not, when the events came
+                if alert.rule.action is Action.REVOKE:
+                    self.detector.forget(alert.grant.id)  # as the revoke did then
+
+    def _mark_fired(self, since: datetime) -> None:
+        with self.uow(read_only=True) as uow:
+            raised = uow.audit.query(since=since, kinds=(AuditKind.ALERT_RAISED,), limit=WARM_UP_MAX_EVENTS)
+        for event in raised:
+            if event.request_id and event.data.get("ruleKind") == RuleKind.BREAK_GLASS.value:
+                self.detector.mark_fired(event.request_id, str(event.data.get("rule")))
 
     def observe(self, events: Sequence[AuditEvent]) -> list[Alert]:
         """Check activity events against the policy's alert rules; raise what fires. Never raises.

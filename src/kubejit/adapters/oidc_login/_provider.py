@@ -112,14 +112,14 @@ def discover(issuer: LoginIssuer) -> Provider:
         )
     endpoints = {
         name: checked_url(document[name], name) if isinstance(document.get(name), str) else None
-        for name in (
-            "token_endpoint",
-            "authorization_endpoint",
-            "device_authorization_endpoint",
-            "revocation_endpoint",
-            "end_session_endpoint",
-        )
+        for name in ("token_endpoint", "authorization_endpoint", "device_authorization_endpoint", "revocation_endpoint")
     }
+    # Signing out at the provider is a convenience of the console: a sign-out URL kubejit will not use must not
+    # stop anyone from signing in.
+    end_session = document.get("end_session_endpoint")
+    endpoints["end_session_endpoint"] = (
+        end_session if isinstance(end_session, str) and url_problem(end_session) is None else None
+    )
     token_endpoint = endpoints.pop("token_endpoint")
     if token_endpoint is None:
         raise Unavailable(f"the discovery document at {url} names no token_endpoint")

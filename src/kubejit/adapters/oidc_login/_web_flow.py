@@ -13,6 +13,7 @@ next sign-in asks for the password again. Called by ``kubejit.entrypoints.consol
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from authlib.common.security import generate_token
 
 from kubejit.adapters.oidc_login._provider import Provider, SignIn, code_from, finish, idp_call
 from kubejit.domain.errors import Unauthenticated, Unavailable
+
+_HOST = re.compile(r"[A-Za-z0-9.:-]+")  # a DNS name, an IPv4 address or (unbracketed) an IPv6 address
 
 
 @dataclass(frozen=True)
@@ -78,16 +81,19 @@ class WebSignOut:
 
     @property
     def origin(self) -> str:
-        """Where the form goes (for the page's Content-Security-Policy ``form-action``)."""
+        """Where the form goes, for the page's Content-Security-Policy ``form-action``: scheme, host and port,
+        nothing else (:func:`web_sign_out` offers no form for an endpoint whose host is not a plain name or
+        address)."""
         parts = urlsplit(self.endpoint)
-        return f"{parts.scheme}://{parts.netloc}"
+        host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+        return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 
 
 def web_sign_out(provider: Provider, *, id_token: str, post_logout_redirect_uri: str) -> WebSignOut | None:
     """The provider's sign-out form for the session ``id_token`` came from, returning the browser to
     ``post_logout_redirect_uri`` (which must be registered at the provider); None when the provider's discovery
     document names no ``end_session_endpoint``."""
-    if provider.end_session_endpoint is None:
+    if provider.end_session_endpoint is None or not _plain_host(provider.end_session_endpoint):
         return None
     fields = {
         "id_token_hint": id_token,
@@ -95,3 +101,14 @@ def web_sign_out(provider: Provider, *, id_token: str, post_logout_redirect_uri:
         "post_logout_redirect_uri": post_logout_redirect_uri,
     }
     return WebSignOut(provider.end_session_endpoint, fields)
+
+
+def _plain_host(url: str) -> bool:
+    """Whether ``url``'s host is a plain DNS name or IP address with at most a port (no user info, no characters
+    that would change the meaning of the Content-Security-Policy it goes into)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is no number raises here
+    except ValueError:
+        return False
+    return "@" not in parts.netloc and _HOST.fullmatch(parts.hostname or "") is not None

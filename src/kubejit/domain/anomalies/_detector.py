@@ -114,6 +114,10 @@ class Detector:
     def forget(self, grant_id: str) -> None:
         self._grants.pop(grant_id, None)
 
+    def mark_fired(self, grant_id: str, rule_name: str) -> None:
+        """A once-per-grant rule (break-glass) already fired on this grant (before a restart): not again."""
+        self._state(grant_id).fired_once.add(rule_name)
+
     def _state(self, grant_id: str) -> _GrantState:
         state = self._grants.pop(grant_id, None) or _GrantState()
         self._grants[grant_id] = state  # the most recently heard from is last

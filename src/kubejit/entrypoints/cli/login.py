@@ -80,9 +80,10 @@ def _what_awaits(broker: BrokerClient) -> tuple[list[str] | None, int | None]:
     """The profiles this person may request and how many requests wait for their review (None: not known; the
     hint is only a hint, so a broker that cannot say does not fail the login)."""
     try:
-        profiles = [str(p["name"]) for p in broker.call("GET", "/api/v1/profiles")]
+        listed = broker.call("GET", "/api/v1/profiles")
+        profiles = [str(p["name"]) for p in listed if p.get("requestable")]  # not the break-glass-only ones
         waiting = len(broker.call("GET", "/api/v1/requests", params={"reviewable": True}))
-    except (KubejitError, KeyError, TypeError):
+    except (KubejitError, KeyError, TypeError, AttributeError, ValueError):
         return None, None
     return profiles, waiting
 

@@ -15,6 +15,7 @@ password again.
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -48,6 +49,7 @@ from kubejit.entrypoints.console._web import (
     signed_in,
 )
 
+log = logging.getLogger("kubejit.console")
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute)
 _SIGN_IN_COOKIE = "kubejit-console-sign-in"
 _CALLBACK = f"{PREFIX}/callback"
@@ -154,9 +156,14 @@ def logout(posted: Posted) -> Response:
 
 
 @router.get("/signed-out")
-def signed_out() -> Response:
-    """Where the provider sends the browser back once its own session has ended."""
-    return render("signed_out.html", None, title="Signed out", signed_out=True, at_provider=True)
+def signed_out(request: Request) -> Response:
+    """Where the provider sends the browser back once its own session has ended (someone still signed in is
+    sent to the front page instead: they are not signed out)."""
+    try:
+        signed_in(request)
+    except SignInNeeded:
+        return render("signed_out.html", None, title="Signed out", signed_out=True, at_provider=True)
+    return see_other(f"{PREFIX}/")
 
 
 def _provider_sign_out(console: Console, id_token: str) -> tuple[WebSignOut | None, str]:
@@ -166,3 +173,6 @@ def _provider_sign_out(console: Console, id_token: str) -> tuple[WebSignOut | No
         return web_sign_out(_provider(console), id_token=id_token, post_logout_redirect_uri=redirect_uri), ""
     except (ConsoleProblem, KubejitError) as error:  # the console's session is dropped all the same
         return None, str(error)
+    except Exception:  # whatever else fails (the issuer's CA file unreadable...), the sign-out must not
+        log.exception("could not prepare the identity provider's sign-out")
+        return None, "the broker could not prepare it: its log says why"

@@ -4,16 +4,17 @@ The connection handler calls :func:`forward` once a request has been checked and
 is passed on as it arrives (a watch is never buffered), and the exchange is registered with its grant for as
 long as it lasts, so a revoke or the grant's end cuts a watch off mid-stream. The handler hears when a
 successful answer turns out to be a stream (``on_stream``: it records a watch's start there) and how a
-response that broke off ended (:class:`ResponseBroken`: it records the watch's end). A quiet stream (a watch with
-no events) is checked every :data:`CLIENT_CHECK_SECONDS` for a client that went away (``client_gone``), so the
-watch of a kubectl that was stopped ends then, not at the next event.
+response that broke off ended (:class:`ResponseBroken`: it records the watch's end). While a stream lasts, a
+watchdog (:func:`watch_client`) asks every :data:`CLIENT_CHECK_SECONDS` whether the client went away
+(``client_gone``), so the watch of a kubectl that was stopped ends then, not at its next event.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
 
 import h11
 
@@ -58,24 +59,18 @@ async def forward(
     """Forward the request and stream the response back; (status, body bytes, whether to keep the
     connection). ``on_stream`` is called with the status before the body when the answer is a success whose
     body has no announced length (a watch's stream); ``client_gone`` says whether the client has closed its side
-    (asked while such a stream is quiet)."""
+    (asked while such a stream lasts)."""
     try:
         upstream = await pool.acquire()
     except Unavailable as error:
         await send_status(writer, connection, 502, "BadGateway", str(error))
         return 502, 0, True
-    cut: asyncio.Event = asyncio.Event()
-    why = {"reason": ""}
-
-    def cut_off(reason: str) -> None:
-        why["reason"] = reason
-        cut.set()
-        upstream.close()
-
-    key = sessions.add(allowed.grant.id, deadline, cut_off)
+    ending = _Ending(upstream)
+    key = sessions.add(allowed.grant.id, deadline, partial(ending.end, grant_ended=True))
     sent = responded = False
+    watchdog: asyncio.Task[None] | None = None
     try:
-        if cut.is_set():
+        if ending.grant_ended:
             raise ConnectionError("the grant ended before the request was sent")
         await upstream.send_request(request.method, request.target, headers, body)
         sent = True
@@ -92,36 +87,59 @@ async def forward(
         if on_stream is not None and framing.streamed and 200 <= upstream.status < 300:
             on_stream(upstream.status)
         responded = True
-        watching = client_gone if framing.streamed else None
-        size = await _relay(upstream, framing, head, writer, watching)
+        if client_gone is not None and framing.streamed:
+            watchdog = asyncio.ensure_future(watch_client(client_gone, partial(ending.end, CLIENT_LEFT)))
+        size = await _relay(upstream, framing, head, writer)
         pool.release(upstream)
         return upstream.status, size, framing.keep_alive
     except (ConnectionError, h11.ProtocolError, OSError, asyncio.IncompleteReadError) as error:
         upstream.close()
         if not responded:
-            code, reason, message = _failure(allowed.grant.id, why["reason"] if cut.is_set() else None, sent, error)
+            code, reason, message = _failure(allowed.grant.id, ending.grant_reason, sent, error)
             await send_status(writer, connection, code, reason, message)
             return code, 0, True
-        if cut.is_set():
+        if ending.grant_ended:
             writer.close()  # the grant ended mid-stream: cut the client off too
-            raise ResponseBroken(upstream.status, why["reason"]) from error
-        if isinstance(error, _ClientLeft):
-            raise ResponseBroken(upstream.status, CLIENT_LEFT) from error
-        raise ResponseBroken(upstream.status, f"the connection broke ({type(error).__name__})") from error
+        raise ResponseBroken(
+            upstream.status, ending.reason or f"the connection broke ({type(error).__name__})"
+        ) from error
     finally:
         sessions.remove(key)
+        if watchdog is not None:
+            watchdog.cancel()
 
 
-class _ClientLeft(ConnectionError):
-    """The client closed its side while its stream was quiet."""
+@dataclass
+class _Ending:
+    """Why an exchange was ended from outside, if it was: its grant's cut-off (a revoke, the end time) or its
+    client gone. The first reason stays; either way the leg to kube-apiserver is closed, which ends the relay."""
+
+    upstream: UpstreamConnection
+    reason: str | None = None
+    grant_ended: bool = False
+
+    def end(self, reason: str, *, grant_ended: bool = False) -> None:
+        if self.reason is None:
+            self.reason, self.grant_ended = reason, grant_ended
+        self.upstream.close()
+
+    @property
+    def grant_reason(self) -> str | None:
+        return self.reason if self.grant_ended else None
+
+
+async def watch_client(client_gone: Callable[[], bool], leave: Callable[[], None]) -> None:
+    """Ask every :data:`CLIENT_CHECK_SECONDS` whether the client of a stream is gone; once it is, ``leave``
+    (close the leg to kube-apiserver, which ends the relay) and stop. Cancelled when the stream ends first."""
+    while True:
+        await asyncio.sleep(CLIENT_CHECK_SECONDS)
+        if client_gone():
+            leave()
+            return
 
 
 async def _relay(
-    upstream: UpstreamConnection,
-    framing: ResponseFraming,
-    head: bytes,
-    writer: asyncio.StreamWriter,
-    client_gone: Callable[[], bool] | None,
+    upstream: UpstreamConnection, framing: ResponseFraming, head: bytes, writer: asyncio.StreamWriter
 ) -> int:
     """Pass the response on as it arrives; the number of body bytes.
 
@@ -141,25 +159,7 @@ async def _relay(
         await writer.drain()
         if upstream.complete:
             return size
-        if client_gone is None:
-            await upstream.read_more()
-        else:
-            await _read_while_client_stays(upstream, client_gone)
-
-
-async def _read_while_client_stays(upstream: UpstreamConnection, client_gone: Callable[[], bool]) -> None:
-    """``upstream.read_more()``, asking every :data:`CLIENT_CHECK_SECONDS` whether the client is still there."""
-    reading = asyncio.ensure_future(upstream.read_more())
-    try:
-        while not (await asyncio.wait({reading}, timeout=CLIENT_CHECK_SECONDS))[0]:
-            if client_gone():
-                raise _ClientLeft(CLIENT_LEFT)
-        reading.result()
-    finally:
-        if not reading.done():
-            reading.cancel()
-            with suppress(asyncio.CancelledError):
-                await reading
+        await upstream.read_more()
 
 
 def _failure(grant_id: str, cut_reason: str | None, sent: bool, error: BaseException) -> tuple[int, str, str]:
