@@ -29,6 +29,16 @@ def ops_session(env: GatewayEnv, ns: str, duration: str = "10m") -> tuple[str, P
     return grant, env.kubeconfig(env.token("alice", grant), ns)
 
 
+def watch_configmaps(env: GatewayEnv, config: Path) -> subprocess.Popen[str]:
+    """``kubectl get configmaps -w -o name`` through the gateway, running."""
+    return subprocess.Popen(
+        [str(env.cluster.bins.kubectl), "--kubeconfig", str(config), "get", "configmaps", "-w", "-o", "name"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_kubectl_works_through_the_gateway_within_the_grant(env: GatewayEnv, ns: str) -> None:
     grant, config = ops_session(env, ns)
     assert "app" in env.kubectl(config, "get", "pods").stdout
@@ -122,12 +132,7 @@ def test_every_request_is_recorded_against_its_grant(env: GatewayEnv, ns: str) -
 
 def test_watch_streams_and_is_cut_when_the_grant_is_revoked(env: GatewayEnv, ns: str, kubectl: Kubectl) -> None:
     grant, config = ops_session(env, ns)
-    watch = subprocess.Popen(
-        [str(env.cluster.bins.kubectl), "--kubeconfig", str(config), "get", "configmaps", "-w", "-o", "name"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watch_configmaps(env, config)
     try:
         assert watch.stdout is not None
         kubectl("create", "configmap", "streamed", "-n", ns)
@@ -160,12 +165,7 @@ def test_the_watch_of_a_stopped_kubectl_ends_without_waiting_for_an_event(env: G
     """kubectl killed mid-watch, and nothing changes in the namespace after: the gateway notices the closed
     connection itself (within CLIENT_CHECK_SECONDS), ends the upstream watch and records the session's end."""
     grant, config = ops_session(env, ns)
-    watch = subprocess.Popen(
-        [str(env.cluster.bins.kubectl), "--kubeconfig", str(config), "get", "configmaps", "-w", "-o", "name"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watch = watch_configmaps(env, config)
 
     def open_watches() -> int:
         with env.api("alice") as me:
@@ -179,12 +179,8 @@ def test_the_watch_of_a_stopped_kubectl_ends_without_waiting_for_an_event(env: G
         watch.kill()
         watch.communicate()
     assert eventually(lambda: open_watches() == 0, timeout=CLIENT_CHECK_SECONDS + 10)
-    ends = [
-        e["data"]
-        for e in env.audit(grant)
-        if e["data"].get("verb") == "watch" and e["data"].get("phase") == "end"  # type: ignore[union-attr]
-    ]
-    assert [end["closed"] for end in ends] == [CLIENT_LEFT]  # type: ignore[index]
+    ends = [e["data"] for e in env.audit(grant) if e["data"].get("verb") == "watch" and e["data"].get("phase") == "end"]
+    assert [end["closed"] for end in ends] == [CLIENT_LEFT]
 
 
 def test_an_exec_session_is_cut_at_the_end_of_its_grant(env: GatewayEnv, ns: str) -> None:
