@@ -33,10 +33,12 @@ docs: $(STAMP)
 	$(BIN)/mypy docs/gen/policy_schema.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
-## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok; fetch (or reuse) axe-core for the browser tests.
+## Build (or reuse from ~/.cache/kubejit) etcd, kube-apiserver and kwok; fetch (or reuse) axe-core for the browser tests
+## and Debian's promtool for the alert rules test.
 binaries: $(STAMP)
 	$(BIN)/kubejit devcluster binaries
 	$(BIN)/python -m tests.axe
+	$(BIN)/python -m tests.promtool
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

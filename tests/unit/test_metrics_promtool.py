@@ -1,22 +1,24 @@
-"""`promtool check rules` on deploy/prometheus/kubejit-alerts.yaml, when a promtool binary is at hand: set
-KUBEJIT_PROMTOOL to it (build: `go build github.com/prometheus/prometheus/cmd/promtool@v0.316.0` in a module of
-its own). Without one the test is skipped; test_metrics_files.py checks the metric names either way."""
+"""`promtool check rules` on deploy/prometheus/kubejit-alerts.yaml, with Debian's promtool (tests/promtool.py,
+prepared by ``make binaries``) or the one KUBEJIT_PROMTOOL names. Without either the test is skipped, saying why;
+test_metrics_files.py checks the metric names either way."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.promtool import NoPromtool, prepare
+
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "kubejit-alerts.yaml"
 
 
 def test_promtool_accepts_the_alert_rules(tmp_path: Path) -> None:
-    promtool = os.environ.get("KUBEJIT_PROMTOOL")
-    if not promtool or not os.access(promtool, os.X_OK):
-        pytest.skip("no promtool: set KUBEJIT_PROMTOOL to a promtool binary to check the rules file with it")
+    try:
+        promtool = str(prepare(fetch=False))  # fetched by make binaries, not by a unit test
+    except NoPromtool as why:
+        pytest.skip(f"no promtool: {why}")
     checked = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     broken = tmp_path / "broken.yaml"
